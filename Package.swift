@@ -1,0 +1,23 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "swift-deferreds",
+    products: [
+        .library(name: "Deferreds", targets: ["Deferreds"]),
+    ],
+    targets: [
+        .target(name: "Deferreds"),
+        .executableTarget(
+            name: "deferred-chaining",
+            dependencies: ["Deferreds"],
+            path: "Examples/DeferredChaining"
+        ),
+        .executableTarget(
+            name: "deferred-bench",
+            dependencies: ["Deferreds"],
+            path: "Benchmarks/DeferredBench"
+        ),
+        .testTarget(name: "DeferredsTests", dependencies: ["Deferreds"]),
+    ]
+)

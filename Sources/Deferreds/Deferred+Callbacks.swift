@@ -1,0 +1,194 @@
+// MARK: - Adding steps
+
+extension Deferred {
+    /// Appends a step that transforms a success; failures pass it by.
+    ///
+    /// `f` runs with the chain's current result when the chain reaches it (at once if the deferred
+    /// has fired). If it throws, the chain continues on the error path with a `Failure` that records
+    /// where this step was added.
+    /// - Returns: a handle on the same chain, typed for `f`'s result (`self` when the type is unchanged).
+    @discardableResult
+    public func addCallback<U>(
+        _ f: @escaping (Value) throws -> U, file: StaticString = #fileID, line: UInt = #line
+    ) -> Deferred<U> {
+        let origin = SourceLocation(file, line)
+        return append(producing: U.self) { failed, input in
+            if failed { return .unchanged }
+            do { return .success(try f(input as! Value)) } catch { return .failure(Failure(error, origin: origin)) }
+        }
+    }
+
+    /// Appends a step that returns a deferred: the chain waits until it fires, then continues with
+    /// its result or failure.
+    @discardableResult
+    public func addCallback<U>(
+        _ f: @escaping (Value) throws -> Deferred<U>, file: StaticString = #fileID, line: UInt = #line
+    ) -> Deferred<U> {
+        let origin = SourceLocation(file, line)
+        return append(producing: U.self) { failed, input in
+            if failed { return .unchanged }
+            do { return .wait(try f(input as! Value).chain, expecting: U.self) } catch {
+                return .failure(Failure(error, origin: origin))
+            }
+        }
+    }
+
+    /// Appends a step that handles a failure; successes pass it by.
+    ///
+    /// Return a value to recover (the chain goes back to the success path); throw to keep failing
+    /// (`try failure.trap(Expected.self)` rethrows failures it does not expect).
+    @discardableResult
+    public func addErrback(
+        _ f: @escaping (Failure) throws -> Value, file: StaticString = #fileID, line: UInt = #line
+    ) -> Deferred<Value> {
+        let origin = SourceLocation(file, line)
+        return append(producing: Value.self) { failed, input in
+            if !failed { return .unchanged }
+            do { return .success(try f(input as! Failure)) } catch { return .failure(Failure(error, origin: origin)) }
+        }
+    }
+
+    /// Appends a failure handler that returns a deferred: the chain waits for it.
+    @discardableResult
+    public func addErrback(
+        _ f: @escaping (Failure) throws -> Deferred<Value>, file: StaticString = #fileID, line: UInt = #line
+    ) -> Deferred<Value> {
+        let origin = SourceLocation(file, line)
+        return append(producing: Value.self) { failed, input in
+            if !failed { return .unchanged }
+            do { return .wait(try f(input as! Failure).chain, expecting: Value.self) } catch {
+                return .failure(Failure(error, origin: origin))
+            }
+        }
+    }
+
+    /// Appends one step with both branches: `callback` for a success, `errback` for a failure.
+    ///
+    /// Unlike `addCallback(f).addErrback(g)`, `errback` does not see a failure thrown by `callback`.
+    @discardableResult
+    public func addCallbacks<U>(
+        _ callback: @escaping (Value) throws -> U, _ errback: @escaping (Failure) throws -> U,
+        file: StaticString = #fileID, line: UInt = #line
+    ) -> Deferred<U> {
+        let origin = SourceLocation(file, line)
+        return append(producing: U.self) { failed, input in
+            do {
+                return .success(failed ? try errback(input as! Failure) : try callback(input as! Value))
+            } catch {
+                return .failure(Failure(error, origin: origin))
+            }
+        }
+    }
+
+    /// `addCallbacks` whose success branch returns a deferred to wait for, as in the tutorial:
+    /// `d.addCallbacks(handleResponse, handleError)`.
+    @discardableResult
+    public func addCallbacks<U>(
+        _ callback: @escaping (Value) throws -> Deferred<U>, _ errback: @escaping (Failure) throws -> U,
+        file: StaticString = #fileID, line: UInt = #line
+    ) -> Deferred<U> {
+        let origin = SourceLocation(file, line)
+        return append(producing: U.self) { failed, input in
+            do {
+                if failed { return .success(try errback(input as! Failure)) }
+                return .wait(try callback(input as! Value).chain, expecting: U.self)
+            } catch {
+                return .failure(Failure(error, origin: origin))
+            }
+        }
+    }
+
+    /// `addCallbacks` whose failure branch returns a deferred to wait for.
+    @discardableResult
+    public func addCallbacks<U>(
+        _ callback: @escaping (Value) throws -> U, _ errback: @escaping (Failure) throws -> Deferred<U>,
+        file: StaticString = #fileID, line: UInt = #line
+    ) -> Deferred<U> {
+        let origin = SourceLocation(file, line)
+        return append(producing: U.self) { failed, input in
+            do {
+                if failed { return .wait(try errback(input as! Failure).chain, expecting: U.self) }
+                return .success(try callback(input as! Value))
+            } catch {
+                return .failure(Failure(error, origin: origin))
+            }
+        }
+    }
+
+    /// `addCallbacks` whose branches both return a deferred to wait for.
+    @discardableResult
+    public func addCallbacks<U>(
+        _ callback: @escaping (Value) throws -> Deferred<U>,
+        _ errback: @escaping (Failure) throws -> Deferred<U>,
+        file: StaticString = #fileID, line: UInt = #line
+    ) -> Deferred<U> {
+        let origin = SourceLocation(file, line)
+        return append(producing: U.self) { failed, input in
+            do {
+                let next = failed ? try errback(input as! Failure) : try callback(input as! Value)
+                return .wait(next.chain, expecting: U.self)
+            } catch {
+                return .failure(Failure(error, origin: origin))
+            }
+        }
+    }
+
+    /// Appends a step that sees either outcome, as a `Result`.
+    ///
+    /// Return to continue on the success path; throw (for instance `try result.get()`) to fail.
+    @discardableResult
+    public func addBoth<U>(
+        _ f: @escaping (Result<Value, Failure>) throws -> U, file: StaticString = #fileID, line: UInt = #line
+    ) -> Deferred<U> {
+        let origin = SourceLocation(file, line)
+        return append(producing: U.self) { failed, input in
+            let outcome: Result<Value, Failure> = failed ? .failure(input as! Failure) : .success(input as! Value)
+            do { return .success(try f(outcome)) } catch { return .failure(Failure(error, origin: origin)) }
+        }
+    }
+
+    /// `addBoth` with a step that returns a deferred to wait for.
+    @discardableResult
+    public func addBoth<U>(
+        _ f: @escaping (Result<Value, Failure>) throws -> Deferred<U>,
+        file: StaticString = #fileID, line: UInt = #line
+    ) -> Deferred<U> {
+        let origin = SourceLocation(file, line)
+        return append(producing: U.self) { failed, input in
+            let outcome: Result<Value, Failure> = failed ? .failure(input as! Failure) : .success(input as! Value)
+            do { return .wait(try f(outcome).chain, expecting: U.self) } catch {
+                return .failure(Failure(error, origin: origin))
+            }
+        }
+    }
+
+    /// Fires `other` with this chain's current result when the chain reaches this point.
+    ///
+    /// This chain's result is left as it was, and a failure in it counts as handled (`other` now
+    /// holds it). Firing `other` yourself as well is a programmer error (`AlreadyCalledError`).
+    ///
+    /// Twisted: `Deferred.chainDeferred` (where this chain's result becomes `None`).
+    public func chainDeferred(_ other: Deferred<Value>) {
+        let target = other.chain
+        _ = append(producing: Value.self) { _, _ in .forward(target, valueType: Value.self) }
+    }
+
+    /// Appends a step that observes the outcome without changing it and without marking a failure
+    /// handled. Used by `DeferredList`, `race` and friends.
+    @discardableResult
+    func observe(consumingFailure: Bool, _ f: @escaping (Result<Value, Failure>) -> Void) -> Deferred<Value> {
+        append(producing: Value.self) { failed, input in
+            f(failed ? .failure(input as! Failure) : .success(input as! Value))
+            return failed && consumingFailure ? .consumed : .unchanged
+        }
+    }
+
+    /// Appends `step` to the chain (checking this handle is current) and returns the handle for `U`.
+    @inline(__always)
+    final func append<U>(producing: U.Type, _ step: @escaping Step) -> Deferred<U> {
+        let chain = self.chain
+        chain.appendStep(step, expecting: Value.self, producing: U.self)
+        if U.self == Value.self { return unsafeDowncast(self, to: Deferred<U>.self) }
+        return Deferred<U>(forwardingTo: chain)
+    }
+}

@@ -1,0 +1,60 @@
+/// A deferred that fires once every deferred in a list has fired, with all their outcomes in order.
+///
+/// Its result is one `Result` per input, in input order, whether each succeeded or failed. With
+/// `fireOnOneErrback`, it fails with `FirstError` (the failure and its index) as soon as one input
+/// fails. Cancelling the list cancels every input. An empty list fires at once with `[]`.
+///
+/// The inputs stay usable: the list only observes them, so steps added to them afterwards see the
+/// same result. With `consumeErrors`, their failures count as handled (no "Unhandled error in
+/// Deferred" report for them); steps added later still receive the failure.
+///
+/// ```swift
+/// DeferredList(pages).addCallback { results in
+///     for case .failure(let f) in results { print(f.getErrorMessage()) }
+/// }
+/// ```
+///
+/// Twisted: `twisted.internet.defer.DeferredList`. `fireOnOneCallback` would change the result's type,
+/// so it is `race(_:)` here; `consumeErrors` keeps the failure in the input instead of replacing it
+/// with `None`.
+public final class DeferredList<V>: Deferred<[Result<V, Failure>]> {
+    public let fireOnOneErrback: Bool
+    public let consumeErrors: Bool
+    private var results: [Result<V, Failure>?]
+    private var remaining: Int
+
+    public init(_ deferreds: [Deferred<V>], fireOnOneErrback: Bool = false, consumeErrors: Bool = false) {
+        self.fireOnOneErrback = fireOnOneErrback
+        self.consumeErrors = consumeErrors
+        self.results = Array(repeating: nil, count: deferreds.count)
+        self.remaining = deferreds.count
+        super.init(canceller: { _ in
+            for d in deferreds { d.cancel() }
+        })
+        if deferreds.isEmpty {
+            callback([])
+            return
+        }
+        for (index, d) in deferreds.enumerated() {
+            d.observe(consumingFailure: consumeErrors) { outcome in
+                self.record(outcome, at: index)
+            }
+        }
+    }
+
+    private func record(_ outcome: Result<V, Failure>, at index: Int) {
+        guard !called else { return }
+        if fireOnOneErrback, case .failure(let failure) = outcome {
+            results = []
+            errback(FirstError(subFailure: failure, index: index))
+            return
+        }
+        results[index] = outcome
+        remaining -= 1
+        if remaining == 0 {
+            let all = results.map { $0! }
+            results = []
+            callback(all)
+        }
+    }
+}

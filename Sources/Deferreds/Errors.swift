@@ -1,0 +1,75 @@
+/// The failure a cancelled deferred fires with when its canceller did not fire it.
+///
+/// Twisted: `twisted.internet.defer.CancelledError`.
+public struct CancelledError: Error, Equatable, CustomStringConvertible {
+    public init() {}
+    public var description: String { "Deferred was cancelled" }
+}
+
+/// Firing a deferred that has already fired.
+///
+/// This is a programmer error: `callback(_:)` and `errback(_:)` trap with a message naming it rather
+/// than throwing it. The type exists so the name in that message means something to Twisted users.
+///
+/// Twisted: `twisted.internet.defer.AlreadyCalledError`.
+public struct AlreadyCalledError: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "AlreadyCalledError: the deferred has already been fired" }
+}
+
+/// The failure of `gatherResults(_:)` and of a `DeferredList` with `fireOnOneErrback`: the first
+/// input that failed, and its index in the input list.
+///
+/// Twisted: `twisted.internet.defer.FirstError`.
+public struct FirstError: Error, CustomStringConvertible {
+    public let subFailure: Failure
+    public let index: Int
+    public init(subFailure: Failure, index: Int) {
+        self.subFailure = subFailure
+        self.index = index
+    }
+    public var description: String { "FirstError[#\(index), \(subFailure.getErrorMessage())]" }
+}
+
+/// The failure of `race(_:)` when every input failed: their failures, in input order.
+///
+/// Twisted: `twisted.internet.defer.FailureGroup`.
+public struct FailureGroup: Error, CustomStringConvertible {
+    public let failures: [Failure]
+    public init(failures: [Failure]) { self.failures = failures }
+    public var description: String {
+        "FailureGroup of \(failures.count): " + failures.map { $0.getErrorMessage() }.joined(separator: "; ")
+    }
+}
+
+/// What `Deferred.addTimeout(_:clock:)` (in the Reactor module) fails with when time runs out.
+///
+/// Declared here, beside the other deferred errors, so that code which only handles deferreds can
+/// trap it without importing the reactor.
+///
+/// Twisted: `twisted.internet.defer.TimeoutError`.
+public struct TimeoutError: Error, Equatable, CustomStringConvertible {
+    /// The timeout that expired, in seconds, when known.
+    public let seconds: Double?
+    public init(seconds: Double? = nil) { self.seconds = seconds }
+    public var description: String {
+        if let seconds { return "Deferred timed out after \(seconds) seconds" }
+        return "Deferred timed out"
+    }
+}
+
+/// `DeferredQueue.put(_:)` on a queue that already holds `size` items.
+///
+/// Twisted: `twisted.internet.defer.QueueOverflow`.
+public struct QueueOverflow: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "QueueOverflow: the queue is full" }
+}
+
+/// `DeferredQueue.get()` when `backlog` getters are already waiting.
+///
+/// Twisted: `twisted.internet.defer.QueueUnderflow`.
+public struct QueueUnderflow: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "QueueUnderflow: too many getters are already waiting" }
+}

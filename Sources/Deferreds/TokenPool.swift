@@ -1,0 +1,51 @@
+/// The tokens and the waiters of a `DeferredSemaphore` or `DeferredLock`.
+///
+/// Waiters are served first come, first served. Handing tokens out is a loop, not a recursion: a
+/// waiter whose work finishes at once releases its token inside `callback`, and the loop that is
+/// already running gives it to the next waiter. A cancelled waiter is skipped when its turn comes.
+final class TokenPool<Owner: AnyObject> {
+    let limit: Int
+    private(set) var tokens: Int
+    private var waiting = WaitQueue<Deferred<Owner>>()
+    private var cancelledWaiting = 0
+    private var handingOut = false
+
+    init(limit: Int) {
+        self.limit = limit
+        self.tokens = limit
+    }
+
+    var waitingCount: Int { waiting.count - cancelledWaiting }
+
+    /// True, and one token fewer, when a token is free and nobody is waiting for one.
+    func tryTake() -> Bool {
+        guard tokens > 0, waitingCount == 0 else { return false }
+        tokens -= 1
+        return true
+    }
+
+    func acquire(for owner: Owner) -> Deferred<Owner> {
+        if tryTake() { return Deferred.succeed(owner) }
+        let d = Deferred<Owner>(canceller: { [weak self] _ in self?.cancelledWaiting += 1 })
+        waiting.push(d)
+        return d
+    }
+
+    /// Returns a token; false when every token is already free (the caller traps).
+    func release(for owner: Owner) -> Bool {
+        guard tokens < limit else { return false }
+        tokens += 1
+        guard !handingOut else { return true }
+        handingOut = true
+        while tokens > 0, let next = waiting.pop() {
+            if next.called {
+                cancelledWaiting -= 1
+                continue
+            }
+            tokens -= 1
+            next.callback(owner)
+        }
+        handingOut = false
+        return true
+    }
+}
