@@ -7,11 +7,16 @@ extension Deferred {
     /// has fired). If it throws, the chain continues on the error path with a `Failure` that records
     /// where this step was added.
     /// - Returns: a handle on the same chain, typed for `f`'s result (`self` when the type is unchanged).
-    @discardableResult
+    @inlinable @discardableResult
     public func addCallback<U>(
         _ f: @escaping (Value) throws -> U, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<U> {
         let origin = SourceLocation(file, line)
+        if canAppendTyped(U.self) {
+            // U is Value here: the closure already has the typed step's type.
+            appendTyped(.callback(unsafeBitCast(f, to: ((Value) throws -> Value).self), origin))
+            return unsafeDowncast(self, to: Deferred<U>.self)
+        }
         return append(producing: U.self) { failed, input in
             if failed { return .unchanged }
             do { return .success(try f(input as! Value)) } catch { return .failure(Failure(error, origin: origin)) }
@@ -20,7 +25,7 @@ extension Deferred {
 
     /// Appends a step that returns a deferred: the chain waits until it fires, then continues with
     /// its result or failure.
-    @discardableResult
+    @inlinable @discardableResult
     public func addCallback<U>(
         _ f: @escaping (Value) throws -> Deferred<U>, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<U> {
@@ -37,11 +42,15 @@ extension Deferred {
     ///
     /// Return a value to recover (the chain goes back to the success path); throw to keep failing
     /// (`try failure.trap(Expected.self)` rethrows failures it does not expect).
-    @discardableResult
+    @inlinable @discardableResult
     public func addErrback(
         _ f: @escaping (Failure) throws -> Value, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<Value> {
         let origin = SourceLocation(file, line)
+        if canAppendTyped(Value.self) {
+            appendTyped(.errback(f, origin))
+            return self
+        }
         return append(producing: Value.self) { failed, input in
             if !failed { return .unchanged }
             do { return .success(try f(input as! Failure)) } catch { return .failure(Failure(error, origin: origin)) }
@@ -49,7 +58,7 @@ extension Deferred {
     }
 
     /// Appends a failure handler that returns a deferred: the chain waits for it.
-    @discardableResult
+    @inlinable @discardableResult
     public func addErrback(
         _ f: @escaping (Failure) throws -> Deferred<Value>, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<Value> {
@@ -65,7 +74,7 @@ extension Deferred {
     /// Appends one step with both branches: `callback` for a success, `errback` for a failure.
     ///
     /// Unlike `addCallback(f).addErrback(g)`, `errback` does not see a failure thrown by `callback`.
-    @discardableResult
+    @inlinable @discardableResult
     public func addCallbacks<U>(
         _ callback: @escaping (Value) throws -> U, _ errback: @escaping (Failure) throws -> U,
         file: StaticString = #fileID, line: UInt = #line
@@ -82,7 +91,7 @@ extension Deferred {
 
     /// `addCallbacks` whose success branch returns a deferred to wait for, as in the tutorial:
     /// `d.addCallbacks(handleResponse, handleError)`.
-    @discardableResult
+    @inlinable @discardableResult
     public func addCallbacks<U>(
         _ callback: @escaping (Value) throws -> Deferred<U>, _ errback: @escaping (Failure) throws -> U,
         file: StaticString = #fileID, line: UInt = #line
@@ -99,7 +108,7 @@ extension Deferred {
     }
 
     /// `addCallbacks` whose failure branch returns a deferred to wait for.
-    @discardableResult
+    @inlinable @discardableResult
     public func addCallbacks<U>(
         _ callback: @escaping (Value) throws -> U, _ errback: @escaping (Failure) throws -> Deferred<U>,
         file: StaticString = #fileID, line: UInt = #line
@@ -116,7 +125,7 @@ extension Deferred {
     }
 
     /// `addCallbacks` whose branches both return a deferred to wait for.
-    @discardableResult
+    @inlinable @discardableResult
     public func addCallbacks<U>(
         _ callback: @escaping (Value) throws -> Deferred<U>,
         _ errback: @escaping (Failure) throws -> Deferred<U>,
@@ -136,7 +145,7 @@ extension Deferred {
     /// Appends a step that sees either outcome, as a `Result`.
     ///
     /// Return to continue on the success path; throw (for instance `try result.get()`) to fail.
-    @discardableResult
+    @inlinable @discardableResult
     public func addBoth<U>(
         _ f: @escaping (Result<Value, Failure>) throws -> U, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<U> {
@@ -148,7 +157,7 @@ extension Deferred {
     }
 
     /// `addBoth` with a step that returns a deferred to wait for.
-    @discardableResult
+    @inlinable @discardableResult
     public func addBoth<U>(
         _ f: @escaping (Result<Value, Failure>) throws -> Deferred<U>,
         file: StaticString = #fileID, line: UInt = #line
@@ -168,6 +177,7 @@ extension Deferred {
     /// holds it). Firing `other` yourself as well is a programmer error (`AlreadyCalledError`).
     ///
     /// Twisted: `Deferred.chainDeferred` (where this chain's result becomes `None`).
+    @inlinable
     public func chainDeferred(_ other: Deferred<Value>) {
         let target = other.chain
         _ = append(producing: Value.self) { _, _ in .forward(target, valueType: Value.self) }
@@ -175,7 +185,7 @@ extension Deferred {
 
     /// Appends a step that observes the outcome without changing it and without marking a failure
     /// handled. Used by `DeferredList`, `race` and friends.
-    @discardableResult
+    @inlinable @discardableResult
     func observe(consumingFailure: Bool, _ f: @escaping (Result<Value, Failure>) -> Void) -> Deferred<Value> {
         append(producing: Value.self) { failed, input in
             f(failed ? .failure(input as! Failure) : .success(input as! Value))
@@ -184,11 +194,11 @@ extension Deferred {
     }
 
     /// Appends `step` to the chain (checking this handle is current) and returns the handle for `U`.
-    @inline(__always)
-    final func append<U>(producing: U.Type, _ step: @escaping Step) -> Deferred<U> {
+    @inlinable
+    final func append<U>(producing: U.Type, _ step: @escaping ErasedStep) -> Deferred<U> {
         let chain = self.chain
         chain.appendStep(step, expecting: Value.self, producing: U.self)
         if U.self == Value.self { return unsafeDowncast(self, to: Deferred<U>.self) }
-        return Deferred<U>(forwardingTo: chain)
+        return ChainHandle<U>(root: chain)
     }
 }

@@ -30,7 +30,7 @@ extension Deferred {
 }
 
 extension Deferred {
-    final func cancelChain() {
+    @usableFromInline final func cancelChain() {
         if phase == .pending {
             if let canceller = extras?.canceller {
                 extras?.canceller = nil
@@ -45,12 +45,12 @@ extension Deferred {
         }
     }
 
-    final func pauseChain() {
+    @usableFromInline final func pauseChain() {
         precondition(pauseCount < UInt16.max, "Deferred.pause(): too many nested pauses")
         pauseCount += 1
     }
 
-    final func unpauseChain() {
+    @usableFromInline final func unpauseChain() {
         precondition(pauseCount > 0, "Deferred.unpause() without a matching pause()")
         pauseCount -= 1
         run()

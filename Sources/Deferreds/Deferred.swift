@@ -36,44 +36,51 @@
 /// from a callback keeps its own result (Twisted sets it to `None`) and only stops reporting an
 /// unhandled failure, because the outer chain now holds it.
 public class Deferred<Value> {
-    // The chain's state lives in its root handle (the one created by `init`); derived handles
-    // forward to it through `extras.forward`. Kept small: a pending deferred with one callback
-    // costs one object plus the callback's closure.
-    final var result: Any = ()
-    final var firstStep: Step?
-    final var moreSteps: [Step] = []
-    final var extras: ChainExtras?
-    final var cursor: Int32 = 0
-    final var pauseCount: UInt16 = 0
-    final var phase: Phase = .pending
-    final var flags: Flags = []
+    // The chain's state lives in its root (the object `init` created); a handle of another type is
+    // a `ChainHandle` forwarding to it. Kept small (the fields are ordered to leave no padding): a
+    // pending deferred with one callback costs one 128-byte allocation plus the callback's closure.
+    // No stored property has a type that depends on `Value` in layout (a `Value?` would cost a
+    // metadata lookup in every deinit): results are boxed in `Any`, steps hold closures.
+    @usableFromInline @exclusivity(unchecked) final var result: Any = ()
+    @usableFromInline @exclusivity(unchecked) final var firstStep: ChainStep<Value>?
+    @usableFromInline @exclusivity(unchecked) final var pauseCount: UInt16 = 0
+    @usableFromInline @exclusivity(unchecked) final var phase: Phase = .pending
+    @usableFromInline @exclusivity(unchecked) final var flags: Flags = []
+    /// The next step of `moreSteps` to run.
+    @usableFromInline @exclusivity(unchecked) final var cursor: Int32 = 0
+    /// The next step of `erasedSteps` to run.
+    @usableFromInline @exclusivity(unchecked) final var erasedCursor: Int32 = 0
+    @usableFromInline @exclusivity(unchecked) final var moreSteps: StepList<Value>?
+    /// Type-erased steps, after `firstStep` and `moreSteps`. Kept apart so that the runner, which
+    /// often works unspecialised (on a chain another chain hands its result to), never touches a
+    /// `Value`-dependent type for them. A typed step added while some are pending is erased too.
+    @usableFromInline @exclusivity(unchecked) final var erasedSteps: [ErasedStep] = []
+    @usableFromInline @exclusivity(unchecked) final var extras: ChainExtras?
+    /// The chain's current result type when it is no longer `Value`.
+    @usableFromInline @exclusivity(unchecked) final var laterType: Any.Type?
 
     /// Creates an unfired deferred.
     ///
     /// - Parameter canceller: called by `cancel()` while the deferred is unfired. It may fire the
     ///   deferred (with any result); if it does not, `cancel()` errbacks with `CancelledError`.
     ///   It is released once the deferred fires.
+    @inlinable
     public init(canceller: ((Deferred<Value>) -> Void)? = nil) {
-        if let canceller {
-            let extras = ChainExtras()
-            extras.canceller = { object in canceller(unsafeDowncast(object, to: Deferred<Value>.self)) }
-            self.extras = extras
-        }
+        if let canceller { setCanceller(canceller) }
     }
 
-    /// A handle of type `Value` on the chain whose root is `root`.
-    init(forwardingTo root: any DeferredChain) {
-        let extras = ChainExtras()
-        extras.forward = root
-        self.extras = extras
+    @usableFromInline
+    final func setCanceller(_ canceller: @escaping (Deferred<Value>) -> Void) {
+        ensureExtras().canceller = { object in canceller(unsafeDowncast(object, to: Deferred<Value>.self)) }
     }
 
     deinit {
-        guard phase == .failed, !flags.contains(.consumed), extras?.forward == nil else { return }
+        guard phase == .failed, !flags.contains(.consumed) else { return }
         reportUnhandled(result as! Failure)
     }
 
     /// A deferred that has already fired with `value`.
+    @inlinable
     public static func succeed(_ value: Value) -> Deferred<Value> {
         let d = Deferred<Value>()
         d.phase = .succeeded
@@ -92,41 +99,79 @@ public class Deferred<Value> {
     }
 
     /// Whether `callback(_:)` or `errback(_:)` has been called on the chain.
-    public var called: Bool { chain.chainPhase != .pending }
+    @inlinable public final var called: Bool { chain.chainPhase != .pending }
 
     /// Whether the chain is paused: by `pause()`, or waiting for a deferred a step returned.
-    public var paused: Bool { chain.chainPaused }
+    @inlinable public final var paused: Bool { chain.chainPaused }
 
     /// Fires the chain with its first result.
     ///
     /// The callbacks already added run now, before this returns (unless the chain is paused).
     /// Calling it on a fired deferred is a programmer error (`AlreadyCalledError`), except once after
     /// `cancel()` fired it with `CancelledError`: that late result is ignored.
-    public func callback(_ value: Value) {
-        chain.fire(failed: false, value, valueType: Value.self)
+    @inlinable
+    public final func callback(_ value: Value) {
+        if flags.contains(.handle) {
+            chain.fire(failed: false, value, valueType: Value.self)
+        } else if accept(failed: false, valueType: Value.self) {
+            // Typed callbacks at the head of the chain take the value as it is, unboxed.
+            if pauseCount == 0, let (f, origin) = takeNextCallback() {
+                flags.insert(.running)
+                runCallbacks(f, origin, input: value)
+                flags.remove(.running)
+            } else {
+                result = value
+            }
+            run()
+        }
     }
 
     /// Fires the chain with a failure; `error` is wrapped in a `Failure` unless it is one.
     ///
     /// Same rules as `callback(_:)`.
-    public func errback(_ error: any Error, file: StaticString = #fileID, line: UInt = #line) {
+    @inlinable
+    public final func errback(_ error: any Error, file: StaticString = #fileID, line: UInt = #line) {
         chain.fire(failed: true, Failure(error, file: file, line: line), valueType: Value.self)
     }
 
-    /// The object holding the chain's state: `self`, or the root this handle forwards to.
-    @inline(__always) final var chain: any DeferredChain {
-        if let forward = extras?.forward { return forward }
-        return self
+    /// The object holding the chain's state: `self`, or the root a `ChainHandle` forwards to.
+    @usableFromInline var chain: any DeferredChain { self }
+}
+
+/// A handle typed `Value` on a chain whose root has another type.
+@usableFromInline
+final class ChainHandle<Value>: Deferred<Value> {
+    @usableFromInline let root: any DeferredChain
+
+    @inlinable init(root: any DeferredChain) {
+        self.root = root
+        super.init()
+        flags = .handle
     }
+
+    @inlinable override var chain: any DeferredChain { root }
 }
 
 // MARK: - Chain state
 
 /// One step of a chain: given whether the chain is failing and its current result, what happens next.
-typealias Step = (_ failed: Bool, _ result: Any) -> StepResult
+@usableFromInline typealias ErasedStep = (_ failed: Bool, _ result: Any) -> StepResult
+
+/// A step as the root of a chain stores it.
+///
+/// Steps that keep the root's own type (`addCallback { $0 + 1 }` on a `Deferred<Int>`) are stored
+/// with their closure as it is, so adding one allocates nothing and running a row of them needs no
+/// boxing; every other step is type-erased.
+@usableFromInline enum ChainStep<Value> {
+    case callback((Value) throws -> Value, SourceLocation)
+    case errback((Failure) throws -> Value, SourceLocation)
+    case erased(ErasedStep)
+    /// A step that has run (its closure released).
+    case done
+}
 
 /// What a step did with the chain's result.
-enum StepResult {
+@usableFromInline enum StepResult {
     /// The result passes through untouched (a callback on the error path, or vice versa).
     case unchanged
     /// The result passes through, and a failure in it counts as handled.
@@ -142,39 +187,48 @@ enum StepResult {
 }
 
 /// Where a chain is in its life.
-enum Phase: UInt8 {
+@usableFromInline enum Phase: UInt8 {
     case pending, succeeded, failed
 }
 
-struct Flags: OptionSet {
-    let rawValue: UInt8
+@usableFromInline struct Flags: OptionSet, Sendable {
+    @usableFromInline let rawValue: UInt8
+    @inlinable init(rawValue: UInt8) { self.rawValue = rawValue }
     /// The runner is working through this chain's steps (possibly suspended for a chain it resumed).
-    static let running = Flags(rawValue: 1)
+    @inlinable static var running: Flags { Flags(rawValue: 1) }
     /// The failure in `result` was passed on or consumed: do not report it as unhandled.
-    static let consumed = Flags(rawValue: 2)
+    @inlinable static var consumed: Flags { Flags(rawValue: 2) }
     /// `cancel()` fired the chain: ignore one late `callback`/`errback`.
-    static let suppressLateFire = Flags(rawValue: 4)
+    @inlinable static var suppressLateFire: Flags { Flags(rawValue: 4) }
+    /// `firstStep` has been taken by the runner; later steps are in `moreSteps`.
+    @inlinable static var firstTaken: Flags { Flags(rawValue: 8) }
+    /// This object is a `ChainHandle`, not the chain's root.
+    @inlinable static var handle: Flags { Flags(rawValue: 16) }
 }
 
-/// The rarely used parts of a chain's state, allocated on first need.
-final class ChainExtras {
-    /// On a derived handle: the root holding the chain.
-    var forward: (any DeferredChain)?
-    /// On a root: the chain's current result type, when it is no longer the root's `Value`.
-    var tailType: Any.Type?
-    var canceller: ((AnyObject) -> Void)?
+/// The steps after a chain's first one. A class, so that a deferred with one step (the common
+/// case) pays nothing for it, not even type metadata when it is deallocated.
+@usableFromInline final class StepList<Value> {
+    @usableFromInline @exclusivity(unchecked) var steps: [ChainStep<Value>]
+    @inlinable init(_ first: ChainStep<Value>) { steps = [first] }
+}
+
+/// The less common parts of a chain's state, allocated on first need.
+@usableFromInline final class ChainExtras {
+    @usableFromInline init() {}
+    @usableFromInline @exclusivity(unchecked) var canceller: ((AnyObject) -> Void)?
     /// The inner deferred this chain is paused on.
-    var waitingOn: (any DeferredChain)?
+    @usableFromInline @exclusivity(unchecked) var waitingOn: (any DeferredChain)?
 }
 
 /// What the runner and the typed handles need from a chain's root, whatever its `Value`.
-protocol DeferredChain: AnyObject {
+@usableFromInline protocol DeferredChain: AnyObject {
     var chainPhase: Phase { get }
     var chainPaused: Bool { get }
     var tailType: Any.Type { get }
     var headType: Any.Type { get }
     func fire(failed: Bool, _ result: Any, valueType: Any.Type)
-    func appendStep(_ step: @escaping Step, expecting: Any.Type, producing: Any.Type)
+    func appendStep(_ step: @escaping ErasedStep, expecting: Any.Type, producing: Any.Type)
     func cancelChain()
     func pauseChain()
     func unpauseChain()
@@ -183,30 +237,31 @@ protocol DeferredChain: AnyObject {
     var isRunning: Bool { get }
     var settledResult: (failed: Bool, result: Any)? { get }
     func takeResultForOuter() -> (failed: Bool, result: Any)
-    func appendRaw(_ step: @escaping Step)
+    func appendRaw(_ step: @escaping ErasedStep)
     func receiveFromInner(failed: Bool, _ result: Any)
     func receiveForwarded(failed: Bool, _ result: Any, valueType: Any.Type) -> Bool
 }
 
-enum Advance {
+@usableFromInline enum Advance {
     case done
     case push(any DeferredChain)
 }
 
 extension Deferred: DeferredChain {
-    final var chainPhase: Phase { phase }
-    final var chainPaused: Bool { pauseCount > 0 }
-    final var tailType: Any.Type { extras?.tailType ?? Value.self }
-    final var headType: Any.Type { Value.self }
-    final var isRunning: Bool { flags.contains(.running) }
+    @usableFromInline final var chainPhase: Phase { phase }
+    @usableFromInline final var chainPaused: Bool { pauseCount > 0 }
+    @usableFromInline final var tailType: Any.Type { laterType ?? Value.self }
+    @usableFromInline final var headType: Any.Type { Value.self }
+    @usableFromInline final var isRunning: Bool { flags.contains(.running) }
 
-    final func fire(failed: Bool, _ result: Any, valueType: Any.Type) {
-        guard accept(failed: failed, result, valueType: valueType) else { return }
+    @inlinable final func fire(failed: Bool, _ result: Any, valueType: Any.Type) {
+        guard accept(failed: failed, valueType: valueType) else { return }
+        setResult(failed: failed, result)
         run()
     }
 
     /// Stores the first result; false when it is the one late fire after `cancel()`.
-    private final func accept(failed: Bool, _ newResult: Any, valueType: Any.Type) -> Bool {
+    @inlinable final func accept(failed: Bool, valueType: Any.Type) -> Bool {
         if phase != .pending {
             if flags.contains(.suppressLateFire) {
                 flags.remove(.suppressLateFire)
@@ -218,59 +273,91 @@ extension Deferred: DeferredChain {
             valueType == Value.self,
             "Deferred fired through a handle of type \(valueType); the chain starts with \(Value.self)")
         phase = failed ? .failed : .succeeded
-        result = newResult
         extras?.canceller = nil
         return true
     }
 
-    final func appendStep(_ step: @escaping Step, expecting: Any.Type, producing: Any.Type) {
+    /// Checks that a handle typed `expecting` is the chain's current end, and records the new end.
+    @inlinable final func extendTail(expecting: Any.Type, producing: Any.Type) {
         let tail = tailType
         precondition(
             tail == expecting,
             "Deferred<\(expecting)>: a step was added through a stale handle; the chain now ends in \(tail)")
         if producing != tail {
-            let extras = ensureExtras()
-            extras.tailType = producing == Value.self ? nil : producing
+            laterType = producing == Value.self ? nil : producing
         }
+    }
+
+    @inlinable final func appendStep(_ step: @escaping ErasedStep, expecting: Any.Type, producing: Any.Type) {
+        extendTail(expecting: expecting, producing: producing)
         appendRaw(step)
         run()
     }
 
-    final func appendRaw(_ step: @escaping Step) {
-        if firstStep == nil && moreSteps.isEmpty {
-            firstStep = step
+    /// Appends a step that takes and gives the root's own type (see `ChainStep`).
+    @inlinable final func appendTyped(_ step: ChainStep<Value>) {
+        extendTail(expecting: Value.self, producing: Value.self)
+        append(step)
+        run()
+    }
+
+    /// Whether a step added through a handle of type `T` can be stored typed: the handle is this
+    /// root and the chain currently ends in the root's own type.
+    @inlinable final func canAppendTyped<T>(_: T.Type) -> Bool {
+        T.self == Value.self && laterType == nil && !flags.contains(.handle)
+            && Int(erasedCursor) == erasedSteps.count
+    }
+
+    @inlinable final func appendRaw(_ step: @escaping ErasedStep) {
+        if firstStep == nil && !flags.contains(.firstTaken) {
+            firstStep = .erased(step)
         } else {
-            moreSteps.append(step)
+            erasedSteps.append(step)
         }
     }
 
-    final var settledResult: (failed: Bool, result: Any)? {
+    @inlinable final func append(_ step: ChainStep<Value>) {
+        if firstStep == nil && !flags.contains(.firstTaken) {
+            firstStep = step
+        } else if case .erased(let erased) = step {
+            erasedSteps.append(erased)
+        } else if let moreSteps {
+            moreSteps.steps.append(step)
+        } else {
+            moreSteps = StepList(step)
+        }
+    }
+
+    @inlinable final var settledResult: (failed: Bool, result: Any)? {
         guard phase != .pending, pauseCount == 0, !flags.contains(.running) else { return nil }
         return (phase == .failed, result)
     }
 
-    final func takeResultForOuter() -> (failed: Bool, result: Any) {
+    @inlinable final func takeResultForOuter() -> (failed: Bool, result: Any) {
         flags.insert(.consumed)
         return (phase == .failed, result)
     }
 
-    final func receiveFromInner(failed: Bool, _ newResult: Any) {
+    @inlinable final func receiveFromInner(failed: Bool, _ newResult: Any) {
         pauseCount -= 1
         extras?.waitingOn = nil
         setResult(failed: failed, newResult)
     }
 
-    final func receiveForwarded(failed: Bool, _ newResult: Any, valueType: Any.Type) -> Bool {
-        accept(failed: failed, newResult, valueType: valueType)
+    @inlinable final func receiveForwarded(failed: Bool, _ newResult: Any, valueType: Any.Type) -> Bool {
+        guard accept(failed: failed, valueType: valueType) else { return false }
+        setResult(failed: failed, newResult)
+        return true
     }
 
-    @inline(__always) private final func setResult(failed: Bool, _ newResult: Any) {
+    /// Makes `newResult` (a `Failure` when `failed`) the current result.
+    @inlinable final func setResult(failed: Bool, _ newResult: Any) {
         result = newResult
         phase = failed ? .failed : .succeeded
         flags.remove(.consumed)
     }
 
-    final func ensureExtras() -> ChainExtras {
+    @inlinable final func ensureExtras() -> ChainExtras {
         if let extras { return extras }
         let extras = ChainExtras()
         self.extras = extras
@@ -278,82 +365,155 @@ extension Deferred: DeferredChain {
     }
 
     /// Runs the chain's steps if it has fired, is not paused and is not already running.
-    final func run() {
+    @inlinable final func run() {
         guard phase != .pending, pauseCount == 0, !flags.contains(.running) else { return }
-        runChains(from: self)
+        // The first chain runs specialised; only hand-overs to other chains go through the runner.
+        if case .push(let next) = advance() { runChains(from: next, suspending: self) }
     }
 
     /// Runs this chain's steps until it ends, pauses, or hands its result to another chain.
     ///
     /// Returns `.push(other)` when `other` must run before this chain goes on (this chain stays
     /// marked running and is resumed by `runChains` afterwards).
-    final func advance() -> Advance {
+    @inlinable final func advance() -> Advance {
         flags.insert(.running)
-        while pauseCount == 0, let step = takeNextStep() {
-            switch step(phase == .failed, result) {
-            case .unchanged:
+        while pauseCount == 0 {
+            guard let step = takeNextStep() else {
+                let index = Int(erasedCursor)
+                guard index < erasedSteps.count else { break }
+                var erased: ErasedStep = { _, _ in .unchanged }
+                swap(&erased, &erasedSteps[index])
+                erasedCursor += 1
+                if let next = apply(erased) { return next }
+                continue
+            }
+            switch step {
+            case .callback(let f, let origin):
+                if phase == .succeeded { runCallbacks(f, origin, input: result as! Value) }
+            case .errback(let f, let origin):
+                if phase == .failed {
+                    do {
+                        result = try f(result as! Failure)
+                        phase = .succeeded
+                    } catch {
+                        setResult(failed: true, Failure(error, origin: origin))
+                    }
+                }
+            case .erased(let f):
+                if let next = apply(f) { return next }
+            case .done:
                 break
-            case .consumed:
-                flags.insert(.consumed)
-            case .success(let value):
-                result = value
-                phase = .succeeded
-            case .failure(let failure):
-                setResult(failed: true, failure)
-            case .wait(let inner, let expecting):
-                precondition(inner !== self, "A callback returned the Deferred it was added to")
-                let innerTail = inner.tailType
-                precondition(
-                    innerTail == expecting,
-                    "A callback returned a stale Deferred<\(expecting)> handle; its chain ends in \(innerTail)")
-                if let settled = inner.settledResult {
-                    _ = inner.takeResultForOuter()
-                    setResult(failed: settled.failed, settled.result)
-                } else {
-                    pauseCount += 1
-                    flags.insert(.consumed)
-                    ensureExtras().waitingOn = inner
-                    let outer: any DeferredChain = self
-                    inner.appendRaw { _, _ in .resume(outer) }
-                }
-            case .resume(let outer):
-                outer.receiveFromInner(failed: phase == .failed, result)
-                flags.insert(.consumed)
-                if !outer.isRunning { return .push(outer) }
-            case .forward(let target, let valueType):
-                flags.insert(.consumed)
-                if target.receiveForwarded(failed: phase == .failed, result, valueType: valueType),
-                    !target.isRunning
-                {
-                    return .push(target)
-                }
             }
         }
         if pauseCount == 0 {
             // Every step has run: drop them, so nothing they captured outlives the firing.
-            firstStep = nil
-            moreSteps = []
+            flags.remove(.firstTaken)
+            moreSteps = nil
             cursor = 0
+            if !erasedSteps.isEmpty {
+                erasedSteps = []
+                erasedCursor = 0
+            }
             extras?.waitingOn = nil
         }
         flags.remove(.running)
         return .done
     }
 
-    /// The step at `cursor`, replacing it by a no-op so its captures are released as it runs.
-    @inline(__always) private final func takeNextStep() -> Step? {
-        if cursor == 0 {
+    /// Runs `f` and every typed callback right after it on one unboxed value.
+    @inlinable final func runCallbacks(
+        _ first: (Value) throws -> Value, _ firstOrigin: SourceLocation, input: Value
+    ) {
+        var value = input
+        var f = first
+        var origin = firstOrigin
+        while true {
+            do { value = try f(value) } catch {
+                setResult(failed: true, Failure(error, origin: origin))
+                return
+            }
+            guard pauseCount == 0, let (next, nextOrigin) = takeNextCallback() else { break }
+            f = next
+            origin = nextOrigin
+        }
+        result = value
+    }
+
+    /// Applies an erased step; returns `.push(other)` when another chain must run first.
+    @inlinable final func apply(_ step: ErasedStep) -> Advance? {
+        switch step(phase == .failed, result) {
+        case .unchanged:
+            break
+        case .consumed:
+            flags.insert(.consumed)
+        case .success(let value):
+            setResult(failed: false, value)
+        case .failure(let failure):
+            setResult(failed: true, failure)
+        case .wait(let inner, let expecting):
+            precondition(inner !== self, "A callback returned the Deferred it was added to")
+            let innerTail = inner.tailType
+            precondition(
+                innerTail == expecting,
+                "A callback returned a stale Deferred<\(expecting)> handle; its chain ends in \(innerTail)")
+            if let settled = inner.settledResult {
+                _ = inner.takeResultForOuter()
+                setResult(failed: settled.failed, settled.result)
+            } else {
+                pauseCount += 1
+                flags.insert(.consumed)
+                ensureExtras().waitingOn = inner
+                let outer: any DeferredChain = self
+                inner.appendRaw { _, _ in .resume(outer) }
+            }
+        case .resume(let outer):
+            outer.receiveFromInner(failed: phase == .failed, result)
+            flags.insert(.consumed)
+            if !outer.isRunning { return .push(outer) }
+        case .forward(let target, let valueType):
+            flags.insert(.consumed)
+            if target.receiveForwarded(failed: phase == .failed, result, valueType: valueType),
+                !target.isRunning
+            {
+                return .push(target)
+            }
+        }
+        return nil
+    }
+
+    /// The next step to run, released from the chain so its captures go as soon as it has run.
+    @inlinable final func takeNextStep() -> ChainStep<Value>? {
+        if !flags.contains(.firstTaken) {
             guard let step = firstStep else { return nil }
-            firstStep = { _, _ in .unchanged }
-            cursor = 1
+            firstStep = nil
+            flags.insert(.firstTaken)
             return step
         }
-        let index = Int(cursor) - 1
-        guard index < moreSteps.count else { return nil }
-        let step = moreSteps[index]
-        moreSteps[index] = { _, _ in .unchanged }
+        let index = Int(cursor)
+        guard let moreSteps, index < moreSteps.steps.count else { return nil }
+        var step = ChainStep<Value>.done
+        swap(&step, &moreSteps.steps[index])
         cursor += 1
         return step
+    }
+
+    /// The next step if it is a typed callback (taken from the chain), else nil.
+    @inlinable final func takeNextCallback() -> ((Value) throws -> Value, SourceLocation)? {
+        if !flags.contains(.firstTaken) {
+            guard case .callback(let f, let origin)? = firstStep else { return nil }
+            firstStep = nil
+            flags.insert(.firstTaken)
+            return (f, origin)
+        }
+        let index = Int(cursor)
+        guard let moreSteps, index < moreSteps.steps.count,
+            case .callback = moreSteps.steps[index]
+        else { return nil }
+        var step = ChainStep<Value>.done
+        swap(&step, &moreSteps.steps[index])
+        cursor += 1
+        guard case .callback(let f, let origin) = step else { return nil }
+        return (f, origin)
     }
 }
 
@@ -361,16 +521,17 @@ extension Deferred: DeferredChain {
 ///
 /// A chain that resumes an outer chain (or fires a `chainDeferred` target) is suspended on a stack
 /// while the other runs, then goes on with any steps added after the hand-over, as Twisted does.
-func runChains(from start: any DeferredChain) {
+/// `suspended`, when given, is the chain that handed over to `start`.
+@usableFromInline func runChains(from start: any DeferredChain, suspending suspended: any DeferredChain) {
     var current = start
-    var suspended: [any DeferredChain] = []
+    var stack: [any DeferredChain] = [suspended]
     while true {
         switch current.advance() {
         case .push(let next):
-            suspended.append(current)
+            stack.append(current)
             current = next
         case .done:
-            guard let previous = suspended.popLast() else { return }
+            guard let previous = stack.popLast() else { return }
             current = previous
         }
     }

@@ -20,9 +20,10 @@
 public final class DeferredList<V>: Deferred<[Result<V, Failure>]> {
     public let fireOnOneErrback: Bool
     public let consumeErrors: Bool
-    private var results: [Result<V, Failure>?]
-    private var remaining: Int
+    @usableFromInline var results: [Result<V, Failure>?]
+    @usableFromInline var remaining: Int
 
+    @inlinable
     public init(_ deferreds: [Deferred<V>], fireOnOneErrback: Bool = false, consumeErrors: Bool = false) {
         self.fireOnOneErrback = fireOnOneErrback
         self.consumeErrors = consumeErrors
@@ -42,7 +43,8 @@ public final class DeferredList<V>: Deferred<[Result<V, Failure>]> {
         }
     }
 
-    private func record(_ outcome: Result<V, Failure>, at index: Int) {
+    @inlinable
+    final func record(_ outcome: Result<V, Failure>, at index: Int) {
         guard !called else { return }
         if fireOnOneErrback, case .failure(let failure) = outcome {
             results = []

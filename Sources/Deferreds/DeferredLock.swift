@@ -9,7 +9,7 @@
 ///
 /// Twisted: `twisted.internet.defer.DeferredLock`.
 public final class DeferredLock {
-    private let pool = TokenPool<DeferredLock>(limit: 1)
+    @usableFromInline let pool = TokenPool<DeferredLock>(limit: 1)
 
     public init() {}
 
@@ -20,27 +20,27 @@ public final class DeferredLock {
 
     /// A deferred that fires with the lock once it is held. Cancelling it while it waits gives up
     /// the place in line.
-    public func acquire() -> Deferred<DeferredLock> {
+    @inlinable public func acquire() -> Deferred<DeferredLock> {
         pool.acquire(for: self)
     }
 
     /// Unlocks; the longest waiter, if any, gets the lock now.
-    public func release() {
+    @inlinable public func release() {
         precondition(pool.release(for: self), "DeferredLock.release(): the lock is not locked")
     }
 
     /// Acquires the lock, runs `f`, and releases the lock when `f`'s deferred fires (or `f` throws).
-    public func run<U>(_ f: @escaping () throws -> Deferred<U>) -> Deferred<U> {
+    @inlinable public func run<U>(_ f: @escaping () throws -> Deferred<U>) -> Deferred<U> {
         if pool.tryTake() { return runHolding(f) }
         return acquire().addCallback { lock in lock.runHolding(f) }
     }
 
     /// `run` with a function that returns a plain value.
-    public func run<U>(_ f: @escaping () throws -> U) -> Deferred<U> {
+    @inlinable public func run<U>(_ f: @escaping () throws -> U) -> Deferred<U> {
         run({ () throws -> Deferred<U> in Deferred.succeed(try f()) })
     }
 
-    private func runHolding<U>(_ f: () throws -> Deferred<U>) -> Deferred<U> {
+    @inlinable func runHolding<U>(_ f: () throws -> Deferred<U>) -> Deferred<U> {
         maybeDeferred(f).addBoth { outcome in
             self.release()
             return try outcome.get()

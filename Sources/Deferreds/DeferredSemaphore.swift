@@ -14,7 +14,7 @@
 ///
 /// Twisted: `twisted.internet.defer.DeferredSemaphore`.
 public final class DeferredSemaphore {
-    private let pool: TokenPool<DeferredSemaphore>
+    @usableFromInline let pool: TokenPool<DeferredSemaphore>
 
     /// - Parameter tokens: how many holders at once; at least 1.
     public init(tokens: Int) {
@@ -25,21 +25,21 @@ public final class DeferredSemaphore {
     /// The number of tokens in all.
     public var limit: Int { pool.limit }
     /// The number of tokens free now.
-    public var tokens: Int { pool.tokens }
+    @inlinable public var tokens: Int { pool.tokens }
     /// The number of `acquire()` calls waiting for a token (cancelled ones not counted).
     public var waitingCount: Int { pool.waitingCount }
 
     /// A deferred that fires with the semaphore once a token is held: at once if one is free and
     /// nobody is waiting, else when `release()` hands one over. Cancelling it while it waits gives
     /// up the place in line (it fails with `CancelledError`).
-    public func acquire() -> Deferred<DeferredSemaphore> {
+    @inlinable public func acquire() -> Deferred<DeferredSemaphore> {
         pool.acquire(for: self)
     }
 
     /// Gives a token back; the longest waiter, if any, gets it now.
     ///
     /// Releasing more tokens than were acquired is a programmer error.
-    public func release() {
+    @inlinable public func release() {
         precondition(
             pool.release(for: self),
             "DeferredSemaphore.release(): released more tokens than were acquired (limit \(limit))")
@@ -49,22 +49,22 @@ public final class DeferredSemaphore {
     ///
     /// - Returns: `f`'s deferred, which fires with its result once the token is released.
     ///   Cancelling it while it waits for a token gives up its place; `f` is then never called.
-    public func run<U>(_ f: @escaping () throws -> Deferred<U>) -> Deferred<U> {
+    @inlinable public func run<U>(_ f: @escaping () throws -> Deferred<U>) -> Deferred<U> {
         if pool.tryTake() { return runHolding(f) }
         return acquire().addCallback { semaphore in semaphore.runHolding(f) }
     }
 
     /// `run` with a function that returns a plain value.
-    public func run<U>(_ f: @escaping () throws -> U) -> Deferred<U> {
+    @inlinable public func run<U>(_ f: @escaping () throws -> U) -> Deferred<U> {
         run({ () throws -> Deferred<U> in Deferred.succeed(try f()) })
     }
 
     /// `run(f)` calling `f(arg)`, as in the tutorial's `semaphore.run(getPage, url)`.
-    public func run<A, U>(_ f: @escaping (A) throws -> Deferred<U>, _ arg: A) -> Deferred<U> {
+    @inlinable public func run<A, U>(_ f: @escaping (A) throws -> Deferred<U>, _ arg: A) -> Deferred<U> {
         run({ () throws -> Deferred<U> in try f(arg) })
     }
 
-    private func runHolding<U>(_ f: () throws -> Deferred<U>) -> Deferred<U> {
+    @inlinable func runHolding<U>(_ f: () throws -> Deferred<U>) -> Deferred<U> {
         maybeDeferred(f).addBoth { outcome in
             self.release()
             return try outcome.get()

@@ -17,7 +17,7 @@
 public struct Failure: Error, CustomStringConvertible {
     /// The error this failure carries (never itself a `Failure`).
     public let value: any Error
-    let origin: SourceLocation
+    @usableFromInline let origin: SourceLocation
 
     /// The file (`#fileID`) where the failure was created: where `errback(_:)` or
     /// `Deferred.fail(_:)` was called, or where the callback that threw was added.
@@ -35,7 +35,7 @@ public struct Failure: Error, CustomStringConvertible {
         }
     }
 
-    init(_ error: any Error, origin: SourceLocation) {
+    @inlinable init(_ error: any Error, origin: SourceLocation) {
         if let failure = error as? Failure {
             self = failure
         } else {

@@ -1,5 +1,5 @@
 /// A deferred that has already fired with `value`. Twisted: `defer.succeed`.
-public func succeed<V>(_ value: V) -> Deferred<V> {
+@inlinable public func succeed<V>(_ value: V) -> Deferred<V> {
     Deferred.succeed(value)
 }
 
@@ -11,14 +11,14 @@ public func fail<V>(_ error: any Error, file: StaticString = #fileID, line: UInt
 /// Calls `f` now and returns its result as a fired deferred, or its thrown error as a failed one.
 ///
 /// Twisted: `defer.maybeDeferred`.
-public func maybeDeferred<V>(
+@inlinable public func maybeDeferred<V>(
     file: StaticString = #fileID, line: UInt = #line, _ f: () throws -> V
 ) -> Deferred<V> {
     do { return Deferred.succeed(try f()) } catch { return Deferred.fail(error, file: file, line: line) }
 }
 
 /// Calls `f` now and returns the deferred it returns, or a failed one if it throws.
-public func maybeDeferred<V>(
+@inlinable public func maybeDeferred<V>(
     file: StaticString = #fileID, line: UInt = #line, _ f: () throws -> Deferred<V>
 ) -> Deferred<V> {
     do { return try f() } catch { return Deferred.fail(error, file: file, line: line) }
@@ -30,7 +30,7 @@ public func maybeDeferred<V>(
 /// cancels every input. With `consumeErrors`, the inputs' failures count as handled.
 ///
 /// Twisted: `defer.gatherResults`.
-public func gatherResults<V>(_ deferreds: [Deferred<V>], consumeErrors: Bool = false) -> Deferred<[V]> {
+@inlinable public func gatherResults<V>(_ deferreds: [Deferred<V>], consumeErrors: Bool = false) -> Deferred<[V]> {
     DeferredList(deferreds, fireOnOneErrback: true, consumeErrors: consumeErrors).addCallback { results in
         try results.map { try $0.get() }
     }
@@ -42,7 +42,7 @@ public func gatherResults<V>(_ deferreds: [Deferred<V>], consumeErrors: Bool = f
 /// is empty. Cancelling the result cancels every input. The inputs' failures count as handled.
 ///
 /// Twisted: `defer.race`.
-public func race<V>(_ deferreds: [Deferred<V>]) -> Deferred<(index: Int, value: V)> {
+@inlinable public func race<V>(_ deferreds: [Deferred<V>]) -> Deferred<(index: Int, value: V)> {
     let winner = Deferred<(index: Int, value: V)>(canceller: { _ in
         for d in deferreds { d.cancel() }
     })
@@ -69,10 +69,10 @@ public func race<V>(_ deferreds: [Deferred<V>]) -> Deferred<(index: Int, value: 
 }
 
 /// `race`'s count of failed inputs.
-private final class RaceTally {
-    var failures: [Failure?]
-    var remaining: Int
-    init(_ count: Int) {
+@usableFromInline final class RaceTally {
+    @usableFromInline var failures: [Failure?]
+    @usableFromInline var remaining: Int
+    @inlinable init(_ count: Int) {
         failures = Array(repeating: nil, count: count)
         remaining = count
     }

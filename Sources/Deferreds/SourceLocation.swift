@@ -4,10 +4,10 @@
 /// throws can say where it came from. That costs one word per callback instead of three: the file
 /// name is a compile-time string literal (its address fits in 48 bits on Linux) and the line fits in
 /// the remaining 16 (longer files report line 65535).
-struct SourceLocation: Sendable {
-    private let bits: UInt64
+@usableFromInline struct SourceLocation: Sendable {
+    @usableFromInline let bits: UInt64
 
-    init(_ file: StaticString, _ line: UInt) {
+    @inlinable init(_ file: StaticString, _ line: UInt) {
         if file.hasPointerRepresentation {
             let address = UInt64(UInt(bitPattern: file.utf8Start))
             if address < (1 << 48) {

@@ -3,28 +3,28 @@
 /// Waiters are served first come, first served. Handing tokens out is a loop, not a recursion: a
 /// waiter whose work finishes at once releases its token inside `callback`, and the loop that is
 /// already running gives it to the next waiter. A cancelled waiter is skipped when its turn comes.
-final class TokenPool<Owner: AnyObject> {
-    let limit: Int
-    private(set) var tokens: Int
-    private var waiting = WaitQueue<Deferred<Owner>>()
-    private var cancelledWaiting = 0
-    private var handingOut = false
+@usableFromInline final class TokenPool<Owner: AnyObject> {
+    @usableFromInline let limit: Int
+    @usableFromInline var tokens: Int
+    @usableFromInline var waiting = WaitQueue<Deferred<Owner>>()
+    @usableFromInline var cancelledWaiting = 0
+    @usableFromInline var handingOut = false
 
-    init(limit: Int) {
+    @inlinable init(limit: Int) {
         self.limit = limit
         self.tokens = limit
     }
 
-    var waitingCount: Int { waiting.count - cancelledWaiting }
+    @inlinable var waitingCount: Int { waiting.count - cancelledWaiting }
 
     /// True, and one token fewer, when a token is free and nobody is waiting for one.
-    func tryTake() -> Bool {
+    @inlinable func tryTake() -> Bool {
         guard tokens > 0, waitingCount == 0 else { return false }
         tokens -= 1
         return true
     }
 
-    func acquire(for owner: Owner) -> Deferred<Owner> {
+    @inlinable func acquire(for owner: Owner) -> Deferred<Owner> {
         if tryTake() { return Deferred.succeed(owner) }
         let d = Deferred<Owner>(canceller: { [weak self] _ in self?.cancelledWaiting += 1 })
         waiting.push(d)
@@ -32,7 +32,7 @@ final class TokenPool<Owner: AnyObject> {
     }
 
     /// Returns a token; false when every token is already free (the caller traps).
-    func release(for owner: Owner) -> Bool {
+    @inlinable func release(for owner: Owner) -> Bool {
         guard tokens < limit else { return false }
         tokens += 1
         guard !handingOut else { return true }

@@ -1,16 +1,18 @@
 /// A first-in, first-out queue with O(1) amortised push and pop, for waiters and queued items.
-struct WaitQueue<Element> {
-    private var storage: [Element?] = []
-    private var head = 0
+@usableFromInline struct WaitQueue<Element> {
+    @usableFromInline var storage: [Element?] = []
+    @usableFromInline var head = 0
 
-    var count: Int { storage.count - head }
-    var isEmpty: Bool { head == storage.count }
+    @inlinable init() {}
 
-    mutating func push(_ element: Element) {
+    @inlinable var count: Int { storage.count - head }
+    @inlinable var isEmpty: Bool { head == storage.count }
+
+    @inlinable mutating func push(_ element: Element) {
         storage.append(element)
     }
 
-    mutating func pop() -> Element? {
+    @inlinable mutating func pop() -> Element? {
         guard head < storage.count else { return nil }
         let element = storage[head]
         storage[head] = nil
@@ -26,7 +28,7 @@ struct WaitQueue<Element> {
     }
 
     /// Removes and returns every element, oldest first.
-    mutating func drain() -> [Element] {
+    @inlinable mutating func drain() -> [Element] {
         let elements = storage[head...].map { $0! }
         storage = []
         head = 0
