@@ -5,9 +5,12 @@ let package = Package(
     name: "swift-deferreds",
     products: [
         .library(name: "Deferreds", targets: ["Deferreds"]),
+        .library(name: "Reactor", targets: ["Reactor"]),
     ],
     targets: [
         .target(name: "Deferreds"),
+        .target(name: "CLinux"),
+        .target(name: "Reactor", dependencies: ["Deferreds", "CLinux"]),
         .executableTarget(
             name: "deferred-chaining",
             dependencies: ["Deferreds"],
@@ -19,5 +22,6 @@ let package = Package(
             path: "Benchmarks/DeferredBench"
         ),
         .testTarget(name: "DeferredsTests", dependencies: ["Deferreds"]),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "Deferreds"]),
     ]
 )

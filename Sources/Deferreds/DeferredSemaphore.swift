@@ -55,7 +55,7 @@ public final class DeferredSemaphore {
     }
 
     /// `run` with a function that returns a plain value.
-    @inlinable public func run<U>(_ f: @escaping () throws -> U) -> Deferred<U> {
+    @inlinable @_disfavoredOverload public func run<U>(_ f: @escaping () throws -> U) -> Deferred<U> {
         run({ () throws -> Deferred<U> in Deferred.succeed(try f()) })
     }
 

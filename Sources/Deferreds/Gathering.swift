@@ -11,7 +11,7 @@ public func fail<V>(_ error: any Error, file: StaticString = #fileID, line: UInt
 /// Calls `f` now and returns its result as a fired deferred, or its thrown error as a failed one.
 ///
 /// Twisted: `defer.maybeDeferred`.
-@inlinable public func maybeDeferred<V>(
+@inlinable @_disfavoredOverload public func maybeDeferred<V>(
     file: StaticString = #fileID, line: UInt = #line, _ f: () throws -> V
 ) -> Deferred<V> {
     do { return Deferred.succeed(try f()) } catch { return Deferred.fail(error, file: file, line: line) }

@@ -1,0 +1,38 @@
+# swift-deferreds: the commands the README names.
+#   make test            build and run the whole test suite (what CI runs)
+#   make demo            the narrated deferred-chaining example
+#   make bench-deferred  Deferreds micro-benchmarks against Twisted, in one run (release build)
+
+SWIFT ?= swift
+# Debian packages the build needs (none yet; libcurl4-openssl-dev once WebAgent exists).
+APT_PACKAGES :=
+
+.PHONY: test demo deps bench bench-deferred
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+demo:
+	$(SWIFT) run deferred-chaining
+
+bench: bench-deferred
+
+bench-deferred:
+	$(SWIFT) build -c release --product deferred-bench
+	@mkdir -p Benchmarks/results
+	@PY="$$(Benchmarks/scripts/venv.sh)" && \
+	echo "== swift-deferreds (release) ==" >&2 && \
+	.build/release/deferred-bench --repeat 3 | tee Benchmarks/results/deferreds-swift.jsonl >&2 && \
+	echo "== Twisted (this may take two minutes: its runner is quadratic on 1,000,000 callbacks) ==" >&2 && \
+	"$$PY" Benchmarks/peers/twisted_defer.py --repeat 3 --full-many | tee Benchmarks/results/deferreds-twisted.jsonl >&2 && \
+	python3 Benchmarks/scripts/compare.py --title "Deferreds: swift-deferreds vs Twisted" \
+		Benchmarks/results/deferreds-swift.jsonl Benchmarks/results/deferreds-twisted.jsonl \
+		| tee Benchmarks/results/deferreds.md

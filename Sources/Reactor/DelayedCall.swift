@@ -1,0 +1,67 @@
+/// A function scheduled to run later by `callLater`: cancel it, move it, or ask when it runs.
+///
+/// A call is *active* from `callLater` until it runs or is cancelled. `cancel()` is idempotent and
+/// never throws; `reset(_:)` and `delay(_:)` move an active call and do nothing on an inactive one.
+/// Calls due at the same time run in the order they were scheduled.
+///
+/// ```swift
+/// let timeout = reactor.callLater(30) { request.cancel() }
+/// request.addBoth { _ in timeout.cancel() }
+/// ```
+///
+/// Twisted: `twisted.internet.base.DelayedCall`. Twisted raises `AlreadyCalled`/`AlreadyCancelled`
+/// from `cancel`, `reset` and `delay` on an inactive call; here they are no-ops.
+public final class DelayedCall {
+    enum State {
+        case pending, called, cancelled
+    }
+
+    /// The queue holding the call while it is pending; nil once it is not.
+    var queue: TimerQueue?
+    var function: (() -> Void)?
+    var time: Double
+    var sequence: UInt64 = 0
+    /// Position in the queue's heap, or -1 while the call waits in the queue's buffer.
+    var heapIndex = -1
+    var state = State.pending
+
+    init(time: Double, function: @escaping () -> Void) {
+        self.time = time
+        self.function = function
+    }
+
+    /// Whether the call has neither run nor been cancelled.
+    public var active: Bool { state == .pending }
+
+    /// When the call runs (or would have run), on its clock's `seconds()` scale.
+    public func getTime() -> Double { time }
+
+    /// Stops the call from running. Does nothing if it already ran or was cancelled.
+    public func cancel() {
+        guard state == .pending else { return }
+        state = .cancelled
+        function = nil
+        queue?.remove(self)
+        queue = nil
+    }
+
+    /// Makes the call run `secondsFromNow` seconds from now instead (if it is still active).
+    public func reset(_ secondsFromNow: Double) {
+        guard state == .pending, let queue else { return }
+        queue.move(self, to: queue.now() + max(0, secondsFromNow))
+    }
+
+    /// Makes the call run `seconds` later than planned (if it is still active).
+    public func delay(_ seconds: Double) {
+        guard state == .pending, let queue else { return }
+        queue.move(self, to: time + seconds)
+    }
+
+    /// Marks the call as run and hands back its function.
+    func takeForRunning() -> (() -> Void)? {
+        state = .called
+        queue = nil
+        defer { function = nil }
+        return function
+    }
+}

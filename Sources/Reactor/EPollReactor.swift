@@ -1,0 +1,294 @@
+import CLinux
+import Deferreds
+import Glibc
+
+/// A single-threaded event loop on Linux epoll: timers, file descriptors, calls from other threads,
+/// system events and signals.
+///
+/// `run()` turns the loop until `stop()`: each pass runs the functions queued by `callFromThread`,
+/// then the timed calls due at the start of the pass (a `callLater(0)` made by one of them waits
+/// for the next pass, as in Twisted), then waits in `epoll_wait` until the next timer is due or a
+/// descriptor is ready, and dispatches the ready descriptors. `stop()` fires the shutdown triggers
+/// ("before" ones may return deferreds, which are awaited while the loop keeps turning), drops
+/// every descriptor with `ConnectionLost`, and returns from `run()`.
+///
+/// Everything here runs on the thread that calls `run()`; the reactor is not `Sendable`. The one
+/// thread-safe entry is `callFromThread(_:)` (or `threadQueue`, which other threads may hold).
+///
+/// ```swift
+/// let reactor = try EPollReactor()
+/// reactor.callLater(1.5) { print("tick"); reactor.stop() }
+/// reactor.run()
+/// reactor.close()
+/// ```
+///
+/// Twisted: `twisted.internet.epollreactor.EPollReactor`. A stopped reactor cannot run again
+/// (Twisted's `ReactorNotRestartable`); `stop()` on a reactor that is not running does nothing.
+public final class EPollReactor: ReactorTime {
+    enum State {
+        case idle, running, stopping, stopped, closed
+    }
+
+    let poller: Poller
+    /// The thread-safe queue behind `callFromThread`; hand it to other threads instead of the reactor.
+    public let threadQueue: ThreadCallQueue
+    private(set) var state = State.idle
+    private var shutdownRequested = false
+    private var startupComplete = false
+    private lazy var timers = TimerQueue(now: { [unowned self] in self.seconds() })
+    private var descriptors = DescriptorTable()
+    private let triggers = SystemEventTriggers()
+    private var wakeReader: WakeReader?
+
+    /// Where the reactor reports errors it cannot hand to anyone (a descriptor that threw, a
+    /// failing shutdown trigger). The default writes to standard error.
+    public var logError: (_ message: String, _ failure: Failure) -> Void = { message, failure in
+        let text = "\(message)\n\(failure.getTraceback())"
+        _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
+    }
+
+    public init() throws {
+        clinux_ignore_sigpipe()
+        poller = try Poller()
+        threadQueue = try ThreadCallQueue()
+        let wake = WakeReader(queue: threadQueue)
+        wakeReader = wake
+        addReader(wake)
+        triggers.logError = { [unowned self] message, failure in self.logError(message, failure) }
+    }
+
+    deinit {
+        timers.removeAll()
+    }
+
+    // MARK: - Running
+
+    /// Runs the loop until `stop()` and every shutdown trigger have run.
+    ///
+    /// - Parameter installSignalHandlers: stop cleanly on SIGINT and SIGTERM (Ctrl-C) while
+    ///   running; the previous handlers are restored when the last reactor that installed them
+    ///   returns. Tests that run reactors in parallel pass `false`.
+    public func run(installSignalHandlers: Bool = true) {
+        precondition(state == .idle, "ReactorNotRestartable: this reactor has already run (or was closed)")
+        state = .running
+        if installSignalHandlers { _ = clinux_signal_wake_add(threadQueue.wakeFD) }
+        defer { if installSignalHandlers { clinux_signal_wake_remove(threadQueue.wakeFD) } }
+        triggers.fire(.startup) { [unowned self] in startupComplete = true }
+        while state == .running || state == .stopping {
+            if shutdownRequested {
+                shutdownRequested = false
+                triggers.fire(.shutdown) { [unowned self] in
+                    disconnectAll()
+                    state = .stopped
+                }
+                if state == .stopped { break }
+            }
+            runUntilCurrent()
+            guard state == .running || state == .stopping else { break }
+            poller.poll(timeoutMilliseconds: nextTimeout()) { fd, events in dispatch(fd, events) }
+            if installSignalHandlers { checkSignals() }
+        }
+    }
+
+    /// Starts the shutdown: the loop finishes the current pass, fires the shutdown triggers and
+    /// returns from `run()`. Does nothing if the reactor is not running or already stopping.
+    public func stop() {
+        guard state == .running else { return }
+        state = .stopping
+        shutdownRequested = true
+    }
+
+    /// Whether `run()` is turning the loop (including during shutdown).
+    public var running: Bool { state == .running || state == .stopping }
+
+    /// Runs `f` once the reactor is running: now if it is, else after the startup triggers.
+    public func callWhenRunning(_ f: @escaping () -> Void) {
+        if state == .running && startupComplete {
+            f()
+        } else {
+            _ = triggers.add(.after, .startup) { f(); return nil }
+        }
+    }
+
+    /// Queues `f` to run on the reactor's thread in its next pass. The only method that may be
+    /// called from another thread.
+    public func callFromThread(_ f: @escaping @Sendable () -> Void) {
+        threadQueue.callFromThread(f)
+    }
+
+    /// Adds a trigger for a system event. Twisted: `addSystemEventTrigger`.
+    @discardableResult
+    public func addSystemEventTrigger(_ phase: EventPhase, _ event: SystemEvent, _ f: @escaping () -> Void)
+        -> TriggerID
+    {
+        triggers.add(phase, event) { f(); return nil }
+    }
+
+    /// Adds a trigger that returns a deferred; in the "before" phase the event waits for it.
+    @discardableResult
+    public func addSystemEventTrigger(
+        _ phase: EventPhase, _ event: SystemEvent, _ f: @escaping () -> Deferred<Void>
+    ) -> TriggerID {
+        triggers.add(phase, event) { f() }
+    }
+
+    public func removeSystemEventTrigger(_ id: TriggerID) {
+        triggers.remove(id)
+    }
+
+    /// Drops every timer, trigger, queued thread call and descriptor (without calling them), so
+    /// closures that capture the reactor are released. The reactor cannot be used afterwards.
+    public func close() {
+        timers.removeAll()
+        triggers.removeAll()
+        _ = threadQueue.takeAll()
+        for (fd, _) in descriptors.all {
+            poller.setInterest(fd, reading: false, writing: false, wasRegistered: true)
+        }
+        descriptors.removeAll()
+        wakeReader = nil
+        state = .closed
+    }
+
+    // MARK: - Time
+
+    public func seconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+    }
+
+    @discardableResult
+    public func callLater(_ delay: Double, _ f: @escaping () -> Void) -> DelayedCall {
+        timers.schedule(at: seconds() + max(0, delay), f)
+    }
+
+    /// The number of timed calls pending.
+    public var pendingCallCount: Int { timers.count }
+
+    // MARK: - Descriptors
+
+    /// Watches `reader`'s descriptor for readability, replacing any reader it had.
+    public func addReader(_ reader: any ReadDescriptor) {
+        let fd = reader.fileDescriptor
+        var registration = descriptors[fd] ?? Registration()
+        let wasRegistered = !registration.isEmpty
+        registration.reader = reader
+        descriptors[fd] = registration
+        poller.setInterest(fd, reading: true, writing: registration.writer != nil, wasRegistered: wasRegistered)
+    }
+
+    /// Watches `writer`'s descriptor for writability, replacing any writer it had.
+    public func addWriter(_ writer: any WriteDescriptor) {
+        let fd = writer.fileDescriptor
+        var registration = descriptors[fd] ?? Registration()
+        let wasRegistered = !registration.isEmpty
+        registration.writer = writer
+        descriptors[fd] = registration
+        poller.setInterest(fd, reading: registration.reader != nil, writing: true, wasRegistered: wasRegistered)
+    }
+
+    /// Stops watching `reader` (if it is the descriptor's reader).
+    public func removeReader(_ reader: any ReadDescriptor) {
+        let fd = reader.fileDescriptor
+        guard var registration = descriptors[fd], registration.reader === reader else { return }
+        registration.reader = nil
+        descriptors[fd] = registration
+        poller.setInterest(fd, reading: false, writing: registration.writer != nil, wasRegistered: true)
+    }
+
+    /// Stops watching `writer` (if it is the descriptor's writer).
+    public func removeWriter(_ writer: any WriteDescriptor) {
+        let fd = writer.fileDescriptor
+        guard var registration = descriptors[fd], registration.writer === writer else { return }
+        registration.writer = nil
+        descriptors[fd] = registration
+        poller.setInterest(fd, reading: registration.reader != nil, writing: false, wasRegistered: true)
+    }
+
+    /// Whether `descriptor` is registered as a reader or a writer.
+    public func isWatching(_ descriptor: AnyObject & ReadDescriptor) -> Bool {
+        descriptors[descriptor.fileDescriptor]?.reader === descriptor
+    }
+
+    /// The number of descriptors watched, not counting the reactor's own wake-up descriptor.
+    public var watchedDescriptorCount: Int { descriptors.count - (wakeReader == nil ? 0 : 1) }
+
+    // MARK: - The loop's steps
+
+    private func runUntilCurrent() {
+        for call in threadQueue.takeAll() { call() }
+        timers.flushBuffer()
+        let now = seconds()
+        timers.buffering = true
+        while let call = timers.popDue(at: now) {
+            call.takeForRunning()?()
+        }
+        timers.buffering = false
+    }
+
+    private func nextTimeout() -> Int32 {
+        timers.flushBuffer()
+        if shutdownRequested || !threadQueue.isEmpty { return 0 }
+        guard let earliest = timers.earliestTime else { return -1 }
+        let milliseconds = ((earliest - seconds()) * 1000).rounded(.up)
+        if milliseconds <= 0 { return 0 }
+        return milliseconds >= Double(Int32.max) ? Int32.max : Int32(milliseconds)
+    }
+
+    private func dispatch(_ fd: Int32, _ events: UInt32) {
+        let errorOrHangUp = EPOLLERR.rawValue | EPOLLHUP.rawValue
+        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | errorOrHangUp) != 0,
+            let reader = descriptors[fd]?.reader
+        {
+            do { try reader.doRead() } catch {
+                fail(fd, error, lost: reader.connectionLost)
+                return
+            }
+        }
+        if events & (EPOLLOUT.rawValue | errorOrHangUp) != 0, let writer = descriptors[fd]?.writer {
+            do { try writer.doWrite() } catch {
+                fail(fd, error, lost: writer.connectionLost)
+            }
+        }
+    }
+
+    /// Removes a descriptor whose handler threw, reports the error and tells the handler.
+    private func fail(_ fd: Int32, _ error: any Error, lost: (Failure) -> Void) {
+        if descriptors[fd] != nil {
+            descriptors[fd] = nil
+            poller.setInterest(fd, reading: false, writing: false, wasRegistered: true)
+        }
+        let failure = Failure(error)
+        logError("Unhandled error in a descriptor's handler (descriptor \(fd) removed):", failure)
+        lost(failure)
+    }
+
+    /// At shutdown: drops every descriptor and tells each it lost its connection.
+    private func disconnectAll() {
+        let all = descriptors.all
+        for (fd, registration) in all where registration.reader !== wakeReader {
+            descriptors[fd] = nil
+            poller.setInterest(fd, reading: false, writing: false, wasRegistered: true)
+        }
+        let reason = Failure(ConnectionLost("the reactor stopped"))
+        for (_, registration) in all where registration.reader !== wakeReader {
+            registration.reader?.connectionLost(reason)
+            if let writer = registration.writer, writer !== registration.reader { writer.connectionLost(reason) }
+        }
+    }
+
+    private func checkSignals() {
+        let pending = clinux_signal_take_pending(threadQueue.wakeFD)
+        if pending & (1 << UInt(SIGINT) | 1 << UInt(SIGTERM)) != 0 { stop() }
+    }
+}
+
+/// Drains the thread queue's eventfd so that `epoll_wait` can sleep again.
+private final class WakeReader: ReadDescriptor {
+    let queue: ThreadCallQueue
+    init(queue: ThreadCallQueue) { self.queue = queue }
+    var fileDescriptor: Int32 { queue.wakeFD }
+    func doRead() { queue.drainWakeups() }
+    func connectionLost(_ reason: Failure) {}
+}

@@ -1,0 +1,108 @@
+import Glibc
+
+/// A system call failed where no more specific error applies.
+public struct SystemCallError: Error, CustomStringConvertible {
+    public let call: String
+    public let errno: Int32
+    public init(call: String, errno: Int32) {
+        self.call = call
+        self.errno = errno
+    }
+    public var description: String { "\(call) failed: \(String(cString: strerror(errno))) (errno \(errno))" }
+}
+
+/// The connection was closed cleanly. Twisted: `twisted.internet.error.ConnectionDone`.
+public struct ConnectionDone: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "Connection was closed cleanly." }
+}
+
+/// The connection was lost in a non-clean fashion. Twisted: `twisted.internet.error.ConnectionLost`.
+public struct ConnectionLost: Error, CustomStringConvertible {
+    /// Why, when known (for example "Connection reset by peer").
+    public let reason: String?
+    public init(_ reason: String? = nil) { self.reason = reason }
+    public var description: String {
+        "Connection to the other side was lost in a non-clean fashion" + (reason.map { ": \($0)." } ?? ".")
+    }
+}
+
+/// The other side refused the connection. Twisted: `twisted.internet.error.ConnectionRefusedError`.
+public struct ConnectionRefusedError: Error, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+    public var description: String { "Connection was refused by other side: \(host):\(port)." }
+}
+
+/// The host name could not be resolved. Twisted: `twisted.internet.error.DNSLookupError`.
+public struct DNSLookupError: Error, CustomStringConvertible {
+    public let host: String
+    public let message: String
+    public init(host: String, message: String) {
+        self.host = host
+        self.message = message
+    }
+    public var description: String { "DNS lookup failed: \(host): \(message)." }
+}
+
+/// Connecting took longer than the connect timeout. Twisted: `twisted.internet.error.TCPTimedOutError`.
+public struct ConnectTimeoutError: Error, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+    public let seconds: Double
+    public init(host: String, port: Int, seconds: Double) {
+        self.host = host
+        self.port = port
+        self.seconds = seconds
+    }
+    public var description: String { "Connecting to \(host):\(port) timed out after \(seconds) seconds." }
+}
+
+/// Connecting failed for another reason (the errno says which).
+/// Twisted: `twisted.internet.error.ConnectError`.
+public struct ConnectError: Error, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+    public let errno: Int32
+    public init(host: String, port: Int, errno: Int32) {
+        self.host = host
+        self.port = port
+        self.errno = errno
+    }
+    public var description: String { "An error occurred while connecting to \(host):\(port): \(String(cString: strerror(errno)))." }
+}
+
+/// A port could not be listened on. Twisted: `twisted.internet.error.CannotListenError`.
+public struct CannotListenError: Error, CustomStringConvertible {
+    public let interface: String
+    public let port: Int
+    public let errno: Int32
+    public init(interface: String, port: Int, errno: Int32) {
+        self.interface = interface
+        self.port = port
+        self.errno = errno
+    }
+    public var description: String { "Couldn't listen on \(interface):\(port): \(String(cString: strerror(errno)))." }
+}
+
+/// An operation that needs a running reactor was asked of one that is not running.
+/// Twisted: `twisted.internet.error.ReactorNotRunning`.
+public struct ReactorNotRunning: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "The reactor is not running." }
+}
+
+/// A user-cancelled connection attempt. Twisted: `twisted.internet.error.ConnectingCancelledError`.
+public struct ConnectingCancelledError: Error, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+    public var description: String { "Connecting to \(host):\(port) was cancelled." }
+}

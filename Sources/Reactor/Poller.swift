@@ -1,0 +1,57 @@
+import CLinux
+import Glibc
+
+/// The reactor's epoll instance: the only code that calls `epoll_*`.
+///
+/// Interest changes tolerate the kernel's view drifting from ours, as it does when a descriptor is
+/// closed (which silently leaves the epoll set) and its number reused: a modify of an unknown
+/// descriptor becomes an add, an add of a known one becomes a modify, and a delete of a closed or
+/// unknown one is ignored.
+final class Poller {
+    let epollFD: Int32
+    private var events: [epoll_event]
+
+    init(capacity: Int = 256) throws {
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epollFD >= 0 else { throw SystemCallError(call: "epoll_create1", errno: errno) }
+        events = Array(repeating: epoll_event(), count: capacity)
+    }
+
+    deinit {
+        Glibc.close(epollFD)
+    }
+
+    /// Sets the interest for `fd`: `nil` removes it from the set.
+    func setInterest(_ fd: Int32, reading: Bool, writing: Bool, wasRegistered: Bool) {
+        guard reading || writing else {
+            if wasRegistered { _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil) }
+            return
+        }
+        var event = epoll_event()
+        event.events = (reading ? EPOLLIN.rawValue : 0) | (writing ? EPOLLOUT.rawValue : 0)
+        event.data.fd = fd
+        let first = wasRegistered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD
+        if epoll_ctl(epollFD, first, fd, &event) == 0 { return }
+        switch errno {
+        case ENOENT where first == EPOLL_CTL_MOD:
+            _ = epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
+        case EEXIST where first == EPOLL_CTL_ADD:
+            _ = epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event)
+        default:
+            break
+        }
+    }
+
+    /// Waits up to `timeoutMilliseconds` (-1: forever) and calls `ready` for each ready descriptor.
+    func poll(timeoutMilliseconds: Int32, _ ready: (_ fd: Int32, _ events: UInt32) -> Void) {
+        let count = events.withUnsafeMutableBufferPointer {
+            epoll_wait(epollFD, $0.baseAddress, Int32($0.count), timeoutMilliseconds)
+        }
+        guard count > 0 else { return }
+        for index in 0..<Int(count) {
+            let event = events[index]
+            ready(event.data.fd, event.events)
+        }
+        if Int(count) == events.count { events.append(contentsOf: repeatElement(epoll_event(), count: Int(count))) }
+    }
+}

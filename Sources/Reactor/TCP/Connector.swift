@@ -1,0 +1,311 @@
+import CLinux
+import Deferreds
+import Dispatch
+import Glibc
+
+/// An outgoing TCP connection attempt, and then the connection it made.
+///
+/// `connectTCP` starts it at once: the host is resolved (off the reactor's thread unless it is a
+/// numeric address), each address is tried in turn with a non-blocking connect, and within
+/// `timeout` seconds the factory hears either `clientConnectionFailed` — with
+/// `ConnectionRefusedError`, `ConnectTimeoutError`, `DNSLookupError`, `ConnectingCancelledError`
+/// or `ConnectError` — or, once connected, gets `buildProtocol` and later `clientConnectionLost`.
+///
+/// Twisted: `twisted.internet.tcp.Connector` (`IConnector`).
+public final class Connector {
+    enum State {
+        case resolving, connecting, connected, failed, disconnected
+    }
+
+    let reactor: EPollReactor
+    let factory: ClientFactory
+    public let host: String
+    public let port: Int
+    public let timeout: Double
+    private(set) var state = State.resolving
+    private var attempt: ConnectAttempt?
+    private var timer: DelayedCall?
+    private var candidates: [SocketAddress] = []
+    private var lastError: (any Error)?
+    private var connection: TCPConnection?
+    /// Called with the protocol after its `makeConnection` (used by `connectProtocol`).
+    var onConnected: ((Protocol) -> Void)?
+
+    init(reactor: EPollReactor, host: String, port: Int, factory: ClientFactory, timeout: Double) {
+        self.reactor = reactor
+        self.host = host
+        self.port = port
+        self.factory = factory
+        self.timeout = timeout
+    }
+
+    /// The transport of the connection, once connected.
+    public var transport: (any Transport)? { connection }
+
+    /// Where the connector connects to.
+    public func getDestination() -> (host: String, port: Int) { (host, port) }
+
+    func start() {
+        factory.startFactory()
+        factory.startedConnecting(self)
+        if timeout > 0 {
+            timer = reactor.callLater(timeout) { [self] in
+                timer = nil
+                fail(ConnectTimeoutError(host: host, port: port, seconds: timeout))
+            }
+        }
+        guard (0...65535).contains(port) else {
+            fail(ConnectError(host: host, port: port, errno: EINVAL))
+            return
+        }
+        if let numeric = SocketAddress(numericHost: host, port: port) {
+            candidates = [numeric]
+            state = .connecting
+            tryNext()
+        } else {
+            resolve()
+        }
+    }
+
+    /// Gives up a connection attempt still in progress (`ConnectingCancelledError`).
+    public func stopConnecting() {
+        guard state == .resolving || state == .connecting else { return }
+        fail(ConnectingCancelledError(host: host, port: port))
+    }
+
+    /// Stops connecting, or closes the connection if it is made.
+    public func disconnect() {
+        if state == .connected {
+            connection?.loseConnection()
+        } else {
+            stopConnecting()
+        }
+    }
+
+    // MARK: - Resolving
+
+    private func resolve() {
+        let host = self.host
+        let port = self.port
+        let queue = reactor.threadQueue
+        let box = ReactorBound(self)
+        DispatchQueue.global().async {
+            let result = Connector.lookUp(host: host, port: port)
+            queue.callFromThread {
+                box.value.resolved(result)
+            }
+        }
+    }
+
+    /// getaddrinfo, on a worker thread: socket address bytes, or the error message.
+    private static func lookUp(host: String, port: Int) -> Result<[[UInt8]], DNSLookupError> {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_family = AF_UNSPEC
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let first = list else {
+            return .failure(DNSLookupError(host: host, message: String(cString: gai_strerror(status))))
+        }
+        defer { freeaddrinfo(list) }
+        var addresses: [[UInt8]] = []
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let current = node {
+            if let address = current.pointee.ai_addr {
+                addresses.append(Array(UnsafeRawBufferPointer(start: address, count: Int(current.pointee.ai_addrlen))))
+            }
+            node = current.pointee.ai_next
+        }
+        return addresses.isEmpty
+            ? .failure(DNSLookupError(host: host, message: "no addresses")) : .success(addresses)
+    }
+
+    private func resolved(_ result: Result<[[UInt8]], DNSLookupError>) {
+        guard state == .resolving else { return }
+        switch result {
+        case .success(let addresses):
+            candidates = addresses.map { SocketAddress(bytes: $0) }
+            state = .connecting
+            tryNext()
+        case .failure(let error):
+            fail(error)
+        }
+    }
+
+    // MARK: - Connecting
+
+    private func tryNext() {
+        guard state == .connecting else { return }
+        guard !candidates.isEmpty else {
+            fail(lastError ?? ConnectError(host: host, port: port, errno: EHOSTUNREACH))
+            return
+        }
+        let address = candidates.removeFirst()
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else {
+            lastError = ConnectError(host: host, port: port, errno: errno)
+            tryNext()
+            return
+        }
+        let result = address.withSockaddr { Glibc.connect(fd, $0, $1) }
+        if result == 0 {
+            connected(fd)
+        } else if errno == EINPROGRESS {
+            let attempt = ConnectAttempt(fd: fd) { [unowned self] error in
+                self.attemptEnded(fd, error: error)
+            }
+            self.attempt = attempt
+            reactor.addWriter(attempt)
+        } else {
+            lastError = error(for: errno)
+            Glibc.close(fd)
+            tryNext()
+        }
+    }
+
+    private func attemptEnded(_ fd: Int32, error code: Int32) {
+        if let attempt { reactor.removeWriter(attempt) }
+        attempt = nil
+        if code == 0 {
+            connected(fd)
+        } else {
+            lastError = error(for: code)
+            Glibc.close(fd)
+            tryNext()
+        }
+    }
+
+    private func error(for code: Int32) -> any Error {
+        code == ECONNREFUSED
+            ? ConnectionRefusedError(host: host, port: port) : ConnectError(host: host, port: port, errno: code)
+    }
+
+    private func connected(_ fd: Int32) {
+        timer?.cancel()
+        timer = nil
+        let connection = TCPConnection(reactor: reactor, fileDescriptor: fd)
+        let peer = SocketAddress.peer(of: fd).address
+        guard let handler = factory.buildProtocol(peer) else {
+            Glibc.close(fd)
+            state = .disconnected
+            factory.stopFactory()
+            return
+        }
+        state = .connected
+        self.connection = connection
+        connection.onClose = { [self] reason in
+            state = .disconnected
+            self.connection = nil
+            factory.clientConnectionLost(self, reason)
+            factory.stopFactory()
+        }
+        connection.start(with: handler)
+        let onConnected = self.onConnected
+        self.onConnected = nil
+        onConnected?(handler)
+    }
+
+    private func fail(_ error: any Error) {
+        guard state == .resolving || state == .connecting else { return }
+        state = .failed
+        timer?.cancel()
+        timer = nil
+        if let attempt {
+            reactor.removeWriter(attempt)
+            Glibc.close(attempt.fileDescriptor)
+            self.attempt = nil
+        }
+        onConnected = nil
+        factory.clientConnectionFailed(self, Failure(error))
+        factory.stopFactory()
+    }
+}
+
+/// A socket whose non-blocking connect is in progress; writable means it finished.
+private final class ConnectAttempt: WriteDescriptor {
+    let fileDescriptor: Int32
+    private let done: (Int32) -> Void
+
+    init(fd: Int32, done: @escaping (Int32) -> Void) {
+        self.fileDescriptor = fd
+        self.done = done
+    }
+
+    func doWrite() {
+        var code: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(fileDescriptor, SOL_SOCKET, SO_ERROR, &code, &length) != 0 { code = errno }
+        done(code)
+    }
+
+    func connectionLost(_ reason: Failure) {
+        done(ECONNABORTED)
+    }
+}
+
+/// Carries a reactor-bound object through a `@Sendable` closure that ends on the reactor's thread.
+///
+/// @unchecked: the value is only ever touched on the reactor's thread; other threads only move it.
+struct ReactorBound<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+extension EPollReactor {
+    /// Starts connecting to `host`:`port`; the factory hears how it ends.
+    ///
+    /// Twisted: `IReactorTCP.connectTCP`.
+    @discardableResult
+    public func connectTCP(_ host: String, _ port: Int, _ factory: ClientFactory, timeout: Double = 30)
+        -> Connector
+    {
+        let connector = Connector(reactor: self, host: host, port: port, factory: factory, timeout: timeout)
+        connector.start()
+        return connector
+    }
+}
+
+/// Connects `protocol` to `host`:`port`.
+///
+/// - Returns: a deferred that fires with `protocol` once it is connected (after its
+///   `connectionMade`), or fails with the connection error. Cancelling it while connecting stops
+///   the attempt (`ConnectingCancelledError`).
+///
+/// Twisted: `twisted.internet.endpoints.connectProtocol` with a TCP client endpoint.
+public func connectProtocol<P: Protocol>(
+    _ reactor: EPollReactor, host: String, port: Int, _ protocol: P, timeout: Double = 30
+) -> Deferred<P> {
+    let factory = OneShotFactory<P>(`protocol`)
+    var connector: Connector?
+    let result = Deferred<P> { _ in connector?.stopConnecting() }
+    factory.result = result
+    connector = reactor.connectTCP(host, port, factory, timeout: timeout)
+    if factory.result != nil {
+        connector?.onConnected = { _ in
+            let result = factory.result
+            factory.result = nil
+            connector = nil
+            result?.callback(`protocol`)
+        }
+    }
+    return result
+}
+
+/// The factory behind `connectProtocol`: one protocol, one deferred.
+private final class OneShotFactory<P: Protocol>: ClientFactory {
+    let handler: P
+    var result: Deferred<P>?
+
+    init(_ handler: P) {
+        self.handler = handler
+        super.init()
+    }
+
+    override func buildProtocol(_ address: Address) -> Protocol? { handler }
+
+    override func clientConnectionFailed(_ connector: Connector, _ reason: Failure) {
+        let result = self.result
+        self.result = nil
+        result?.errback(reason)
+    }
+}

@@ -1,0 +1,64 @@
+import CLinux
+import Glibc
+
+/// The reactor's one thread-safe entry: functions queued from any thread, run on the reactor's.
+///
+/// `callFromThread` appends under a pthread mutex (which ThreadSanitizer understands) and wakes
+/// the reactor's `epoll_wait` through an eventfd. The reactor runs the queued functions at the
+/// start of its next pass, in the order each thread queued them.
+///
+/// Twisted: `IReactorThreads.callFromThread`.
+public final class ThreadCallQueue: @unchecked Sendable {
+    // @unchecked: `pending` is only touched under `mutex`; `wakeFD` is immutable.
+    let wakeFD: Int32
+    private var mutex = pthread_mutex_t()
+    private var pending: [@Sendable () -> Void] = []
+
+    init() throws {
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
+        guard wakeFD >= 0 else { throw SystemCallError(call: "eventfd", errno: errno) }
+        pthread_mutex_init(&mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(&mutex)
+        Glibc.close(wakeFD)
+    }
+
+    /// Queues `f` to run on the reactor's thread and wakes the reactor. Safe from any thread.
+    public func callFromThread(_ f: @escaping @Sendable () -> Void) {
+        pthread_mutex_lock(&mutex)
+        let wasEmpty = pending.isEmpty
+        pending.append(f)
+        pthread_mutex_unlock(&mutex)
+        if wasEmpty { wake() }
+    }
+
+    /// Makes the reactor's current or next `epoll_wait` return.
+    func wake() {
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
+    }
+
+    /// Clears the eventfd after a wake-up.
+    func drainWakeups() {
+        var count: UInt64 = 0
+        _ = Glibc.read(wakeFD, &count, 8)
+    }
+
+    var isEmpty: Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return pending.isEmpty
+    }
+
+    /// Takes every queued function, oldest first.
+    func takeAll() -> [@Sendable () -> Void] {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        guard !pending.isEmpty else { return [] }
+        let taken = pending
+        pending = []
+        return taken
+    }
+}
