@@ -16,6 +16,8 @@ let package = Package(
             dependencies: ["Deferreds"],
             path: "Examples/DeferredChaining"
         ),
+        .executableTarget(name: "echo-server", dependencies: ["Reactor", "Deferreds"], path: "Examples/EchoServer"),
+        .executableTarget(name: "countdown", dependencies: ["Reactor", "Deferreds"], path: "Examples/Countdown"),
         .executableTarget(
             name: "deferred-bench",
             dependencies: ["Deferreds"],

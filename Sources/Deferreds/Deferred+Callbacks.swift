@@ -58,7 +58,10 @@ extension Deferred {
     }
 
     /// Appends a failure handler that returns a deferred: the chain waits for it.
-    @inlinable @discardableResult
+    ///
+    /// (Disfavoured so that a multi-statement errback of a `Deferred<Void>` with no `return`
+    /// resolves to the plain overload; one that returns a deferred still picks this one.)
+    @inlinable @discardableResult @_disfavoredOverload
     public func addErrback(
         _ f: @escaping (Failure) throws -> Deferred<Value>, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<Value> {

@@ -16,8 +16,9 @@ public final class DelayedCall {
         case pending, called, cancelled
     }
 
-    /// The queue holding the call while it is pending; nil once it is not.
-    var queue: TimerQueue?
+    /// The queue holding the call while it is pending; nil once it is not. Weak: the queue holds
+    /// its pending calls, and dropping a clock must release them.
+    weak var queue: TimerQueue?
     var function: (() -> Void)?
     var time: Double
     var sequence: UInt64 = 0
@@ -47,12 +48,14 @@ public final class DelayedCall {
 
     /// Makes the call run `secondsFromNow` seconds from now instead (if it is still active).
     public func reset(_ secondsFromNow: Double) {
+        precondition(!secondsFromNow.isNaN, "DelayedCall.reset(_:) needs a number of seconds, got NaN")
         guard state == .pending, let queue else { return }
         queue.move(self, to: queue.now() + max(0, secondsFromNow))
     }
 
     /// Makes the call run `seconds` later than planned (if it is still active).
     public func delay(_ seconds: Double) {
+        precondition(!seconds.isNaN, "DelayedCall.delay(_:) needs a number of seconds, got NaN")
         guard state == .pending, let queue else { return }
         queue.move(self, to: time + seconds)
     }

@@ -31,7 +31,8 @@ import Deferreds
 /// Twisted: `twisted.internet.task.LoopingCall`. Differences: the clock is a parameter of the
 /// initialisers (Twisted defaults to the global reactor and lets tests replace `clock`); cancelling
 /// `start`'s deferred stops the loop (in Twisted the loop goes on); `start` while a stopped loop
-/// still waits for its last call's deferred traps (Twisted starts a second loop beside it).
+/// still waits for its last call's deferred traps (Twisted starts a second loop beside it); a
+/// `withCount` loop counts afresh from each `start` and `reset()`.
 public final class LoopingCall {
     /// Where the loop is in its life.
     private enum State {
@@ -87,8 +88,19 @@ public final class LoopingCall {
     }
 
     /// A loop that calls `f` on `clock` and waits for the deferred it returns before going on.
-    public convenience init(clock: any ReactorTime, _ f: @escaping () throws -> Deferred<Void>) {
-        self.init(clock: clock, counts: false) { _ in try f() }
+    ///
+    /// The deferred's value is ignored; its failure ends the loop. As in Twisted, the loop appends
+    /// its own step to that deferred: afterwards the chain's result is `()` and a failure in it counts
+    /// as handled (`start`'s deferred carries it). A `Deferred<Value>` handle kept on it is then stale
+    /// for adding steps, unless `Value` is `Void`.
+    ///
+    /// ```swift
+    /// let poll = LoopingCall(clock: reactor) { agent.request("GET", statusURL).addCallback(record) }
+    /// ```
+    // Generic over `Value` on purpose: a multi-statement closure without `return` cannot bind it,
+    // so such a closure picks the `Void` initialiser instead of being ambiguous between the two.
+    public convenience init<Value>(clock: any ReactorTime, _ f: @escaping () throws -> Deferred<Value>) {
+        self.init(clock: clock, counts: false) { _ in try f().addCallback { _ in } }
     }
 
     /// A loop that calls `f` with the number of slots that have gone by since its last call.
@@ -110,9 +122,11 @@ public final class LoopingCall {
         }
     }
 
-    /// `init(clock:withCount:)` with an `f` that returns a deferred to wait for.
-    public convenience init(clock: any ReactorTime, withCount f: @escaping (Int) throws -> Deferred<Void>) {
-        self.init(clock: clock, counts: true) { count in try f(count) }
+    /// `init(clock:withCount:)` with an `f` that returns a deferred to wait for (see `init(clock:_:)`).
+    public convenience init<Value>(
+        clock: any ReactorTime, withCount f: @escaping (Int) throws -> Deferred<Value>
+    ) {
+        self.init(clock: clock, counts: true) { count in try f(count).addCallback { _ in } }
     }
 
     /// Whether the loop is running: started, and neither stopped nor ended by a failure.
@@ -283,14 +297,14 @@ extension LoopingCall {
         }
         let last = lastCountedTime ?? (ranAtStart ? startTime - interval : startTime)
         let count = slot(of: now, interval) - slot(of: last, interval)
-        guard count > 0 else { return nil }
+        guard count >= 1 else { return nil }
         lastCountedTime = now
-        return count
+        return count < Double(Int.max) ? Int(count) : Int.max
     }
 
-    /// The number of the slot `time` falls in (slot 0 starts at `startTime`).
-    private func slot(of time: Double, _ interval: Double) -> Int {
-        Int(((time - startTime) / interval).rounded(.down))
+    /// The number of the slot `time` falls in (slot 0 starts at `startTime`), as a whole `Double`.
+    private func slot(of time: Double, _ interval: Double) -> Double {
+        ((time - startTime) / interval).rounded(.down)
     }
 
     /// The canceller of `start`'s deferred: ends the run without firing it (`cancel()` then fails it

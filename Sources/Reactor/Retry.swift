@@ -71,8 +71,9 @@ public struct Backoff {
         for _ in 1..<retry where grown < maxDelay { grown *= multiplier }
         let base = min(maxDelay, grown)
         guard jitter > 0 else { return base }
+        // The properties are checked by `init` only; clamp what a later assignment may have broken.
         let r = min(max(random(), 0), 1)
-        return base * (1 - jitter * r)
+        return max(0, base * (1 - min(jitter, 1) * r))
     }
 }
 
@@ -165,13 +166,16 @@ private final class Retrier<V> {
             attemptFailed(Failure(error))
             return
         }
-        state = .attempting(pending, cancelled: false)
+        // `make` may have cancelled the result itself: then this attempt is cancelled at once.
+        let cancelled = result.called
+        state = .attempting(pending, cancelled: cancelled)
         pending.addBoth { [self] (outcome: Result<V, Failure>) in
             switch outcome {
             case .success(let value): finish(.success(value))
             case .failure(let failure): attemptFailed(failure)
             }
         }
+        if cancelled { pending.cancel() }
     }
 
     /// Retries after the backoff wait, or ends with `failure`.
@@ -179,7 +183,7 @@ private final class Retrier<V> {
         if case .attempting(_, cancelled: true) = state {
             finish(.failure(failure))
         } else if result.called {
-            // The result was cancelled from inside `make`: stop.
+            // The result was cancelled from inside `make` (which then threw): stop.
             state = .finished
         } else if made < attempts && shouldRetry(failure) {
             let wait = backoff.delay(beforeRetry: made)
@@ -193,8 +197,8 @@ private final class Retrier<V> {
     private func cancel() {
         switch state {
         case .starting, .finished:
-            // `make` cancelled the result itself, or it has fired: `cancel()` fails it if need be.
-            state = .finished
+            // `make` is cancelling the result itself (`attempt()` sees it), or it has fired.
+            break
         case .attempting(let pending, cancelled: _):
             state = .attempting(pending, cancelled: true)
             pending.cancel()

@@ -40,6 +40,7 @@ final class TimerQueue {
     var earliestTime: Double? { heap.first?.time }
 
     func schedule(at time: Double, _ function: @escaping () -> Void) -> DelayedCall {
+        precondition(!time.isNaN, "callLater(_:_:) needs a delay in seconds, got NaN")
         let call = DelayedCall(time: time, function: function)
         call.queue = self
         call.sequence = nextSequence

@@ -51,6 +51,8 @@ final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport {
 
     /// Hands the connection to `handler` and starts reading.
     func start(with handler: Protocol) {
+        _ = peerAddress
+        _ = hostAddress
         protocolHandler = handler
         reactor.addReader(self)
         handler.makeConnection(self)
@@ -65,7 +67,7 @@ final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport {
             if count > 0 {
                 protocolHandler?.dataReceived(Array(readBuffer[0..<count]))
                 // The protocol may have closed or paused us.
-                guard state != .closed, !readPaused, !readShut else { return }
+                guard state == .open, !readPaused, !readShut else { return }
                 if count < TCPConnection.readSize { return }
             } else if count == 0 {
                 readEnded()
@@ -294,6 +296,10 @@ final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport {
 
     // MARK: - Addresses
 
-    func getPeer() -> Address { SocketAddress.peer(of: fileDescriptor).address }
-    func getHost() -> Address { SocketAddress.local(of: fileDescriptor).address }
+    /// Looked up once, so they stay known after the socket is closed.
+    private lazy var peerAddress = SocketAddress.peer(of: fileDescriptor).address
+    private lazy var hostAddress = SocketAddress.local(of: fileDescriptor).address
+
+    func getPeer() -> Address { peerAddress }
+    func getHost() -> Address { hostAddress }
 }

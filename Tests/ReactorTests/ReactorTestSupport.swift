@@ -1,0 +1,79 @@
+import Deferreds
+import Glibc
+import Testing
+
+@testable import Reactor
+
+/// A reactor for one test: runs until `body`'s work calls `stop()`, or fails the test and stops
+/// after `limit` seconds so that a broken test cannot hang the suite.
+func withReactor(limit: Double = 20, _ body: (EPollReactor) throws -> Void) throws {
+    let reactor = try EPollReactor()
+    defer { reactor.close() }
+    var timedOut = false
+    let guardCall = reactor.callLater(limit) {
+        timedOut = true
+        reactor.stop()
+    }
+    try body(reactor)
+    reactor.run(installSignalHandlers: false)
+    guardCall.cancel()
+    #expect(!timedOut, "the reactor was stopped by the test's time limit")
+}
+
+/// A pipe whose ends are non-blocking.
+func makePipe() -> (read: Int32, write: Int32) {
+    var fds: [Int32] = [0, 0]
+    precondition(pipe(&fds) == 0)
+    for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+    return (fds[0], fds[1])
+}
+
+/// Collects what a protocol receives and how it ends.
+class RecordingProtocol: Protocol {
+    var received: [UInt8] = []
+    var made = false
+    var lostReason: Failure?
+    var onData: ((RecordingProtocol) -> Void)?
+    var onLost: ((RecordingProtocol) -> Void)?
+
+    override func connectionMade() { made = true }
+
+    override func dataReceived(_ bytes: [UInt8]) {
+        received += bytes
+        onData?(self)
+    }
+
+    override func connectionLost(_ reason: Failure) {
+        lostReason = reason
+        onLost?(self)
+    }
+}
+
+/// Echoes everything back.
+final class EchoProtocol: Protocol {
+    override func dataReceived(_ bytes: [UInt8]) { transport?.write(bytes) }
+}
+
+/// A client factory that records how the connection attempt ended.
+final class RecordingClientFactory: ClientFactory {
+    let handler: Protocol
+    var failure: Failure?
+    var lost: Failure?
+    var onFailed: ((Failure) -> Void)?
+
+    init(_ handler: Protocol) {
+        self.handler = handler
+        super.init()
+    }
+
+    override func buildProtocol(_ address: Address) -> Protocol? { handler }
+
+    override func clientConnectionFailed(_ connector: Connector, _ reason: Failure) {
+        failure = reason
+        onFailed?(reason)
+    }
+
+    override func clientConnectionLost(_ connector: Connector, _ reason: Failure) {
+        lost = reason
+    }
+}
