@@ -4,8 +4,8 @@
 #   make bench-deferred  Deferreds micro-benchmarks against Twisted, in one run (release build)
 
 SWIFT ?= swift
-# Debian packages the build needs (none yet; libcurl4-openssl-dev once WebAgent exists).
-APT_PACKAGES :=
+# Debian packages the build needs.
+APT_PACKAGES := libcurl4-openssl-dev
 
 .PHONY: test demo deps bench bench-deferred
 

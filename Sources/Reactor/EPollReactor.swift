@@ -39,6 +39,7 @@ public final class EPollReactor: ReactorTime {
     private var descriptors = DescriptorTable()
     private let triggers = SystemEventTriggers()
     private var wakeReader: WakeReader?
+    private var attachments: [ObjectIdentifier: AnyObject] = [:]
 
     /// Where the reactor reports errors it cannot hand to anyone (a descriptor that threw, a
     /// failing shutdown trigger). The default writes to standard error.
@@ -147,7 +148,20 @@ public final class EPollReactor: ReactorTime {
         }
         descriptors.removeAll()
         wakeReader = nil
+        attachments = [:]
         state = .closed
+    }
+
+    /// The one object of type `T` attached to this reactor, made by `make` on first use.
+    ///
+    /// Lets a module keep per-reactor state (the WebAgent's shared connection pool) without a
+    /// global. Attachments are released by `close()`.
+    public func attachment<T: AnyObject>(_ type: T.Type, orMake make: () -> T) -> T {
+        let key = ObjectIdentifier(type)
+        if let existing = attachments[key] { return existing as! T }
+        let made = make()
+        attachments[key] = made
+        return made
     }
 
     // MARK: - Time

@@ -1,0 +1,67 @@
+import Deferreds
+import Reactor
+
+/// Sends HTTP requests and fires with responses: Twisted's `Agent`, on libcurl.
+///
+/// `request` validates the method, URI (http and https only) and headers, then starts the
+/// transfer; the returned deferred fires with the `Response` as soon as its headers have arrived
+/// (informational 1xx responses are skipped). Nothing is sent for bad input: the deferred fails
+/// with `InvalidMethod`, `InvalidURI`, `SchemeNotSupported` or `InvalidHeader`. A refused
+/// connection fails with `ConnectionRefusedError`, an unknown host with `DNSLookupError`, a slow
+/// connect with `ConnectTimeoutError`, and a response that never came with `ResponseNeverReceived`.
+/// `cancel()` on the deferred aborts the transfer (`CancelledError`).
+///
+/// Every agent on a reactor without its own pool shares that reactor's libcurl multi handle, so
+/// `Agent(reactor)` per request, as in the tutorial, is cheap.
+///
+/// ```swift
+/// Agent(reactor).request("GET", "http://127.0.0.1:8080/", Headers(["User-Agent": ["twisted"]]), nil)
+///     .addCallback { response in readBody(response) }
+/// ```
+///
+/// Twisted: `twisted.web.client.Agent`. Redirects are not followed (use `RedirectAgent`).
+public final class Agent: AgentProtocol {
+    public let reactor: EPollReactor
+    public let pool: HTTPConnectionPool
+    public let connectTimeout: Double?
+    /// A PEM file of certificate authorities to trust instead of the system's (for tests with a
+    /// self-signed certificate). TLS is always verified.
+    public let caFile: String?
+    /// Fail the body with `BodyTooLarge` once it passes this many bytes; nil for no limit.
+    public let maxBodyBytes: Int?
+
+    public init(_ reactor: EPollReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
+                caFile: String? = nil, maxBodyBytes: Int? = nil) {
+        self.reactor = reactor
+        self.pool = pool ?? HTTPConnectionPool.shared(for: reactor)
+        self.connectTimeout = connectTimeout
+        self.caFile = caFile
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    public func request(_ method: String, _ uri: String, _ headers: Headers? = nil,
+                        _ bodyProducer: (any BodyProducer)? = nil, timeout: Double? = nil) -> Deferred<Response> {
+        guard !method.isEmpty, method.utf8.allSatisfy(Headers.isTokenByte) else {
+            return Deferred.fail(InvalidMethod(method: method))
+        }
+        let parsed: URI
+        do { parsed = try URI.parse(uri) } catch { return Deferred.fail(error) }
+        guard parsed.scheme == "http" || parsed.scheme == "https" else {
+            return Deferred.fail(SchemeNotSupported(scheme: parsed.scheme))
+        }
+        let headers = headers ?? Headers()
+        if let invalid = headers.firstInvalid() { return Deferred.fail(invalid) }
+        if let timeout { precondition(timeout >= 0 && !timeout.isNaN, "Agent.request: timeout must be >= 0") }
+        let request = Request(method: method, absoluteURI: uri, headers: headers, bodyProducer: bodyProducer)
+        var transfer: CurlTransfer?
+        let deferred = Deferred<Response> { _ in transfer?.cancel() }
+        let created = CurlTransfer(
+            multi: pool.multi, request: request, uri: parsed,
+            options: TransferOptions(connectTimeout: connectTimeout, timeout: timeout, caFile: caFile,
+                                     maxBodyBytes: maxBodyBytes),
+            deferred: deferred)
+        transfer = created
+        created.begin()
+        return deferred
+    }
+}

@@ -1,0 +1,34 @@
+import Deferreds
+
+/// What every agent does: send a request, and fire with the response once its headers are in.
+///
+/// Wrappers (`RedirectAgent`, `ContentDecoderAgent`, `RetryAgent`) take any `AgentProtocol` and are
+/// one themselves, so they compose.
+///
+/// Twisted: `twisted.web.iweb.IAgent`.
+public protocol AgentProtocol: AnyObject {
+    /// - Parameter timeout: seconds for the whole exchange — connecting, the headers and the body;
+    ///   nil for none. When it expires the request (or the body) fails with `Deferreds.TimeoutError`.
+    func request(_ method: String, _ uri: String, _ headers: Headers?, _ bodyProducer: (any BodyProducer)?,
+                 timeout: Double?) -> Deferred<Response>
+}
+
+extension AgentProtocol {
+    public func request(_ method: String, _ uri: String) -> Deferred<Response> {
+        request(method, uri, nil, nil, timeout: nil)
+    }
+
+    public func request(_ method: String, _ uri: String, _ headers: Headers?) -> Deferred<Response> {
+        request(method, uri, headers, nil, timeout: nil)
+    }
+
+    public func request(_ method: String, _ uri: String, _ headers: Headers?, _ bodyProducer: (any BodyProducer)?)
+        -> Deferred<Response>
+    {
+        request(method, uri, headers, bodyProducer, timeout: nil)
+    }
+
+    public func request(_ method: String, _ uri: String, timeout: Double?) -> Deferred<Response> {
+        request(method, uri, nil, nil, timeout: timeout)
+    }
+}

@@ -1,0 +1,51 @@
+import CCurl
+import Deferreds
+import Glibc
+import Reactor
+
+/// libcurl result codes mapped to the typed errors of the API.
+enum CurlErrors {
+    static func error(for code: CURLcode, easy: UnsafeMutableRawPointer, uri: URI, receivedHeaders: Bool) -> any Error {
+        let message = String(cString: curl_easy_strerror(code))
+        var osErrno = 0
+        ccurl_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno)
+        switch code {
+        case CURLE_UNSUPPORTED_PROTOCOL:
+            return SchemeNotSupported(scheme: uri.scheme)
+        case CURLE_URL_MALFORMAT:
+            return InvalidURI(uri: uri.string, reason: message)
+        case CURLE_COULDNT_RESOLVE_HOST:
+            return DNSLookupError(host: uri.host, message: message)
+        case CURLE_COULDNT_CONNECT:
+            if osErrno == Int(ECONNREFUSED) { return ConnectionRefusedError(host: uri.host, port: uri.port) }
+            return ConnectError(host: uri.host, port: uri.port, errno: Int32(osErrno == 0 ? Int(ECONNREFUSED) : osErrno))
+        case CURLE_OPERATION_TIMEDOUT:
+            // The agent keeps its own request timer, so libcurl only times out connecting.
+            return ConnectTimeoutError(host: uri.host, port: uri.port, seconds: connectTimeout(easy))
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM,
+            CURLE_SSL_CIPHER, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH,
+            CURLE_SSL_INVALIDCERTSTATUS, CURLE_SSL_SHUTDOWN_FAILED:
+            return TLSError(message: message)
+        case CURLE_GOT_NOTHING:
+            return ConnectionLost("the server closed the connection without sending a response")
+        case CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_BAD_CONTENT_ENCODING:
+            return ParseError(message: message)
+        case CURLE_PARTIAL_FILE:
+            return ConnectionLost("the body ended before the length the server announced")
+        case CURLE_RECV_ERROR, CURLE_SEND_ERROR:
+            if osErrno == Int(ECONNRESET) { return ConnectionLost("Connection reset by peer") }
+            if osErrno == 0 && !receivedHeaders { return ParseError(message: message) }
+            return ConnectionLost(osErrno != 0 ? String(cString: strerror(Int32(osErrno))) : message)
+        case CURLE_ABORTED_BY_CALLBACK:
+            return CancelledError()
+        default:
+            return TransferError(code: Int(code.rawValue), message: message)
+        }
+    }
+
+    private static func connectTimeout(_ easy: UnsafeMutableRawPointer) -> Double {
+        var total: curl_off_t = 0
+        ccurl_easy_getinfo_off(easy, CURLINFO_CONNECT_TIME_T, &total)
+        return Double(total) / 1_000_000
+    }
+}

@@ -1,0 +1,251 @@
+import CCurl
+import Deferreds
+import Reactor
+
+/// libcurl's global initialisation, done once (lazily and thread-safely) before any handle exists.
+let curlGlobalInitResult: CURLcode = curl_global_init(Int(CURL_GLOBAL_ALL))
+
+/// Settings a multi handle applies to every transfer it runs (from `HTTPConnectionPool`).
+struct CurlMultiSettings {
+    var persistent: Bool
+    var maxIdleConnections: Int
+    var idleTimeout: Double
+    var maxConnectionsPerHost: Int?
+    var maxConnections: Int?
+}
+
+/// One libcurl multi handle driven by a reactor: the only owner of the `CURLM*`.
+///
+/// libcurl tells us which sockets to watch (the socket callback → `addReader`/`addWriter`) and
+/// when to wake it (the timer callback → `callLater`); we answer with `curl_multi_socket_action`,
+/// never from inside a libcurl callback. After each action the finished transfers are drained with
+/// `curl_multi_info_read`, and then — outside every libcurl callback — the transfers that have news
+/// are told about it, which is where user code (response callbacks, body protocols) runs.
+final class CurlMulti {
+    let reactor: EPollReactor
+    let settings: CurlMultiSettings
+    private let handle: UnsafeMutableRawPointer
+    private var sockets: [Int32: CurlSocket] = [:]
+    private var timer: DelayedCall?
+    private var idleEasyHandles: [UnsafeMutableRawPointer] = []
+    private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
+    private var newsQueue: [CurlTransfer] = []
+    private var dispatching = false
+    private var closed = false
+
+    init(reactor: EPollReactor, settings: CurlMultiSettings) {
+        precondition(curlGlobalInitResult == CURLE_OK, "curl_global_init failed: \(curlGlobalInitResult)")
+        self.reactor = reactor
+        self.settings = settings
+        handle = curl_multi_init()
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        ccurl_multi_setopt_ptr(handle, CURLMOPT_SOCKETDATA, me)
+        ccurl_multi_setopt_socket_cb(handle) { _, fd, what, userp, _ in
+            Unmanaged<CurlMulti>.fromOpaque(userp!).takeUnretainedValue().watch(fd, what)
+            return 0
+        }
+        ccurl_multi_setopt_ptr(handle, CURLMOPT_TIMERDATA, me)
+        ccurl_multi_setopt_timer_cb(handle) { _, milliseconds, userp in
+            Unmanaged<CurlMulti>.fromOpaque(userp!).takeUnretainedValue().setTimer(milliseconds)
+            return 0
+        }
+        ccurl_multi_setopt_long(handle, CURLMOPT_MAXCONNECTS, settings.maxIdleConnections)
+        if let perHost = settings.maxConnectionsPerHost {
+            ccurl_multi_setopt_long(handle, CURLMOPT_MAX_HOST_CONNECTIONS, perHost)
+        }
+        if let total = settings.maxConnections {
+            ccurl_multi_setopt_long(handle, CURLMOPT_MAX_TOTAL_CONNECTIONS, total)
+        }
+    }
+
+    deinit {
+        shutDown()
+    }
+
+    /// Aborts every transfer (without telling anyone) and frees libcurl's handles.
+    func shutDown() {
+        guard !closed else { return }
+        closed = true
+        timer?.cancel()
+        timer = nil
+        for (easy, transfer) in active {
+            curl_multi_remove_handle(handle, easy)
+            transfer.detach()
+            curl_easy_cleanup(easy)
+        }
+        active = [:]
+        for easy in idleEasyHandles { curl_easy_cleanup(easy) }
+        idleEasyHandles = []
+        for socket in sockets.values { socket.unwatch() }
+        sockets = [:]
+        curl_multi_cleanup(handle)
+    }
+
+    // MARK: - Transfers
+
+    /// An easy handle to configure: a reused one (reset) or a new one.
+    func takeEasyHandle() -> UnsafeMutableRawPointer {
+        if let easy = idleEasyHandles.popLast() {
+            curl_easy_reset(easy)
+            return easy
+        }
+        return curl_easy_init()
+    }
+
+    /// Starts running `transfer`, whose easy handle is configured.
+    func start(_ transfer: CurlTransfer) -> Bool {
+        guard !closed else { return false }
+        active[transfer.easy] = transfer
+        let code = curl_multi_add_handle(handle, transfer.easy)
+        guard code == CURLM_OK else {
+            active[transfer.easy] = nil
+            return false
+        }
+        return true
+    }
+
+    /// Stops `transfer` now (it may be mid-flight); its connection is closed or returned to the cache.
+    /// Must not be called from inside a libcurl callback (it never is: user code runs outside them).
+    func stop(_ transfer: CurlTransfer) {
+        guard !closed, active.removeValue(forKey: transfer.easy) != nil else { return }
+        curl_multi_remove_handle(handle, transfer.easy)
+        recycle(transfer.easy)
+    }
+
+    private func recycle(_ easy: UnsafeMutableRawPointer) {
+        if idleEasyHandles.count < 256 {
+            idleEasyHandles.append(easy)
+        } else {
+            curl_easy_cleanup(easy)
+        }
+    }
+
+    /// Resumes a transfer paused in its write or read callback. Runs the callbacks libcurl may call
+    /// at once, then delivers their news.
+    func unpause(_ transfer: CurlTransfer) {
+        guard !closed, active[transfer.easy] != nil else { return }
+        curl_easy_pause(transfer.easy, CURLPAUSE_CONT)
+        deliverNews()
+    }
+
+    /// Queues `transfer` to be told about its news once no libcurl callback is running.
+    func noteNews(_ transfer: CurlTransfer) {
+        guard !transfer.hasQueuedNews else { return }
+        transfer.hasQueuedNews = true
+        newsQueue.append(transfer)
+    }
+
+    /// Tells each transfer with news about it (where user code runs), until none is left.
+    func deliverNews() {
+        guard !dispatching else { return }
+        dispatching = true
+        defer { dispatching = false }
+        var index = 0
+        while index < newsQueue.count {
+            let transfer = newsQueue[index]
+            index += 1
+            transfer.hasQueuedNews = false
+            transfer.processNews()
+            if index >= 256 && index * 2 > newsQueue.count {
+                newsQueue.removeFirst(index)
+                index = 0
+            }
+        }
+        newsQueue.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: - Driving libcurl
+
+    /// Runs libcurl for `fd` (or its timeouts), then collects what finished and delivers the news.
+    func action(_ fd: curl_socket_t, _ events: Int32) {
+        guard !closed else { return }
+        var running: Int32 = 0
+        curl_multi_socket_action(handle, fd, events, &running)
+        collectFinished()
+        deliverNews()
+    }
+
+    private func collectFinished() {
+        var left: Int32 = 0
+        while let message = curl_multi_info_read(handle, &left) {
+            guard ccurl_msg_kind(message) == CURLMSG_DONE, let easy = ccurl_msg_easy(message) else { continue }
+            let key = easy
+            let result = ccurl_msg_result(message)
+            guard let transfer = active.removeValue(forKey: key) else { continue }
+            transfer.finished(with: result)
+            curl_multi_remove_handle(handle, easy)
+            recycle(key)
+        }
+    }
+
+    /// libcurl's socket callback: watch `fd` as `what` says. (Called inside libcurl: only
+    /// reactor bookkeeping here.)
+    private func watch(_ fd: curl_socket_t, _ what: Int32) {
+        if what == Int32(CURL_POLL_REMOVE) {
+            sockets.removeValue(forKey: fd)?.unwatch()
+            return
+        }
+        let socket: CurlSocket
+        if let existing = sockets[fd] {
+            socket = existing
+        } else {
+            socket = CurlSocket(fd: fd, multi: self)
+            sockets[fd] = socket
+        }
+        socket.watch(reading: what == Int32(CURL_POLL_IN) || what == Int32(CURL_POLL_INOUT),
+                     writing: what == Int32(CURL_POLL_OUT) || what == Int32(CURL_POLL_INOUT))
+    }
+
+    /// libcurl's timer callback: call `action(CURL_SOCKET_TIMEOUT)` in `milliseconds` (-1: never).
+    private func setTimer(_ milliseconds: Int) {
+        timer?.cancel()
+        timer = nil
+        guard milliseconds >= 0 else { return }
+        timer = reactor.callLater(Double(milliseconds) / 1000) { [unowned self] in
+            timer = nil
+            action(CURL_SOCKET_TIMEOUT, 0)
+        }
+    }
+}
+
+/// One socket libcurl asked us to watch.
+private final class CurlSocket: ReadDescriptor, WriteDescriptor {
+    let fileDescriptor: Int32
+    unowned let multi: CurlMulti
+    private var reading = false
+    private var writing = false
+
+    init(fd: Int32, multi: CurlMulti) {
+        self.fileDescriptor = fd
+        self.multi = multi
+    }
+
+    func watch(reading newReading: Bool, writing newWriting: Bool) {
+        if newReading != reading {
+            reading = newReading
+            if reading { multi.reactor.addReader(self) } else { multi.reactor.removeReader(self) }
+        }
+        if newWriting != writing {
+            writing = newWriting
+            if writing { multi.reactor.addWriter(self) } else { multi.reactor.removeWriter(self) }
+        }
+    }
+
+    func unwatch() {
+        watch(reading: false, writing: false)
+    }
+
+    func doRead() {
+        multi.action(fileDescriptor, Int32(CURL_CSELECT_IN))
+    }
+
+    func doWrite() {
+        multi.action(fileDescriptor, Int32(CURL_CSELECT_OUT))
+    }
+
+    func connectionLost(_ reason: Failure) {
+        // The reactor dropped us (it is stopping): let libcurl notice on its next timeout.
+        reading = false
+        writing = false
+    }
+}

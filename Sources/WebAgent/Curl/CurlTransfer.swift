@@ -1,0 +1,556 @@
+import CCurl
+import Deferreds
+import Glibc
+import Reactor
+
+/// What a transfer needs to be configured, besides the request itself.
+struct TransferOptions {
+    var connectTimeout: Double?
+    var timeout: Double?
+    var caFile: String?
+    var maxBodyBytes: Int?
+}
+
+/// One request/response exchange on a libcurl easy handle: the only code that touches a `CURL*`
+/// besides `CurlMulti`.
+///
+/// libcurl's callbacks (headers, body bytes, upload reads) only record what happened; the
+/// transfer acts on it in `processNews()`, which `CurlMulti` calls outside every libcurl callback:
+/// that is where the response deferred fires and the body protocol is called.
+final class CurlTransfer: ResponseBody {
+    /// Where the body stands.
+    private enum BodyState {
+        /// No `deliverBody` yet: at most one chunk is held, then the transfer is paused.
+        case waiting
+        /// Delivering to the protocol.
+        case delivering(Protocol)
+        /// `connectionLost` has been called (or the body was abandoned).
+        case finished
+    }
+
+    let multi: CurlMulti
+    let easy: UnsafeMutableRawPointer
+    let request: Request
+    private let uri: URI
+    private let options: TransferOptions
+    private var responseDeferred: Deferred<Response>?
+    private weak var response: Response?
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var timeoutCall: DelayedCall?
+    var hasQueuedNews = false
+
+    // Headers as they arrive (a new status line starts over: 1xx and auth rounds).
+    private var statusLine = ""
+    private var headerPairs: [(String, String)] = []
+    private var headersComplete = false
+    private var headersDispatched = false
+
+    // Body.
+    private var bodyState = BodyState.waiting
+    private var chunks: [[UInt8]] = []
+    private var chunkHead = 0
+    private var bufferedBytes = 0
+    private var receivedBytes = 0
+    private var pausedByUs = false
+    private var pausedByProtocol = false
+    private var bodyTooLarge = false
+    private static let bufferLimit = 256 * 1024
+
+    // Upload.
+    private var uploadChunks: [[UInt8]] = []
+    private var uploadOffset = 0
+    private var uploadDone = false
+    private var uploadPaused = false
+    private var uploadFailure: Failure?
+    private var uploadConsumer: UploadConsumer?
+
+    // The end.
+    private var result: CURLcode?
+    private var failure: Failure?
+    private var detached = false
+
+    init(multi: CurlMulti, request: Request, uri: URI, options: TransferOptions, deferred: Deferred<Response>) {
+        self.multi = multi
+        self.easy = multi.takeEasyHandle()
+        self.request = request
+        self.uri = uri
+        self.options = options
+        self.responseDeferred = deferred
+    }
+
+    deinit {
+        if let headerList { curl_slist_free_all(headerList) }
+    }
+
+    // MARK: - Starting
+
+    /// Configures the easy handle and hands it to the multi handle.
+    func begin() {
+        let handle = easy
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        ccurl_easy_setopt_str(handle, CURLOPT_URL, uri.withoutFragment)
+        ccurl_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        ccurl_easy_setopt_str(handle, CURLOPT_PROTOCOLS_STR, "http,https")
+        ccurl_easy_setopt_str(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+        ccurl_easy_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
+        ccurl_easy_setopt_ptr(handle, CURLOPT_PRIVATE, me)
+        ccurl_easy_setopt_ptr(handle, CURLOPT_HEADERDATA, me)
+        ccurl_easy_setopt_write_cb(handle, CURLOPT_HEADERFUNCTION) { data, size, count, userdata in
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
+            return transfer.headerLine(UnsafeRawBufferPointer(start: data, count: size * count))
+        }
+        ccurl_easy_setopt_ptr(handle, CURLOPT_WRITEDATA, me)
+        ccurl_easy_setopt_write_cb(handle, CURLOPT_WRITEFUNCTION) { data, size, count, userdata in
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
+            return transfer.bodyBytes(UnsafeRawBufferPointer(start: data, count: size * count))
+        }
+        ccurl_easy_setopt_long(handle, CURLOPT_BUFFERSIZE, 64 * 1024)
+        if let connectTimeout = options.connectTimeout {
+            ccurl_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(connectTimeout * 1000)))
+        }
+        if let caFile = options.caFile {
+            ccurl_easy_setopt_str(handle, CURLOPT_CAINFO, caFile)
+        }
+        if !multi.settings.persistent {
+            ccurl_easy_setopt_long(handle, CURLOPT_FORBID_REUSE, 1)
+        } else {
+            ccurl_easy_setopt_long(handle, CURLOPT_MAXAGE_CONN, max(1, Int(multi.settings.idleTimeout)))
+        }
+        switch request.method {
+        case "GET":
+            break
+        case "HEAD":
+            ccurl_easy_setopt_long(handle, CURLOPT_NOBODY, 1)
+        default:
+            ccurl_easy_setopt_str(handle, CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        var headers = request.headers
+        if !multi.settings.persistent && !headers.hasHeader("Connection") {
+            headers.setRawHeaders("Connection", ["close"])
+        }
+        if let producer = request.bodyProducer {
+            configureUpload(handle, producer, &headers)
+        }
+        // libcurl adds Accept: */* unless told otherwise; Twisted sends no Accept by default.
+        if !headers.hasHeader("Accept") { appendHeaderLine("Accept:") }
+        for (name, values) in headers.getAllRawHeaders() {
+            for value in values { appendHeaderLine(value.isEmpty ? "\(name);" : "\(name): \(value)") }
+        }
+        ccurl_easy_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList)
+
+        if let timeout = options.timeout {
+            timeoutCall = multi.reactor.callLater(timeout) { [weak self] in
+                self?.fail(Failure(TimeoutError(seconds: timeout)))
+            }
+        }
+        if !multi.start(self) {
+            fail(Failure(TransferError(code: -1, message: "could not start the transfer")))
+        }
+    }
+
+    private func appendHeaderLine(_ line: String) {
+        headerList = curl_slist_append(headerList, line)
+    }
+
+    private func configureUpload(_ handle: UnsafeMutableRawPointer, _ producer: any BodyProducer,
+                                 _ headers: inout Headers) {
+        ccurl_easy_setopt_long(handle, CURLOPT_POST, 1)
+        if request.method != "POST" { ccurl_easy_setopt_str(handle, CURLOPT_CUSTOMREQUEST, request.method) }
+        if let length = producer.length {
+            ccurl_easy_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(length))
+        } else {
+            headers.setRawHeaders("Transfer-Encoding", ["chunked"])
+        }
+        // No "Expect: 100-continue" round trip (Twisted does not send one).
+        if !headers.hasHeader("Expect") { appendHeaderLine("Expect:") }
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        ccurl_easy_setopt_ptr(handle, CURLOPT_READDATA, me)
+        ccurl_easy_setopt_read_cb(handle) { buffer, size, count, userdata in
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
+            return transfer.uploadBytes(UnsafeMutableRawBufferPointer(start: buffer, count: size * count))
+        }
+        let consumer = UploadConsumer(self)
+        uploadConsumer = consumer
+        producer.startProducing(consumer).addCallbacks({ [weak self] (_: Void) -> Void in
+            guard let self else { return }
+            uploadDone = true
+            resumeUpload()
+        }, { [weak self] (failure: Failure) -> Void in
+            guard let self else { return }
+            uploadFailure = failure
+            uploadDone = true
+            resumeUpload()
+        })
+    }
+
+    // MARK: - libcurl callbacks (record only; no user code)
+
+    private func headerLine(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D { end -= 1 }
+        let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<end]), as: UTF8.self)
+        if line.hasPrefix("HTTP/") {
+            statusLine = line
+            headerPairs = []
+            headersComplete = false
+        } else if line.isEmpty {
+            let code = statusCode
+            if code >= 200 || code == 101 || code == 0 {
+                headersComplete = true
+                multi.noteNews(self)
+            }
+        } else if let colon = line.firstIndex(of: ":") {
+            let name = String(line[..<colon])
+            let value = String(line[line.index(after: colon)...]).trimmingSpaces()
+            headerPairs.append((name, value))
+        } else if let first = line.first, first == " " || first == "\t", !headerPairs.isEmpty {
+            // An obsolete folded continuation line.
+            headerPairs[headerPairs.count - 1].1 += " " + line.trimmingSpaces()
+        }
+        return bytes.count
+    }
+
+    private func bodyBytes(_ bytes: UnsafeRawBufferPointer) -> Int {
+        if case .finished = bodyState { return 0 }
+        let mayAccept: Bool
+        switch bodyState {
+        case .waiting: mayAccept = bufferedBytes == 0
+        case .delivering: mayAccept = !pausedByProtocol && bufferedBytes < CurlTransfer.bufferLimit
+        case .finished: mayAccept = false
+        }
+        guard mayAccept else {
+            // libcurl hands this same chunk over again after the unpause: it is not kept now.
+            pausedByUs = true
+            return Int(ccurl_writefunc_pause())
+        }
+        if let limit = options.maxBodyBytes, receivedBytes + bytes.count > limit {
+            bodyTooLarge = true
+            return 0
+        }
+        receivedBytes += bytes.count
+        chunks.append(Array(bytes))
+        bufferedBytes += bytes.count
+        multi.noteNews(self)
+        return bytes.count
+    }
+
+    private func uploadBytes(_ buffer: UnsafeMutableRawBufferPointer) -> Int {
+        if uploadFailure != nil { return Int(ccurl_readfunc_abort()) }
+        var written = 0
+        while written < buffer.count, !uploadChunks.isEmpty {
+            let chunk = uploadChunks[0]
+            let count = min(buffer.count - written, chunk.count - uploadOffset)
+            chunk.withUnsafeBytes { source in
+                buffer.baseAddress!.advanced(by: written).copyMemory(
+                    from: source.baseAddress!.advanced(by: uploadOffset), byteCount: count)
+            }
+            written += count
+            uploadOffset += count
+            if uploadOffset == chunk.count {
+                uploadChunks.removeFirst()
+                uploadOffset = 0
+            }
+        }
+        if written > 0 {
+            if uploadChunks.isEmpty { multi.noteNews(self) }  // to resume a paused producer
+            return written
+        }
+        if uploadDone { return 0 }
+        uploadPaused = true
+        return Int(ccurl_readfunc_pause())
+    }
+
+    /// The multi handle found the transfer finished (inside `action`, after libcurl returned).
+    func finished(with code: CURLcode) {
+        result = code
+        timeoutCall?.cancel()
+        timeoutCall = nil
+        multi.noteNews(self)
+    }
+
+    /// The multi handle is shutting down: forget everything without calling anyone.
+    func detach() {
+        detached = true
+        timeoutCall?.cancel()
+        timeoutCall = nil
+        responseDeferred = nil
+        bodyState = .finished
+    }
+
+    // MARK: - Acting on news (outside libcurl callbacks)
+
+    func processNews() {
+        guard !detached else { return }
+        if headersComplete && !headersDispatched {
+            headersDispatched = true
+            fireResponse()
+        }
+        if case .delivering(let protocolHandler) = bodyState {
+            deliverChunks(to: protocolHandler)
+        }
+        if uploadPaused && (!uploadChunks.isEmpty || uploadDone) {
+            uploadPaused = false
+            multi.unpause(self)
+        }
+        if uploadChunks.isEmpty, let producer = request.bodyProducer, !uploadDone, uploadConsumer?.producerPaused == true {
+            uploadConsumer?.producerPaused = false
+            producer.resumeProducing()
+        }
+        if let result, failure == nil {
+            failure = endReason(result)
+        }
+        if let failure {
+            finish(failure)
+        } else if pausedByUs, case .delivering = bodyState, !pausedByProtocol, bufferedBytes == 0 {
+            pausedByUs = false
+            multi.unpause(self)
+        }
+    }
+
+    private func fireResponse() {
+        guard let deferred = responseDeferred else { return }
+        responseDeferred = nil
+        let code = statusCode
+        let isHead = request.method == "HEAD"
+        let noBody = isHead || code == 204 || code == 304 || (100..<200).contains(code)
+        var headers = Headers()
+        var contentLength: Int?
+        for (name, value) in headerPairs {
+            switch name.lowercased() {
+            case "content-length":
+                contentLength = Int(value)
+                if isHead { headers.addRawHeader(name, value) }
+            case "connection", "transfer-encoding":
+                break
+            default:
+                headers.addRawHeader(name, value)
+            }
+        }
+        let chunked = headerPairs.contains { $0.0.lowercased() == "transfer-encoding" }
+        let length: Int? = noBody ? 0 : (chunked ? nil : contentLength)
+        let response = Response(version: version, code: code, phrase: phrase, headers: headers,
+                                length: length, request: request, body: self)
+        self.response = response
+        deferred.callback(response)
+    }
+
+    private func deliverChunks(to protocolHandler: Protocol) {
+        while chunkHead < chunks.count, !pausedByProtocol {
+            let chunk = chunks[chunkHead]
+            chunks[chunkHead] = []
+            chunkHead += 1
+            bufferedBytes -= chunk.count
+            protocolHandler.dataReceived(chunk)
+            if case .finished = bodyState { return }
+        }
+        if chunkHead == chunks.count {
+            chunks.removeAll(keepingCapacity: true)
+            chunkHead = 0
+        }
+    }
+
+    /// Why the transfer ended, for the response deferred (before headers) or the body protocol.
+    private func endReason(_ code: CURLcode) -> Failure {
+        if bodyTooLarge, let limit = options.maxBodyBytes { return Failure(BodyTooLarge(limit: limit)) }
+        if code == CURLE_OK {
+            if let uploadFailure { return Failure(RequestTransmissionFailed(reasons: [uploadFailure])) }
+            return Failure(bodyIsCloseDelimited ? PotentialDataLoss() as any Error : ResponseDone())
+        }
+        if let uploadFailure, code == CURLE_ABORTED_BY_CALLBACK {
+            return Failure(RequestTransmissionFailed(reasons: [uploadFailure]))
+        }
+        return Failure(CurlErrors.error(for: code, easy: easy, uri: uri, receivedHeaders: headersDispatched))
+    }
+
+    private var bodyIsCloseDelimited: Bool {
+        let code = statusCode
+        guard version.1 < 2, request.method != "HEAD", code != 204, code != 304, code >= 200 else { return false }
+        return !headerPairs.contains {
+            let name = $0.0.lowercased()
+            return name == "content-length" || name == "transfer-encoding"
+        }
+    }
+
+    /// Ends the exchange with `reason`: the response deferred fails, or the body protocol is told.
+    private func finish(_ reason: Failure) {
+        timeoutCall?.cancel()
+        timeoutCall = nil
+        if result == nil {
+            result = CURLE_ABORTED_BY_CALLBACK
+            multi.stop(self)
+        }
+        if let producer = request.bodyProducer, !uploadDone {
+            uploadDone = true
+            producer.stopProducing()
+        }
+        if let deferred = responseDeferred {
+            responseDeferred = nil
+            deferred.errback(headersDispatched ? reason : responseNeverReceived(reason))
+            bodyState = .finished
+            return
+        }
+        switch bodyState {
+        case .waiting:
+            // Told when the body is asked for (deliverBody), or never if the response is dropped.
+            break
+        case .delivering(let protocolHandler):
+            deliverChunks(to: protocolHandler)
+            guard chunkHead == chunks.count || chunks.isEmpty else { return }
+            bodyState = .finished
+            protocolHandler.connectionLost(bodyReason(reason))
+            protocolHandler.transport = nil
+        case .finished:
+            break
+        }
+    }
+
+    /// Errors before any response: connection-level errors stay themselves (as the API promises);
+    /// the rest say no response was received.
+    private func responseNeverReceived(_ reason: Failure) -> Failure {
+        if reason.check(TimeoutError.self, CancelledError.self, ConnectionRefusedError.self, DNSLookupError.self,
+                        ConnectTimeoutError.self, ConnectError.self, TLSError.self, SchemeNotSupported.self) != nil {
+            return reason
+        }
+        return Failure(ResponseNeverReceived(reasons: [reason]))
+    }
+
+    /// Body endings other than the normal ones are wrapped in `ResponseFailed`; a timeout stays itself.
+    private func bodyReason(_ reason: Failure) -> Failure {
+        if reason.check(ResponseDone.self, PotentialDataLoss.self, TimeoutError.self) != nil { return reason }
+        return Failure(ResponseFailed(reasons: [reason], response: response))
+    }
+
+    /// Fails the exchange now (timeout, cancellation, an abandoned body).
+    func fail(_ reason: Failure) {
+        guard !detached, failure == nil else { return }
+        failure = reason
+        chunks = []
+        chunkHead = 0
+        bufferedBytes = 0
+        finish(reason)
+    }
+
+    // MARK: - The body side (ResponseBody)
+
+    override func start(_ protocolHandler: Protocol) {
+        if case .finished = bodyState, failure != nil || result != nil {
+            // The exchange already ended (a timeout or failure before deliverBody).
+            let reason = failure ?? endReason(result!)
+            protocolHandler.makeConnection(makeBodyTransport())
+            protocolHandler.connectionLost(bodyReason(reason))
+            return
+        }
+        bodyState = .delivering(protocolHandler)
+        protocolHandler.makeConnection(makeBodyTransport())
+        multi.noteNews(self)
+        multi.deliverNews()
+    }
+
+    override func responseReleased() {
+        if case .waiting = bodyState, !wasDelivered {
+            bodyState = .finished
+            if result == nil { fail(Failure(CancelledError())) }
+        }
+    }
+
+    private func makeBodyTransport() -> BodyTransport {
+        BodyTransport(
+            pause: { [weak self] in self?.pausedByProtocol = true },
+            resume: { [weak self] in
+                guard let self, pausedByProtocol else { return }
+                pausedByProtocol = false
+                multi.noteNews(self)
+                multi.deliverNews()
+            },
+            stop: { [weak self] in self?.fail(Failure(CancelledError())) },
+            peer: peerAddress, host: localAddress)
+    }
+
+    /// Cancels the request (the canceller of the response deferred).
+    func cancel() {
+        fail(Failure(CancelledError()))
+    }
+
+    // MARK: - Upload side
+
+    fileprivate func receiveUpload(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty, !uploadDone else { return }
+        uploadChunks.append(bytes)
+        resumeUpload()
+    }
+
+    private func resumeUpload() {
+        if uploadPaused {
+            multi.noteNews(self)
+            multi.deliverNews()
+        }
+    }
+
+    fileprivate var uploadBuffered: Int { uploadChunks.reduce(0) { $0 + $1.count } - uploadOffset }
+
+    // MARK: - Parsed status line
+
+    private var statusCode: Int {
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        return parts.count >= 2 ? Int(parts[1]) ?? 0 : 0
+    }
+
+    private var phrase: String {
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        return parts.count >= 3 ? String(parts[2]) : ""
+    }
+
+    private var version: (String, Int, Int) {
+        let token = statusLine.split(separator: " ").first ?? "HTTP/1.1"
+        let numbers = token.dropFirst(5).split(separator: ".")
+        let major = numbers.first.flatMap { Int($0) } ?? 1
+        let minor = numbers.count > 1 ? Int(numbers[1]) ?? 0 : 0
+        return ("HTTP", major, minor)
+    }
+
+    private var peerAddress: Address {
+        var ip: UnsafeMutablePointer<CChar>?
+        var port = 0
+        ccurl_easy_getinfo_str(easy, CURLINFO_PRIMARY_IP, &ip)
+        ccurl_easy_getinfo_long(easy, CURLINFO_PRIMARY_PORT, &port)
+        let host = ip.map { String(cString: $0) } ?? uri.host
+        return Address(family: host.contains(":") ? .ipv6 : .ipv4, host: host, port: port)
+    }
+
+    private var localAddress: Address {
+        var ip: UnsafeMutablePointer<CChar>?
+        var port = 0
+        ccurl_easy_getinfo_str(easy, CURLINFO_LOCAL_IP, &ip)
+        ccurl_easy_getinfo_long(easy, CURLINFO_LOCAL_PORT, &port)
+        let host = ip.map { String(cString: $0) } ?? ""
+        return Address(family: host.contains(":") ? .ipv6 : .ipv4, host: host, port: port)
+    }
+}
+
+/// The consumer a request's body producer writes to; pauses the producer when enough is queued.
+private final class UploadConsumer: BodyConsumer {
+    weak var transfer: CurlTransfer?
+    var producerPaused = false
+
+    init(_ transfer: CurlTransfer) {
+        self.transfer = transfer
+    }
+
+    func write(_ bytes: [UInt8]) {
+        guard let transfer else { return }
+        transfer.receiveUpload(bytes)
+        if transfer.uploadBuffered > 256 * 1024, !producerPaused, let producer = transfer.request.bodyProducer {
+            producerPaused = true
+            producer.pauseProducing()
+        }
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var scalars = Substring(self)
+        while let first = scalars.first, first == " " || first == "\t" { scalars.removeFirst() }
+        while let last = scalars.last, last == " " || last == "\t" { scalars.removeLast() }
+        return String(scalars)
+    }
+}

@@ -1,0 +1,105 @@
+import Deferreds
+import Reactor
+
+/// A response whose headers have arrived; its body is delivered to a protocol on request.
+///
+/// `deliverBody(_:)` may be called once. Until then, body bytes are held back (the transfer is
+/// paused, so nothing piles up). The protocol then gets `makeConnection` with a transport that can
+/// pause, resume and stop the transfer, `dataReceived` for each chunk, and `connectionLost` once:
+/// with `ResponseDone` when the body is complete, `PotentialDataLoss` when it was delimited by the
+/// connection closing, `Deferreds.TimeoutError` when the request's timeout expired, or
+/// `ResponseFailed` for any other failure.
+///
+/// A response that is dropped without `deliverBody` aborts its transfer and frees the connection.
+///
+/// Twisted: `twisted.web._newclient.Response`.
+public final class Response {
+    /// ("HTTP", 1, 1); ("HTTP", 2, 0) over HTTP/2.
+    public let version: (String, Int, Int)
+    public let code: Int
+    /// The reason phrase; "" when the status line has none (always over HTTP/2).
+    public let phrase: String
+    /// The headers, without Connection, Transfer-Encoding and Content-Length (kept for HEAD).
+    public let headers: Headers
+    /// The body's length when known: nil for chunked, close-delimited or decoded bodies; 0 for
+    /// HEAD, 204 and 304.
+    public let length: Int?
+    public let request: Request
+    /// The response this one follows, when a redirect agent followed a redirect.
+    public internal(set) var previousResponse: Response?
+
+    let body: ResponseBody
+
+    init(version: (String, Int, Int), code: Int, phrase: String, headers: Headers, length: Int?,
+         request: Request, body: ResponseBody) {
+        self.version = version
+        self.code = code
+        self.phrase = phrase
+        self.headers = headers
+        self.length = length
+        self.request = request
+        self.body = body
+    }
+
+    deinit {
+        body.responseReleased()
+    }
+
+    /// Delivers the body to `protocol` (see the type's description). Calling it twice is a
+    /// programmer error.
+    public func deliverBody(_ protocol: Protocol) {
+        body.deliver(to: `protocol`)
+    }
+}
+
+/// The source of a response's body: a libcurl transfer, or a wrapper that transforms another body
+/// (as `ContentDecoderAgent` does).
+class ResponseBody {
+    private var delivered = false
+
+    /// Hands the body to `protocol`; traps on a second call.
+    final func deliver(to protocol: Protocol) {
+        precondition(!delivered, "Response.deliverBody(_:) was already called; a body is delivered once")
+        delivered = true
+        start(`protocol`)
+    }
+
+    /// Subclasses start delivering to `protocol`.
+    func start(_ protocol: Protocol) {}
+
+    /// The response was deallocated; if the body was never asked for, give up the transfer.
+    func responseReleased() {}
+
+    var wasDelivered: Bool { delivered }
+}
+
+/// The transport a body protocol sees: pause, resume and stop apply to the transfer; writing and
+/// closing the write side do nothing.
+final class BodyTransport: Transport {
+    private let pause: () -> Void
+    private let resume: () -> Void
+    private let stop: () -> Void
+    private let peer: Address
+    private let host: Address
+
+    init(pause: @escaping () -> Void, resume: @escaping () -> Void, stop: @escaping () -> Void,
+         peer: Address, host: Address) {
+        self.pause = pause
+        self.resume = resume
+        self.stop = stop
+        self.peer = peer
+        self.host = host
+    }
+
+    func pauseProducing() { pause() }
+    func resumeProducing() { resume() }
+    func stopProducing() { stop() }
+    func abortConnection() { stop() }
+    func loseConnection() { stop() }
+    func write(_ bytes: [UInt8]) {}
+    func loseWriteConnection() {}
+    func getPeer() -> Address { peer }
+    func getHost() -> Address { host }
+    func registerProducer(_ producer: any PushProducer, streaming: Bool) {}
+    func unregisterProducer() {}
+}

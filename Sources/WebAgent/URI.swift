@@ -1,0 +1,139 @@
+/// The parts of an http or https URI that the agents need, parsed strictly.
+///
+/// Accepts `scheme://host[:port][/path][?query][#fragment]` with a bracketed IPv6 host; refuses
+/// whitespace, control characters and non-ASCII bytes anywhere (percent-encode them), an empty
+/// host, and a port outside 1…65535.
+struct URI: Equatable {
+    var scheme: String
+    var host: String
+    var port: Int
+    /// Path and query, as sent on the request line (at least "/").
+    var pathAndQuery: String
+    var fragment: String?
+
+    static func parse(_ text: String) throws -> URI {
+        guard !text.isEmpty else { throw InvalidURI(uri: text, reason: "empty") }
+        guard text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw InvalidURI(uri: text, reason: "whitespace, control or non-ASCII characters")
+        }
+        guard let schemeEnd = text.firstRange(of: "://") else {
+            throw InvalidURI(uri: text, reason: "no scheme")
+        }
+        let scheme = text[..<schemeEnd.lowerBound].lowercased()
+        guard !scheme.isEmpty, scheme.utf8.allSatisfy({ isSchemeByte($0) }) else {
+            throw InvalidURI(uri: text, reason: "bad scheme")
+        }
+        var rest = text[schemeEnd.upperBound...]
+        var fragment: String?
+        if let hash = rest.firstIndex(of: "#") {
+            fragment = String(rest[rest.index(after: hash)...])
+            rest = rest[..<hash]
+        }
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        var authority = rest[..<authorityEnd]
+        var pathAndQuery = String(rest[authorityEnd...])
+        if pathAndQuery.isEmpty || pathAndQuery.first == "?" { pathAndQuery = "/" + pathAndQuery }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        var host: Substring
+        var portText: Substring?
+        if authority.first == "[" {
+            guard let close = authority.firstIndex(of: "]") else { throw InvalidURI(uri: text, reason: "unclosed IPv6 host") }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.first == ":" else { throw InvalidURI(uri: text, reason: "junk after IPv6 host") }
+                portText = after.dropFirst()
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = authority[..<colon]
+            portText = authority[authority.index(after: colon)...]
+        } else {
+            host = authority
+        }
+        guard !host.isEmpty else { throw InvalidURI(uri: text, reason: "empty host") }
+        let defaultPort = scheme == "https" ? 443 : 80
+        var port = defaultPort
+        if let portText, !portText.isEmpty {
+            guard let number = Int(portText), (1...65535).contains(number) else {
+                throw InvalidURI(uri: text, reason: "bad port \(portText)")
+            }
+            port = number
+        }
+        return URI(scheme: scheme, host: String(host), port: port, pathAndQuery: pathAndQuery, fragment: fragment)
+    }
+
+    private static func isSchemeByte(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "+")
+            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+    }
+
+    /// scheme://host:port — what identifies a connection's origin.
+    var origin: String { "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+
+    /// The URI without its fragment, as handed to libcurl.
+    var withoutFragment: String {
+        let hostPart = host.contains(":") ? "[\(host)]" : host
+        let defaultPort = scheme == "https" ? 443 : 80
+        return "\(scheme)://\(hostPart)\(port == defaultPort ? "" : ":\(port)")\(pathAndQuery)"
+    }
+
+    /// Resolves a Location header value against this URI (absolute, scheme-relative, absolute-path
+    /// or relative), keeping this URI's fragment when the location has none (RFC 9110 §10.2.2).
+    func resolve(_ location: String) throws -> URI {
+        var resolved: URI
+        if location.contains("://") {
+            resolved = try URI.parse(location)
+        } else if location.hasPrefix("//") {
+            resolved = try URI.parse("\(scheme):\(location)")
+        } else {
+            var reference = location
+            var newFragment: String?
+            if let hash = reference.firstIndex(of: "#") {
+                newFragment = String(reference[reference.index(after: hash)...])
+                reference = String(reference[..<hash])
+            }
+            var base = self
+            base.fragment = nil
+            if reference.isEmpty {
+                // Same document.
+            } else if reference.hasPrefix("/") {
+                base.pathAndQuery = reference
+            } else if reference.hasPrefix("?") {
+                let path = pathAndQuery.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
+                base.pathAndQuery = path + reference
+            } else {
+                let path = pathAndQuery.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
+                let directory = path.hasSuffix("/") ? path : String(path[...(path.lastIndex(of: "/") ?? path.startIndex)])
+                base.pathAndQuery = URI.removeDotSegments(directory + reference)
+            }
+            guard base.pathAndQuery.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                throw InvalidURI(uri: location, reason: "whitespace, control or non-ASCII characters")
+            }
+            base.fragment = newFragment
+            resolved = base
+        }
+        if resolved.fragment == nil { resolved.fragment = fragment }
+        return resolved
+    }
+
+    private static func removeDotSegments(_ pathAndQuery: String) -> String {
+        let parts = pathAndQuery.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        var output: [Substring] = []
+        let segments = parts[0].split(separator: "/", omittingEmptySubsequences: false)
+        for (index, segment) in segments.enumerated() {
+            if segment == "." { if index == segments.count - 1 { output.append("") }; continue }
+            if segment == ".." {
+                if output.count > 1 { output.removeLast() }
+                if index == segments.count - 1 { output.append("") }
+                continue
+            }
+            output.append(segment)
+        }
+        var path = output.joined(separator: "/")
+        if !path.hasPrefix("/") { path = "/" + path }
+        return parts.count > 1 ? path + "?" + parts[1] : path
+    }
+
+    var string: String { withoutFragment + (fragment.map { "#\($0)" } ?? "") }
+}
