@@ -7,7 +7,7 @@ SWIFT ?= swift
 # Debian packages the build needs.
 APT_PACKAGES := libcurl4-openssl-dev
 
-.PHONY: test demo deps bench bench-deferred
+.PHONY: test demo deps bench bench-deferred bench-reactor
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -23,7 +23,7 @@ test: deps
 demo:
 	$(SWIFT) run deferred-chaining
 
-bench: bench-deferred
+bench: bench-deferred bench-reactor
 
 bench-deferred:
 	$(SWIFT) build -c release --product deferred-bench
@@ -36,3 +36,17 @@ bench-deferred:
 	python3 Benchmarks/scripts/compare.py --title "Deferreds: swift-deferreds vs Twisted" \
 		Benchmarks/results/deferreds-swift.jsonl Benchmarks/results/deferreds-twisted.jsonl \
 		| tee Benchmarks/results/deferreds.md
+
+bench-reactor:
+	$(SWIFT) build -c release --product reactor-bench
+	@mkdir -p Benchmarks/results
+	@BIN="$$($(SWIFT) build -c release --show-bin-path)" && PY="$$(Benchmarks/scripts/venv.sh)" && \
+	echo "== swift-deferreds reactor (release) ==" >&2 && \
+	"$$BIN/reactor-bench" --repeat 3 > Benchmarks/results/reactor-swift.jsonl && \
+	cat Benchmarks/results/reactor-swift.jsonl >&2 && \
+	echo "== Twisted epollreactor + task.Clock (about two minutes: a process per repetition) ==" >&2 && \
+	"$$PY" Benchmarks/peers/twisted_reactor.py --repeat 3 > Benchmarks/results/reactor-twisted.jsonl && \
+	cat Benchmarks/results/reactor-twisted.jsonl >&2 && \
+	python3 Benchmarks/scripts/compare_reactor.py --title "Reactor: swift-deferreds vs Twisted" \
+		Benchmarks/results/reactor-swift.jsonl Benchmarks/results/reactor-twisted.jsonl \
+		| tee Benchmarks/results/reactor.md

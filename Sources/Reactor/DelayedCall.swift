@@ -16,15 +16,18 @@ public final class DelayedCall {
         case pending, called, cancelled
     }
 
-    /// The queue holding the call while it is pending; nil once it is not. Weak: the queue holds
-    /// its pending calls, and dropping a clock must release them.
-    weak var queue: TimerQueue?
-    var function: (() -> Void)?
-    var time: Double
-    var sequence: UInt64 = 0
-    /// Position in the queue's heap, or -1 while the call waits in the queue's buffer.
-    var heapIndex = -1
-    var state = State.pending
+    /// The queue holding the call while it is pending; nil once it is not. Not retained (the queue
+    /// holds its pending calls, and dropping a clock must release them); safe because the queue,
+    /// when it goes, cancels every call it holds, which sets this back to nil.
+    @exclusivity(unchecked) unowned(unsafe) var queue: TimerQueue?
+    @exclusivity(unchecked) var function: (() -> Void)?
+    @exclusivity(unchecked) var time: Double
+    @exclusivity(unchecked) var sequence: UInt64 = 0
+    /// Bumped when the call moves; heap entries of older generations are stale.
+    @exclusivity(unchecked) var generation: UInt32 = 0
+    /// Whether the queue's heap holds a current entry for the call (not just its buffer).
+    @exclusivity(unchecked) var inHeap = false
+    @exclusivity(unchecked) var state = State.pending
 
     init(time: Double, function: @escaping () -> Void) {
         self.time = time
@@ -42,7 +45,7 @@ public final class DelayedCall {
         guard state == .pending else { return }
         state = .cancelled
         function = nil
-        queue?.remove(self)
+        queue?.cancelled(self)
         queue = nil
     }
 

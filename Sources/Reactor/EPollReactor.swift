@@ -35,11 +35,14 @@ public final class EPollReactor: ReactorTime {
     private(set) var state = State.idle
     private var shutdownRequested = false
     private var startupComplete = false
-    private lazy var timers = TimerQueue(now: { [unowned self] in self.seconds() })
+    private let timers = TimerQueue(now: { 0 })
     private var descriptors = DescriptorTable()
     private let triggers = SystemEventTriggers()
     private var wakeReader: WakeReader?
     private var attachments: [ObjectIdentifier: AnyObject] = [:]
+    /// Sockets the reactor owns (connections, listening ports), also while not watched (a paused
+    /// connection): closed at shutdown and by `close()`.
+    private var ownedSockets: [ObjectIdentifier: any OwnedSocket] = [:]
 
     /// Where the reactor reports errors it cannot hand to anyone (a descriptor that threw, a
     /// failing shutdown trigger). The default writes to standard error.
@@ -56,6 +59,7 @@ public final class EPollReactor: ReactorTime {
         wakeReader = wake
         addReader(wake)
         triggers.logError = { [unowned self] message, failure in self.logError(message, failure) }
+        timers.now = { [unowned self] in self.seconds() }
     }
 
     deinit {
@@ -147,6 +151,9 @@ public final class EPollReactor: ReactorTime {
             poller.setInterest(fd, reading: false, writing: false, wasRegistered: true)
         }
         descriptors.removeAll()
+        let owned = ownedSockets.values
+        ownedSockets = [:]
+        for socket in owned { socket.closeSilently() }
         wakeReader = nil
         attachments = [:]
         state = .closed
@@ -231,7 +238,7 @@ public final class EPollReactor: ReactorTime {
     // MARK: - The loop's steps
 
     private func runUntilCurrent() {
-        for call in threadQueue.takeAll() { call() }
+        threadQueue.runAll()
         timers.flushBuffer()
         let now = seconds()
         timers.buffering = true
@@ -278,8 +285,19 @@ public final class EPollReactor: ReactorTime {
         lost(failure)
     }
 
+    func adopt(_ socket: any OwnedSocket) {
+        ownedSockets[ObjectIdentifier(socket)] = socket
+    }
+
+    func release(_ socket: any OwnedSocket) {
+        ownedSockets[ObjectIdentifier(socket)] = nil
+    }
+
     /// At shutdown: drops every descriptor and tells each it lost its connection.
     private func disconnectAll() {
+        let owned = ownedSockets.values
+        ownedSockets = [:]
+        for socket in owned { socket.shutDown(Failure(ConnectionLost("the reactor stopped"))) }
         let all = descriptors.all
         for (fd, registration) in all where registration.reader !== wakeReader {
             descriptors[fd] = nil
@@ -305,4 +323,12 @@ private final class WakeReader: ReadDescriptor {
     var fileDescriptor: Int32 { queue.wakeFD }
     func doRead() { queue.drainWakeups() }
     func connectionLost(_ reason: Failure) {}
+}
+
+/// A socket the reactor owns: it shuts it down when stopping and closes it when closed.
+protocol OwnedSocket: AnyObject {
+    /// Closes the socket and tells its owner (the protocol, the factory) with `reason`.
+    func shutDown(_ reason: Failure)
+    /// Closes the socket and lets go of everything, telling no one (the reactor is being closed).
+    func closeSilently()
 }

@@ -13,6 +13,8 @@ public final class ThreadCallQueue: @unchecked Sendable {
     let wakeFD: Int32
     private var mutex = pthread_mutex_t()
     private var pending: [@Sendable () -> Void] = []
+    /// The batch being run; only the reactor's thread touches it (swapped with `pending` under the lock).
+    private var running: [@Sendable () -> Void] = []
 
     init() throws {
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
@@ -50,6 +52,20 @@ public final class ThreadCallQueue: @unchecked Sendable {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         return pending.isEmpty
+    }
+
+    /// Runs every function queued so far, oldest first (on the reactor's thread). Functions queued
+    /// while they run wait for the next call.
+    func runAll() {
+        pthread_mutex_lock(&mutex)
+        if pending.isEmpty {
+            pthread_mutex_unlock(&mutex)
+            return
+        }
+        swap(&pending, &running)
+        pthread_mutex_unlock(&mutex)
+        for call in running { call() }
+        running.removeAll(keepingCapacity: true)
     }
 
     /// Takes every queued function, oldest first.

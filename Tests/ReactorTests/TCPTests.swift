@@ -323,4 +323,22 @@ import Testing
         }
         #expect(failure?.check(ConnectingCancelledError.self) != nil)
     }
+
+    @Test func stoppingTheReactorClosesAPausedConnectionToo() throws {
+        // When the reactor stops while a connection's reading is paused (so epoll does not watch it),
+        // its protocol still gets connectionLost and its socket is closed.
+        final class Pauser: Protocol {
+            var lost: Failure?
+            override func connectionMade() { transport?.pauseProducing() }
+            override func connectionLost(_ reason: Failure) { lost = reason }
+        }
+        let pauser = Pauser()
+        try withReactor { reactor in
+            let port = try reactor.listenTCP(0, Factory.forProtocol { pauser })
+            connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, Protocol())
+                .addCallback { _ in reactor.callLater(0.05) { reactor.stop() } }
+        }
+        #expect(pauser.lost?.check(ConnectionLost.self) != nil)
+        #expect(pauser.transport == nil)
+    }
 }

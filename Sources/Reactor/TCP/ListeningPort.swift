@@ -5,7 +5,7 @@ import Glibc
 /// A listening TCP socket: accepts connections and gives each a protocol from the factory.
 ///
 /// Twisted: `twisted.internet.tcp.Port` (`IListeningPort`).
-public final class ListeningPort: ReadDescriptor {
+public final class ListeningPort: ReadDescriptor, OwnedSocket {
     let reactor: EPollReactor
     let factory: Factory
     public private(set) var fileDescriptor: Int32
@@ -32,6 +32,7 @@ public final class ListeningPort: ReadDescriptor {
         let done = Deferred<Void>()
         if fileDescriptor >= 0 {
             reactor.removeReader(self)
+            reactor.release(self)
             Glibc.close(fileDescriptor)
             fileDescriptor = -1
             factory.stopFactory()
@@ -70,7 +71,19 @@ public final class ListeningPort: ReadDescriptor {
         }
     }
 
+    func shutDown(_ reason: Failure) {
+        connectionLost(reason)
+    }
+
+    func closeSilently() {
+        if fileDescriptor >= 0 {
+            Glibc.close(fileDescriptor)
+            fileDescriptor = -1
+        }
+    }
+
     public func connectionLost(_ reason: Failure) {
+        reactor.release(self)
         if fileDescriptor >= 0 {
             Glibc.close(fileDescriptor)
             fileDescriptor = -1
@@ -108,6 +121,7 @@ extension EPollReactor {
         }
         let listeningPort = ListeningPort(reactor: self, factory: factory, fileDescriptor: fd)
         factory.startFactory()
+        adopt(listeningPort)
         addReader(listeningPort)
         return listeningPort
     }

@@ -4,7 +4,7 @@ import Glibc
 
 /// A connected TCP socket on the reactor: the `Transport` a protocol writes to, and the reader
 /// and writer the reactor drives.
-final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport {
+final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport, OwnedSocket {
     enum State {
         /// Reading and writing.
         case open
@@ -54,6 +54,7 @@ final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport {
         _ = peerAddress
         _ = hostAddress
         protocolHandler = handler
+        reactor.adopt(self)
         reactor.addReader(self)
         handler.makeConnection(self)
     }
@@ -230,6 +231,7 @@ final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport {
     func close(_ reason: Failure) {
         guard state != .closed else { return }
         state = .closed
+        reactor.release(self)
         reactor.removeReader(self)
         stopWriting()
         Glibc.close(fileDescriptor)
@@ -250,6 +252,22 @@ final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport {
 
     func connectionLost(_ reason: Failure) {
         close(reason)
+    }
+
+    func shutDown(_ reason: Failure) {
+        close(reason)
+    }
+
+    func closeSilently() {
+        guard state != .closed else { return }
+        state = .closed
+        Glibc.close(fileDescriptor)
+        fileDescriptor = -1
+        buffer = []
+        producer = nil
+        protocolHandler?.transport = nil
+        protocolHandler = nil
+        onClose = nil
     }
 
     // MARK: - Flow control
