@@ -5,7 +5,7 @@
 
 SWIFT ?= swift
 # Debian packages the build needs.
-APT_PACKAGES := libcurl4-openssl-dev
+APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev
 
 .PHONY: test demo deps bench bench-deferred bench-reactor
 

@@ -9,12 +9,16 @@ let package = Package(
         .library(name: "WebAgent", targets: ["WebAgent"]),
         .library(name: "WebServer", targets: ["WebServer"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
     targets: [
         .target(name: "Deferreds"),
         .target(name: "CLinux"),
         .target(name: "Reactor", dependencies: ["Deferreds", "CLinux"]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
-        .target(name: "WebAgent", dependencies: ["Reactor", "Deferreds", "CCurl"]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "WebAgent", dependencies: ["Reactor", "Deferreds", "CCurl", "CZlib"]),
         .target(name: "WebServer", dependencies: ["Reactor", "Deferreds"]),
         .executableTarget(
             name: "deferred-chaining",
@@ -29,9 +33,22 @@ let package = Package(
             dependencies: ["Deferreds"],
             path: "Benchmarks/DeferredBench"
         ),
+        .executableTarget(
+            name: "getpage",
+            dependencies: [
+                "Deferreds", "Reactor", "WebAgent", "WebServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "blog-example",
+            dependencies: ["Deferreds", "Reactor", "WebAgent", "WebServer"],
+            path: "Examples/BlogExample"
+        ),
         .testTarget(name: "DeferredsTests", dependencies: ["Deferreds"]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "Deferreds"]),
-        .testTarget(name: "WebAgentTests", dependencies: ["WebAgent", "Reactor", "Deferreds"]),
+        .testTarget(name: "WebAgentTests", dependencies: ["WebAgent", "WebServer", "Reactor", "Deferreds"]),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "Reactor", "Deferreds"]),
+        .testTarget(name: "GetpageTests", dependencies: ["WebServer", "Reactor", "Deferreds"]),
     ]
 )

@@ -153,6 +153,10 @@ extension Deferred {
         _ f: @escaping (Result<Value, Failure>) throws -> U, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<U> {
         let origin = SourceLocation(file, line)
+        if canAppendTyped(U.self) {
+            appendTyped(.both(unsafeBitCast(f, to: ((Result<Value, Failure>) throws -> Value).self), origin))
+            return unsafeDowncast(self, to: Deferred<U>.self)
+        }
         return append(producing: U.self) { failed, input in
             let outcome: Result<Value, Failure> = failed ? .failure(input as! Failure) : .success(input as! Value)
             do { return .success(try f(outcome)) } catch { return .failure(Failure(error, origin: origin)) }

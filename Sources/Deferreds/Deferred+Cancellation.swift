@@ -40,7 +40,7 @@ extension Deferred {
                 flags.insert(.suppressLateFire)
                 fire(failed: true, Failure(CancelledError()), valueType: Value.self)
             }
-        } else if let inner = extras?.waitingOn {
+        } else if let inner = waitingOn {
             inner.cancelChain()
         }
     }

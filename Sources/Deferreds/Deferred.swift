@@ -165,6 +165,7 @@ final class ChainHandle<Value>: Deferred<Value> {
 @usableFromInline enum ChainStep<Value> {
     case callback((Value) throws -> Value, SourceLocation)
     case errback((Failure) throws -> Value, SourceLocation)
+    case both((Result<Value, Failure>) throws -> Value, SourceLocation)
     case erased(ErasedStep)
     /// A step that has run (its closure released).
     case done
@@ -202,6 +203,8 @@ final class ChainHandle<Value>: Deferred<Value> {
     @inlinable static var suppressLateFire: Flags { Flags(rawValue: 4) }
     /// `firstStep` has been taken by the runner; later steps are in `moreSteps`.
     @inlinable static var firstTaken: Flags { Flags(rawValue: 8) }
+    /// The chain waits for an inner deferred, which `result` holds meanwhile (as in Twisted).
+    @inlinable static var waiting: Flags { Flags(rawValue: 32) }
     /// This object is a `ChainHandle`, not the chain's root.
     @inlinable static var handle: Flags { Flags(rawValue: 16) }
 }
@@ -217,8 +220,6 @@ final class ChainHandle<Value>: Deferred<Value> {
 @usableFromInline final class ChainExtras {
     @usableFromInline init() {}
     @usableFromInline @exclusivity(unchecked) var canceller: ((AnyObject) -> Void)?
-    /// The inner deferred this chain is paused on.
-    @usableFromInline @exclusivity(unchecked) var waitingOn: (any DeferredChain)?
 }
 
 /// What the runner and the typed handles need from a chain's root, whatever its `Value`.
@@ -340,7 +341,7 @@ extension Deferred: DeferredChain {
 
     @inlinable final func receiveFromInner(failed: Bool, _ newResult: Any) {
         pauseCount -= 1
-        extras?.waitingOn = nil
+        flags.remove(.waiting)
         setResult(failed: failed, newResult)
     }
 
@@ -355,6 +356,12 @@ extension Deferred: DeferredChain {
         result = newResult
         phase = failed ? .failed : .succeeded
         flags.remove(.consumed)
+    }
+
+    /// The inner deferred this chain waits for, if any.
+    @inlinable final var waitingOn: (any DeferredChain)? {
+        guard flags.contains(.waiting) else { return nil }
+        return (result as AnyObject) as? any DeferredChain
     }
 
     @inlinable final func ensureExtras() -> ChainExtras {
@@ -399,6 +406,15 @@ extension Deferred: DeferredChain {
                         setResult(failed: true, Failure(error, origin: origin))
                     }
                 }
+            case .both(let f, let origin):
+                let outcome: Result<Value, Failure> =
+                    phase == .failed ? .failure(result as! Failure) : .success(result as! Value)
+                do {
+                    result = try f(outcome)
+                    phase = .succeeded
+                } catch {
+                    setResult(failed: true, Failure(error, origin: origin))
+                }
             case .erased(let f):
                 if let next = apply(f) { return next }
             case .done:
@@ -414,7 +430,6 @@ extension Deferred: DeferredChain {
                 erasedSteps = []
                 erasedCursor = 0
             }
-            extras?.waitingOn = nil
         }
         flags.remove(.running)
         return .done
@@ -461,8 +476,8 @@ extension Deferred: DeferredChain {
                 setResult(failed: settled.failed, settled.result)
             } else {
                 pauseCount += 1
-                flags.insert(.consumed)
-                ensureExtras().waitingOn = inner
+                flags.insert([.consumed, .waiting])
+                result = inner as AnyObject
                 let outer: any DeferredChain = self
                 inner.appendRaw { _, _ in .resume(outer) }
             }

@@ -11,6 +11,9 @@ enum CurlErrors {
         ccurl_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno)
         switch code {
         case CURLE_UNSUPPORTED_PROTOCOL:
+            // The agent only hands libcurl http and https URIs; for those this code means the
+            // server's status line named no HTTP version libcurl knows.
+            if uri.scheme == "http" || uri.scheme == "https" { return ParseError(message: message) }
             return SchemeNotSupported(scheme: uri.scheme)
         case CURLE_URL_MALFORMAT:
             return InvalidURI(uri: uri.string, reason: message)
