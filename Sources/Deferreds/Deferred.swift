@@ -54,7 +54,7 @@ public class Deferred<Value> {
     /// Type-erased steps, after `firstStep` and `moreSteps`. Kept apart so that the runner, which
     /// often works unspecialised (on a chain another chain hands its result to), never touches a
     /// `Value`-dependent type for them. A typed step added while some are pending is erased too.
-    @usableFromInline @exclusivity(unchecked) final var erasedSteps: [ErasedStep] = []
+    @usableFromInline @exclusivity(unchecked) final var erasedSteps: [StoredStep] = []
     @usableFromInline @exclusivity(unchecked) final var extras: ChainExtras?
     /// The chain's current result type when it is no longer `Value`.
     @usableFromInline @exclusivity(unchecked) final var laterType: Any.Type?
@@ -157,6 +157,13 @@ final class ChainHandle<Value>: Deferred<Value> {
 /// One step of a chain: given whether the chain is failing and its current result, what happens next.
 @usableFromInline typealias ErasedStep = (_ failed: Bool, _ result: Any) -> StepResult
 
+/// A type-erased step as stored: a closure, or the hand-over to the chain this one was returned
+/// to (kept as data, so waiting on an inner deferred allocates no closure).
+@usableFromInline enum StoredStep {
+    case run(ErasedStep)
+    case resume(any DeferredChain)
+}
+
 /// A step as the root of a chain stores it.
 ///
 /// Steps that keep the root's own type (`addCallback { $0 + 1 }` on a `Deferred<Int>`) are stored
@@ -166,7 +173,7 @@ final class ChainHandle<Value>: Deferred<Value> {
     case callback((Value) throws -> Value, SourceLocation)
     case errback((Failure) throws -> Value, SourceLocation)
     case both((Result<Value, Failure>) throws -> Value, SourceLocation)
-    case erased(ErasedStep)
+    case erased(StoredStep)
     /// A step that has run (its closure released).
     case done
 }
@@ -181,8 +188,6 @@ final class ChainHandle<Value>: Deferred<Value> {
     case failure(Failure)
     /// The step returned a deferred whose chain must end in `expecting`: wait for it.
     case wait(any DeferredChain, expecting: Any.Type)
-    /// This chain was returned by a step of `outer`: hand the result over and let `outer` go on.
-    case resume(any DeferredChain)
     /// `chainDeferred(_:)`: fire `target`, whose first type is `valueType`, with the result.
     case forward(any DeferredChain, valueType: Any.Type)
 }
@@ -238,7 +243,7 @@ final class ChainHandle<Value>: Deferred<Value> {
     var isRunning: Bool { get }
     var settledResult: (failed: Bool, result: Any)? { get }
     func takeResultForOuter() -> (failed: Bool, result: Any)
-    func appendRaw(_ step: @escaping ErasedStep)
+    func appendRaw(_ step: StoredStep)
     func receiveFromInner(failed: Bool, _ result: Any)
     func receiveForwarded(failed: Bool, _ result: Any, valueType: Any.Type) -> Bool
 }
@@ -291,7 +296,7 @@ extension Deferred: DeferredChain {
 
     @inlinable final func appendStep(_ step: @escaping ErasedStep, expecting: Any.Type, producing: Any.Type) {
         extendTail(expecting: expecting, producing: producing)
-        appendRaw(step)
+        appendRaw(.run(step))
         run()
     }
 
@@ -309,7 +314,7 @@ extension Deferred: DeferredChain {
             && Int(erasedCursor) == erasedSteps.count
     }
 
-    @inlinable final func appendRaw(_ step: @escaping ErasedStep) {
+    @inlinable final func appendRaw(_ step: StoredStep) {
         if firstStep == nil && !flags.contains(.firstTaken) {
             firstStep = .erased(step)
         } else {
@@ -388,7 +393,7 @@ extension Deferred: DeferredChain {
             guard let step = takeNextStep() else {
                 let index = Int(erasedCursor)
                 guard index < erasedSteps.count else { break }
-                var erased: ErasedStep = { _, _ in .unchanged }
+                var erased = StoredStep.run { _, _ in .unchanged }
                 swap(&erased, &erasedSteps[index])
                 erasedCursor += 1
                 if let next = apply(erased) { return next }
@@ -455,7 +460,16 @@ extension Deferred: DeferredChain {
     }
 
     /// Applies an erased step; returns `.push(other)` when another chain must run first.
-    @inlinable final func apply(_ step: ErasedStep) -> Advance? {
+    @inlinable final func apply(_ stored: StoredStep) -> Advance? {
+        let step: ErasedStep
+        switch stored {
+        case .run(let f):
+            step = f
+        case .resume(let outer):
+            outer.receiveFromInner(failed: phase == .failed, result)
+            flags.insert(.consumed)
+            return outer.isRunning ? nil : .push(outer)
+        }
         switch step(phase == .failed, result) {
         case .unchanged:
             break
@@ -478,13 +492,8 @@ extension Deferred: DeferredChain {
                 pauseCount += 1
                 flags.insert([.consumed, .waiting])
                 result = inner as AnyObject
-                let outer: any DeferredChain = self
-                inner.appendRaw { _, _ in .resume(outer) }
+                inner.appendRaw(.resume(self))
             }
-        case .resume(let outer):
-            outer.receiveFromInner(failed: phase == .failed, result)
-            flags.insert(.consumed)
-            if !outer.isRunning { return .push(outer) }
         case .forward(let target, let valueType):
             flags.insert(.consumed)
             if target.receiveForwarded(failed: phase == .failed, result, valueType: valueType),

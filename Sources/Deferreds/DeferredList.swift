@@ -20,8 +20,8 @@
 public final class DeferredList<V>: Deferred<[Result<V, Failure>]> {
     public let fireOnOneErrback: Bool
     public let consumeErrors: Bool
-    @usableFromInline var results: [Result<V, Failure>?]
-    @usableFromInline var remaining: Int
+    @usableFromInline @exclusivity(unchecked) var results: [Result<V, Failure>?]
+    @usableFromInline @exclusivity(unchecked) var remaining: Int
 
     @inlinable
     public init(_ deferreds: [Deferred<V>], fireOnOneErrback: Bool = false, consumeErrors: Bool = false) {

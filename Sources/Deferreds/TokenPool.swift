@@ -5,10 +5,10 @@
 /// already running gives it to the next waiter. A cancelled waiter is skipped when its turn comes.
 @usableFromInline final class TokenPool<Owner: AnyObject> {
     @usableFromInline let limit: Int
-    @usableFromInline var tokens: Int
-    @usableFromInline var waiting = WaitQueue<Deferred<Owner>>()
-    @usableFromInline var cancelledWaiting = 0
-    @usableFromInline var handingOut = false
+    @usableFromInline @exclusivity(unchecked) var tokens: Int
+    @usableFromInline @exclusivity(unchecked) var waiting = WaitQueue<Deferred<Owner>>()
+    @usableFromInline @exclusivity(unchecked) var cancelledWaiting = 0
+    @usableFromInline @exclusivity(unchecked) var handingOut = false
 
     @inlinable init(limit: Int) {
         self.limit = limit
