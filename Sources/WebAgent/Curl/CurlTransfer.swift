@@ -414,9 +414,12 @@ final class CurlTransfer: ResponseBody {
         return Failure(ResponseNeverReceived(reasons: [reason]))
     }
 
-    /// Body endings other than the normal ones are wrapped in `ResponseFailed`; a timeout stays itself.
+    /// Body endings other than the normal ones are wrapped in `ResponseFailed`; a timeout and a
+    /// cancellation (`stopProducing`, `readBody(…).cancel()`) stay themselves.
     private func bodyReason(_ reason: Failure) -> Failure {
-        if reason.check(ResponseDone.self, PotentialDataLoss.self, TimeoutError.self) != nil { return reason }
+        if reason.check(ResponseDone.self, PotentialDataLoss.self, TimeoutError.self, CancelledError.self) != nil {
+            return reason
+        }
         return Failure(ResponseFailed(reasons: [reason], response: response))
     }
 

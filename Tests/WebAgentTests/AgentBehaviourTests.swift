@@ -1,0 +1,266 @@
+import Deferreds
+import Reactor
+import Testing
+import WebServer
+
+@testable import WebAgent
+
+/// Runs `body` with a reactor and a WebServer listening on 127.0.0.1.
+func withServer(limit: Double = 20, _ body: (EPollReactor, WebServer) throws -> Void) throws {
+    try withReactor(limit: limit) { reactor in
+        let server = WebServer(reactor)
+        try server.listen()
+        try body(reactor, server)
+    }
+}
+
+/// Records every chunk and the ending; can pause itself after the first chunk.
+final class PausingRecorder: Protocol {
+    var chunks: [[UInt8]] = []
+    var reason: Failure?
+    var pauseAfterFirstChunk: ((any Transport) -> Void)?
+    let done = Deferred<Void>()
+
+    override func dataReceived(_ bytes: [UInt8]) {
+        chunks.append(bytes)
+        if chunks.count == 1, let pause = pauseAfterFirstChunk, let transport {
+            transport.pauseProducing()
+            pause(transport)
+        }
+    }
+
+    override func connectionLost(_ reason: Failure) {
+        self.reason = reason
+        done.callback(())
+    }
+
+    var bytes: [UInt8] { chunks.flatMap { $0 } }
+}
+
+@Suite struct AgentBehaviourTests {
+    @Test func headResponsesHaveLengthZeroAndKeepContentLength() throws {
+        // When the method is HEAD, the response length is 0 and Content-Length is kept in its headers.
+        var response: Response?
+        try withServer { reactor, server in
+            Agent(reactor).request("HEAD", server.url("/bytes/1234")).addCallback { r -> Deferred<[UInt8]> in
+                response = r
+                return readBody(r)
+            }.addBoth { _ in reactor.stop() }
+        }
+        #expect(response?.length == 0)
+        #expect(response?.headers.getRawHeaders("Content-Length") == ["1234"])
+    }
+
+    @Test func aNoContentResponseHasLengthZeroAndAnEmptyBody() throws {
+        // When the status is 204, length is 0 and readBody gives no bytes.
+        var length: Int?
+        var body: [UInt8]?
+        try withServer { reactor, server in
+            Agent(reactor).request("GET", server.url("/status/204")).addCallback { r -> Deferred<[UInt8]> in
+                length = r.length
+                return readBody(r)
+            }.addCallback { body = $0 }.addBoth { _ in reactor.stop() }
+        }
+        #expect(length == 0)
+        #expect(body == [])
+    }
+
+    @Test func chunkedBodiesHaveUnknownLengthAndArriveWhole() throws {
+        // When the body is chunked, length is nil and the bytes arrive in order.
+        var length: Int? = -1
+        var body: [UInt8]?
+        try withServer { reactor, server in
+            Agent(reactor).request("GET", server.url("/chunked?chunks=5&size=1000")).addCallback { r -> Deferred<[UInt8]> in
+                length = r.length
+                return readBody(r)
+            }.addCallback { body = $0 }.addBoth { _ in reactor.stop() }
+        }
+        #expect(length == nil)
+        #expect(body == WebServer.patternBytes(count: 5000))
+    }
+
+    @Test func aPausedBodyProtocolPausesTheTransferAndLosesNothing() throws {
+        // When the body protocol pauses after its first chunk, nothing more arrives until it resumes,
+        // and then the rest arrives exactly once.
+        let recorder = PausingRecorder()
+        var chunksWhilePaused = -1
+        try withServer { reactor, server in
+            recorder.pauseAfterFirstChunk = { transport in
+                reactor.callLater(0.1) {
+                    chunksWhilePaused = recorder.chunks.count
+                    transport.resumeProducing()
+                }
+            }
+            Agent(reactor).request("GET", server.url("/bytes/2000000")).addCallback { r -> Deferred<Void> in
+                r.deliverBody(recorder)
+                return recorder.done
+            }.addBoth { _ in reactor.stop() }
+        }
+        #expect(chunksWhilePaused == 1)
+        #expect(recorder.bytes == WebServer.patternBytes(count: 2_000_000))
+        #expect(recorder.reason?.check(ResponseDone.self) != nil)
+    }
+
+    @Test func bodyArrivingBeforeDeliverBodyIsHeldUntilAsked() throws {
+        // When deliverBody is called late, the bytes that came before are delivered then, in order.
+        let recorder = PausingRecorder()
+        try withServer { reactor, server in
+            Agent(reactor).request("GET", server.url("/bytes/300000")).addCallback { r -> Deferred<Void> in
+                let later = Deferred<Void>()
+                reactor.callLater(0.1) {
+                    r.deliverBody(recorder)
+                    recorder.done.chainDeferred(later)
+                }
+                return later
+            }.addBoth { _ in reactor.stop() }
+        }
+        #expect(recorder.bytes == WebServer.patternBytes(count: 300_000))
+        #expect(recorder.reason?.check(ResponseDone.self) != nil)
+    }
+
+    @Test func uploadsWithALengthAndChunkedReachTheServer() throws {
+        // When a body producer is given, its bytes are sent with Content-Length (or chunked).
+        let payload = WebServer.patternBytes(count: 200_000)
+        var echoed: [String] = []
+        try withServer { reactor, server in
+            let agent = Agent(reactor)
+            let sized = agent.request("POST", server.url("/echo"), nil, FileBodyProducer(payload))
+                .addCallback { readBody($0) }
+                .addCallback { echoed.append(String(decoding: $0.suffix(payload.count) == payload[...] ? Array("same".utf8) : [], as: UTF8.self)) }
+            let chunked = agent.request("PUT", server.url("/echo"), nil, UnsizedProducer(payload))
+                .addCallback { readBody($0) }
+                .addCallback { bytes in
+                    let head = String(decoding: bytes.prefix(200), as: UTF8.self)
+                    echoed.append(head.hasPrefix("PUT /echo") && bytes.suffix(payload.count) == payload[...] ? "same chunked" : head)
+                }
+            DeferredList([sized, chunked]).addBoth { _ in reactor.stop() }
+        }
+        #expect(echoed.sorted() == ["same", "same chunked"])
+    }
+
+    @Test func aPersistentPoolReusesOneConnectionAndTheDefaultDoesNot() throws {
+        // When requests run one after another, a persistent pool uses one connection; the default
+        // (non-persistent, as in Twisted) opens one per request.
+        var persistentConnections = -1
+        var defaultConnections = -1
+        try withServer { reactor, server in
+            func sequence(_ agent: Agent, _ count: Int) -> Deferred<Void> {
+                guard count > 0 else { return succeed(()) }
+                return agent.request("GET", server.url("/bytes/100"))
+                    .addCallback { readBody($0) }
+                    .addCallback { _ in sequence(agent, count - 1) }
+            }
+            let pool = HTTPConnectionPool(reactor, persistent: true)
+            sequence(Agent(reactor, pool: pool), 5).addCallback { _ -> Deferred<Void> in
+                persistentConnections = server.connectionsAccepted
+                return sequence(Agent(reactor), 5)
+            }.addCallback { _ in
+                defaultConnections = server.connectionsAccepted - persistentConnections
+            }.addBoth { _ in reactor.stop() }
+        }
+        #expect(persistentConnections == 1)
+        #expect(defaultConnections == 5)
+    }
+
+    @Test func maxConnectionsPerHostQueuesTheRest() throws {
+        // When the pool allows 3 connections per host, 12 slow requests never have more than 3 open.
+        var maxOpen = 0
+        var done = 0
+        try withServer(limit: 30) { reactor, server in
+            let pool = HTTPConnectionPool(reactor, persistent: true)
+            pool.maxConnectionsPerHost = 3
+            let agent = Agent(reactor, pool: pool)
+            server.onRequest = { _ in maxOpen = max(maxOpen, server.openConnections) }
+            let all = (0..<12).map { _ in
+                agent.request("GET", server.url("/delay?seconds=0.05")).addCallback { readBody($0) }
+                    .addCallback { _ in done += 1 }
+            }
+            DeferredList(all).addBoth { _ in reactor.stop() }
+        }
+        #expect(done == 12)
+        #expect(maxOpen <= 3)
+        #expect(maxOpen >= 1)
+    }
+
+    @Test func cancellingTheRequestMidBodyAbortsItAndTheReactorStaysHealthy() throws {
+        // When readBody's deferred is cancelled mid-body, it fails with CancelledError and the next
+        // request still works.
+        var cancelled: Failure?
+        var after: Int?
+        try withServer { reactor, server in
+            let agent = Agent(reactor)
+            agent.request("GET", server.url("/fault/slow-drip?bytes=100&interval=0.02")).addCallback { r -> Deferred<[UInt8]> in
+                let body = readBody(r)
+                reactor.callLater(0.05) { body.cancel() }
+                return body
+            }.addBoth { result -> Deferred<Void> in
+                if case .failure(let f) = result { cancelled = f }
+                return agent.request("GET", server.url("/bytes/10")).addCallback { readBody($0) }
+                    .addCallback { after = $0.count }
+            }.addBoth { _ in reactor.stop() }
+        }
+        #expect(cancelled?.check(CancelledError.self) != nil)
+        #expect(after == 10)
+    }
+
+    @Test func maxBodyBytesStopsAnOversizedBody() throws {
+        // When the body passes the agent's limit, the body fails with BodyTooLarge.
+        var failure: Failure?
+        try withServer { reactor, server in
+            Agent(reactor, maxBodyBytes: 100_000).request("GET", server.url("/bytes/1000000"))
+                .addCallback { readBody($0) }
+                .addBoth { result -> Void in
+                    if case .failure(let f) = result { failure = f }
+                    reactor.stop()
+                }
+        }
+        let failed = failure?.value as? ResponseFailed
+        #expect(failed?.reasons.first?.check(BodyTooLarge.self) != nil)
+    }
+
+    @Test func tenThousandRequestsLeaveNoResponseOrTransferAlive() throws {
+        // When 10,000 requests complete, no Response or transfer object is left alive.
+        final class WeakBox { weak var response: Response? }
+        var boxes: [WeakBox] = []
+        var completed = 0
+        try withServer(limit: 60) { reactor, server in
+            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor, persistent: true))
+            let semaphore = DeferredSemaphore(tokens: 20)
+            let all = (0..<10_000).map { index in
+                semaphore.run {
+                    agent.request("GET", server.url("/bytes/\(index % 500)")).addCallback { r -> Deferred<[UInt8]> in
+                        if index % 100 == 0 {
+                            let box = WeakBox()
+                            box.response = r
+                            boxes.append(box)
+                        }
+                        return readBody(r)
+                    }.addCallback { _ in completed += 1 }
+                }
+            }
+            DeferredList(all).addBoth { _ in reactor.callLater(0.01) { reactor.stop() } }
+        }
+        #expect(completed == 10_000)
+        #expect(boxes.count == 100)
+        #expect(boxes.allSatisfy { $0.response == nil })
+    }
+}
+
+/// A producer of unknown length (sent chunked), writing everything at once.
+final class UnsizedProducer: BodyProducer {
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    var length: Int? { nil }
+    func startProducing(_ consumer: any BodyConsumer) -> Deferred<Void> {
+        var offset = 0
+        while offset < bytes.count {
+            let end = min(bytes.count, offset + 10_000)
+            consumer.write(Array(bytes[offset..<end]))
+            offset = end
+        }
+        return succeed(())
+    }
+    func pauseProducing() {}
+    func resumeProducing() {}
+    func stopProducing() {}
+}
