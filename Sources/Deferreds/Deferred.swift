@@ -119,6 +119,11 @@ public class Deferred<Value> {
                 flags.insert(.running)
                 runCallbacks(f, origin, input: value)
                 flags.remove(.running)
+                // The common case — that was the only step — needs no trip through the runner.
+                if pauseCount == 0, moreSteps == nil, erasedSteps.isEmpty {
+                    flags.remove(.firstTaken)
+                    return
+                }
             } else {
                 result = value
             }

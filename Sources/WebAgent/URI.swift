@@ -62,7 +62,7 @@ struct URI: Equatable {
         return URI(scheme: scheme, host: String(host), port: port, pathAndQuery: pathAndQuery, fragment: fragment)
     }
 
-    private static func isSchemeByte(_ byte: UInt8) -> Bool {
+    static func isSchemeByte(_ byte: UInt8) -> Bool {
         (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
             || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "+")
             || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
@@ -82,7 +82,13 @@ struct URI: Equatable {
     /// or relative), keeping this URI's fragment when the location has none (RFC 9110 §10.2.2).
     func resolve(_ location: String) throws -> URI {
         var resolved: URI
-        if location.contains("://") {
+        if let colon = location.firstIndex(of: ":"),
+            let first = location.utf8.first, (first | 0x20) >= UInt8(ascii: "a"), (first | 0x20) <= UInt8(ascii: "z"),
+            location[..<colon].utf8.allSatisfy({ URI.isSchemeByte($0) })
+        {
+            // An absolute reference (RFC 3986 §4.3): only http and https are followed.
+            let scheme = location[..<colon].lowercased()
+            guard scheme == "http" || scheme == "https" else { throw SchemeNotSupported(scheme: scheme) }
             resolved = try URI.parse(location)
         } else if location.hasPrefix("//") {
             resolved = try URI.parse("\(scheme):\(location)")

@@ -218,6 +218,38 @@ final class PausingRecorder: Protocol {
         #expect(failed?.reasons.first?.check(BodyTooLarge.self) != nil)
     }
 
+    @Test func aBodyPausedWhenTheTransferEndsIsStillDeliveredAfterTheResponseIsDropped() throws {
+        // When the protocol pauses near the end and nothing keeps the Response, resuming still
+        // delivers the rest of the body and then ResponseDone.
+        final class LatePauser: Protocol {
+            let clock: any ReactorTime
+            var received = 0
+            var paused = false
+            var reason: Failure?
+            init(_ clock: any ReactorTime) { self.clock = clock }
+            override func dataReceived(_ bytes: [UInt8]) {
+                received += bytes.count
+                if received >= 90_000 && !paused {
+                    paused = true
+                    transport?.pauseProducing()
+                    clock.callLater(0.2) { [weak self] in self?.transport?.resumeProducing() }
+                }
+            }
+            override func connectionLost(_ reason: Failure) { self.reason = reason }
+        }
+        var receiver: LatePauser?
+        try withServer { reactor, server in
+            Agent(reactor).request("GET", server.url("/chunked?chunks=100&size=1000")).addCallback { r -> Void in
+                let protocolHandler = LatePauser(reactor)
+                receiver = protocolHandler
+                r.deliverBody(protocolHandler)
+            }
+            reactor.callLater(1) { reactor.stop() }
+        }
+        #expect(receiver?.received == 100_000)
+        #expect(receiver?.reason?.check(ResponseDone.self) != nil)
+    }
+
     @Test func tenThousandRequestsLeaveNoResponseOrTransferAlive() throws {
         // When 10,000 requests complete, no Response or transfer object is left alive.
         final class WeakBox { weak var response: Response? }

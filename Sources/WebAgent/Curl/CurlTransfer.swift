@@ -68,6 +68,9 @@ final class CurlTransfer: ResponseBody {
     private var result: CURLcode?
     private var failure: Failure?
     private var detached = false
+    /// While a body is being delivered the transfer keeps itself alive: once libcurl is done with
+    /// it, nothing else may hold it (the caller can drop the Response after `deliverBody`).
+    private var keepAlive: CurlTransfer?
 
     init(multi: CurlMulti, request: Request, uri: URI, options: TransferOptions, deferred: Deferred<Response>) {
         self.multi = multi
@@ -271,6 +274,7 @@ final class CurlTransfer: ResponseBody {
     /// The multi handle is shutting down: forget everything without calling anyone.
     func detach() {
         detached = true
+        keepAlive = nil
         timeoutCall?.cancel()
         timeoutCall = nil
         responseDeferred = nil
@@ -399,6 +403,7 @@ final class CurlTransfer: ResponseBody {
             bodyState = .finished
             protocolHandler.connectionLost(bodyReason(reason))
             protocolHandler.transport = nil
+            keepAlive = nil
         case .finished:
             break
         }
@@ -444,6 +449,7 @@ final class CurlTransfer: ResponseBody {
             return
         }
         bodyState = .delivering(protocolHandler)
+        keepAlive = self
         protocolHandler.makeConnection(makeBodyTransport())
         multi.noteNews(self)
         multi.deliverNews()

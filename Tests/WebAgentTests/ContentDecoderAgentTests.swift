@@ -1,0 +1,219 @@
+import Deferreds
+import Reactor
+import Testing
+
+@testable import WebAgent
+
+@Suite struct ContentDecoderAgentTests {
+    /// Serves `body` with `headers` to every request; returns the response, its read body and the server.
+    private func fetch(_ headers: [String], _ body: [UInt8], chunkSize: Int? = nil, method: String = "GET",
+                       agent makeAgent: (EPollReactor) -> any AgentProtocol = { ContentDecoderAgent(Agent($0)) })
+        throws -> (response: Response?, body: Result<[UInt8], Failure>?, server: ScriptedServer?)
+    {
+        var response: Response?
+        var outcome: Result<[UInt8], Failure>?
+        var server: ScriptedServer?
+        try withReactor { reactor in
+            server = try ScriptedServer.start(reactor) { _ in
+                .init(bytes: rawResponse(headers: headers, body: body, chunkSize: chunkSize))
+            }
+            let d = makeAgent(reactor).request(method, server!.url + "/")
+                .addCallback { r -> Deferred<[UInt8]> in
+                    response = r
+                    return readBody(r)
+                }
+            stopAfter(d, reactor) { outcome = $0 }
+        }
+        return (response, outcome, server)
+    }
+
+    @Test func decodesGzipWithContentLength() throws {
+        // When a response is gzip-encoded with a Content-Length, the body is decoded and the headers say so.
+        let (response, body, server) = try fetch(["Content-Encoding: gzip", "Content-Type: text/plain"],
+                                                 CompressedFixtures.textGzip)
+        #expect(body?.successValue == CompressedFixtures.text)
+        #expect(response?.headers.hasHeader("Content-Encoding") == false)
+        #expect(response?.headers.getRawHeaders("Content-Type") == ["text/plain"])
+        #expect(response?.length == nil)
+        #expect(response?.code == 200)
+        #expect(requestHeader(try #require(server?.requests.first), "Accept-Encoding") == "gzip, deflate")
+    }
+
+    @Test func decodesChunkedGzipAcrossManyChunks() throws {
+        // When a large gzip body arrives chunked to a protocol that pauses after each piece, it is decoded
+        // in order, in pieces of at most 64 KiB, none while paused.
+        let plain = patternBytes(700_000)
+        var recorder: BodyRecorder?
+        var response: Response?
+        try withReactor { reactor in
+            let server = try ScriptedServer.start(reactor) { _ in
+                .init(bytes: rawResponse(headers: ["Content-Encoding: gzip"], body: StoredDeflate.gzip(plain),
+                                         chunkSize: 10_000))
+            }
+            ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
+                response = r
+                recorder = BodyRecorder(pausingOn: reactor)
+                r.deliverBody(recorder!)
+                return recorder!.done
+            }.addBoth { _ in reactor.stop() }
+        }
+        let decodedAll = recorder?.bytes == plain
+        #expect(decodedAll)
+        #expect(recorder?.chunks.allSatisfy { $0.count <= 65_536 } == true)
+        #expect(recorder?.receivedWhilePaused == 0)
+        #expect(recorder?.reason?.check(ResponseDone.self) != nil)
+        #expect(response?.length == nil)
+    }
+
+    @Test func decodesDeflateInZlibAndRawForms() throws {
+        // When a response is deflate-encoded, both the zlib format and raw deflate are decoded.
+        for encoded in [CompressedFixtures.textZlib, CompressedFixtures.textRawDeflate, StoredDeflate.zlib(CompressedFixtures.text)] {
+            let (response, body, _) = try fetch(["Content-Encoding: deflate"], encoded, chunkSize: 17)
+            #expect(body?.successValue == CompressedFixtures.text)
+            #expect(response?.headers.hasHeader("Content-Encoding") == false)
+        }
+    }
+
+    @Test func decodesXGzipAndStackedCodings() throws {
+        // When Content-Encoding is x-gzip, or deflate then gzip, every coding is undone.
+        let (_, alias, _) = try fetch(["Content-Encoding: x-gzip"], CompressedFixtures.textGzip)
+        #expect(alias?.successValue == CompressedFixtures.text)
+        let (stackedResponse, stacked, _) = try fetch(["Content-Encoding: deflate, gzip"],
+                                                      StoredDeflate.gzip(CompressedFixtures.textZlib), chunkSize: 50)
+        #expect(stacked?.successValue == CompressedFixtures.text)
+        #expect(stackedResponse?.headers.hasHeader("Content-Encoding") == false)
+    }
+
+    @Test func unknownCodingStopsDecodingAndStaysInTheHeader() throws {
+        // When the outermost coding is unknown the body passes untouched; when an inner one is, it stays.
+        let raw: [UInt8] = [1, 2, 3, 4]
+        let (response, body, _) = try fetch(["Content-Encoding: br"], raw)
+        #expect(body?.successValue == raw)
+        #expect(response?.headers.getRawHeaders("Content-Encoding") == ["br"])
+        #expect(response?.length == 4)
+        let (inner, innerBody, _) = try fetch(["Content-Encoding: br, gzip"], StoredDeflate.gzip(raw))
+        #expect(innerBody?.successValue == raw)
+        #expect(inner?.headers.getRawHeaders("Content-Encoding") == ["br"])
+    }
+
+    @Test func corruptGzipFailsWithResponseFailed() throws {
+        // When gzip data is corrupt, the body ends with ResponseFailed holding a ContentDecodingError.
+        var corrupt = CompressedFixtures.textGzip
+        corrupt[20] ^= 0xFF
+        corrupt[21] ^= 0x55
+        let (_, body, _) = try fetch(["Content-Encoding: gzip"], corrupt)
+        let failed = try #require(body?.failureValue?.value as? ResponseFailed)
+        #expect(failed.reasons.first?.check(ContentDecodingError.self) != nil)
+        #expect(failed.response?.code == 200)
+        let (_, notGzip, _) = try fetch(["Content-Encoding: gzip"], Array("plain text".utf8))
+        let notGzipFailed = try #require(notGzip?.failureValue?.value as? ResponseFailed)
+        #expect(notGzipFailed.reasons.first?.check(ContentDecodingError.self) != nil)
+    }
+
+    @Test func truncatedGzipFailsWithResponseFailed() throws {
+        // When the body ends inside the gzip stream, it fails instead of ending quietly.
+        let truncated = Array(StoredDeflate.gzip(patternBytes(5_000)).dropLast(100))
+        let (_, body, _) = try fetch(["Content-Encoding: gzip"], truncated, chunkSize: 1_000)
+        let failed = try #require(body?.failureValue?.value as? ResponseFailed)
+        let error = try #require(failed.reasons.first?.value as? ContentDecodingError)
+        #expect(error.coding == "gzip")
+    }
+
+    @Test func decompressionBombIsDeliveredInBoundedPiecesHonouringPauses() throws {
+        // When 1 KiB of gzip inflates to 1 MiB and the protocol pauses after each piece, it gets every
+        // byte in pieces of at most 64 KiB, one per resume.
+        var recorder: BodyRecorder?
+        try withReactor { reactor in
+            let server = try ScriptedServer.start(reactor) { _ in
+                .init(bytes: rawResponse(headers: ["Content-Encoding: gzip"], body: CompressedFixtures.megabyteOfZerosGzip))
+            }
+            ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
+                recorder = BodyRecorder(pausingOn: reactor)
+                r.deliverBody(recorder!)
+                return recorder!.done
+            }.addBoth { _ in reactor.stop() }
+        }
+        let chunks = try #require(recorder?.chunks)
+        #expect(chunks.reduce(0) { $0 + $1.count } == 1 << 20)
+        #expect(chunks.allSatisfy { $0.count <= 65_536 && $0.allSatisfy { $0 == 0 } })
+        #expect(chunks.count >= 16)
+        #expect(recorder?.receivedWhilePaused == 0)
+        #expect(recorder?.reason?.check(ResponseDone.self) != nil)
+    }
+
+    @Test func stoppingTheTransportStopsTheTransfer() throws {
+        // When the body protocol stops producing, it gets CancelledError and no more data.
+        final class Stopper: Protocol {
+            var received = 0
+            var reason: Failure?
+            let done = Deferred<Void>()
+            override func dataReceived(_ bytes: [UInt8]) {
+                received += bytes.count
+                transport?.stopProducing()
+            }
+            override func connectionLost(_ reason: Failure) {
+                self.reason = reason
+                done.callback(())
+            }
+        }
+        var stopper: Stopper?
+        try withReactor { reactor in
+            let server = try ScriptedServer.start(reactor) { _ in
+                .init(bytes: rawResponse(headers: ["Content-Encoding: gzip"], body: CompressedFixtures.megabyteOfZerosGzip))
+            }
+            ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
+                stopper = Stopper()
+                r.deliverBody(stopper!)
+                return stopper!.done
+            }.addBoth { _ in reactor.stop() }
+        }
+        #expect(stopper?.received == 65_536)
+        #expect(stopper?.reason?.check(CancelledError.self) != nil)
+    }
+
+    @Test func headAndUnencodedResponsesPassThrough() throws {
+        // When the request is a HEAD, or the response has no Content-Encoding, the response is not wrapped.
+        let (head, _, _) = try fetch(["Content-Encoding: gzip"], [], method: "HEAD")
+        #expect(head?.headers.getRawHeaders("Content-Encoding") == ["gzip"])
+        let (plain, body, _) = try fetch([], Array("plain".utf8))
+        #expect(body?.successValue == Array("plain".utf8))
+        #expect(plain?.length == 5)
+    }
+
+    @Test func addsToTheCallersAcceptEncodingAndHonoursTheCodingsChosen() throws {
+        // When only gzip is chosen, only gzip is offered, after the caller's own Accept-Encoding, and
+        // a deflate body is left alone.
+        var server: ScriptedServer?
+        var response: Response?
+        try withReactor { reactor in
+            server = try ScriptedServer.start(reactor) { _ in
+                .init(bytes: rawResponse(headers: ["Content-Encoding: deflate"], body: CompressedFixtures.textZlib))
+            }
+            let agent = ContentDecoderAgent(Agent(reactor), codings: [.gzip])
+            stopAfter(agent.request("GET", server!.url, Headers(["Accept-Encoding": ["br"]])), reactor) {
+                response = $0.successValue
+            }
+        }
+        let request = try #require(server?.requests.first)
+        #expect(request.contains("Accept-Encoding: br\r\nAccept-Encoding: gzip\r\n"))
+        #expect(response?.headers.getRawHeaders("Content-Encoding") == ["deflate"])
+    }
+
+    @Test func droppingTheDecodedResponseUnreadReleasesTheOriginal() throws {
+        // When the decoded response is dropped without deliverBody, the original body is released too.
+        final class Probe: ResponseBody {
+            var released = false
+            override func responseReleased() { released = true }
+        }
+        let probe = Probe()
+        var original: Response? = Response(
+            version: ("HTTP", 1, 1), code: 200, phrase: "OK", headers: Headers(["Content-Encoding": ["gzip"]]),
+            length: 3, request: Request(method: "GET", absoluteURI: "http://x.test/", headers: Headers()), body: probe)
+        var decoded: Response? = ContentDecoderAgent.decoding(original!, [.gzip])
+        original = nil
+        #expect(!probe.released)
+        #expect(decoded !== nil)
+        decoded = nil
+        #expect(probe.released)
+    }
+}

@@ -1,0 +1,47 @@
+import Testing
+
+@testable import WebAgent
+
+@Suite struct URITests {
+    @Test func parsesHostPortPathQueryAndFragment() throws {
+        // When a full URI is parsed, each part lands in its place and the default port is filled in.
+        let uri = try URI.parse("HTTP://example.test:8080/a/b?x=1#frag")
+        #expect(uri.scheme == "http")
+        #expect(uri.host == "example.test")
+        #expect(uri.port == 8080)
+        #expect(uri.pathAndQuery == "/a/b?x=1")
+        #expect(uri.fragment == "frag")
+        #expect(try URI.parse("https://h").port == 443)
+        #expect(try URI.parse("http://h?q").pathAndQuery == "/?q")
+        #expect(try URI.parse("http://[::1]:81/").host == "::1")
+    }
+
+    @Test func refusesWhitespaceControlsEmptyHostsAndBadPorts() {
+        // When a URI has spaces, control or non-ASCII bytes, no host or a bad port, parsing throws.
+        for bad in ["", "http://", "http://a b/", "http://h/\r\n", "http://h:0/", "http://h:70000/", "http://h:x/",
+                    "no-scheme", "http://é.test/", "http://[::1/"] {
+            #expect(throws: InvalidURI.self, "\(bad.debugDescription)") { try URI.parse(bad) }
+        }
+    }
+
+    @Test func resolvesLocationsAgainstTheRequest() throws {
+        // When a Location is relative, absolute-path, scheme-relative or absolute, it resolves as RFC 3986 says,
+        // keeping the request's fragment when it has none.
+        let base = try URI.parse("http://h:1/dir/page?q=1#top")
+        #expect(try base.resolve("other").string == "http://h:1/dir/other#top")
+        #expect(try base.resolve("../up").string == "http://h:1/up#top")
+        #expect(try base.resolve("/abs?x").string == "http://h:1/abs?x#top")
+        #expect(try base.resolve("?only").string == "http://h:1/dir/page?only#top")
+        #expect(try base.resolve("//elsewhere/p").string == "http://elsewhere/p#top")
+        #expect(try base.resolve("https://s/p#f").string == "https://s/p#f")
+        #expect(try base.resolve("/login?next=http://x/").string == "http://h:1/login?next=http://x/#top")
+    }
+
+    @Test func refusesLocationsWithOtherSchemes() throws {
+        // When a Location names another scheme (file, ftp, mailto, javascript), resolving throws SchemeNotSupported.
+        let base = try URI.parse("http://h/")
+        for location in ["file:///etc/passwd", "ftp://h/x", "mailto:a@b", "javascript:alert(1)"] {
+            #expect(throws: SchemeNotSupported.self, "\(location)") { try base.resolve(location) }
+        }
+    }
+}
