@@ -27,6 +27,10 @@ let package = Package(
         ),
         .executableTarget(name: "echo-server", dependencies: ["Reactor", "Deferreds"], path: "Examples/EchoServer"),
         .executableTarget(name: "countdown", dependencies: ["Reactor", "Deferreds"], path: "Examples/Countdown"),
+        .executableTarget(
+            name: "timeout-and-retry", dependencies: ["Deferreds", "Reactor", "WebAgent", "WebServer"],
+            path: "Examples/TimeoutAndRetry"
+        ),
         .executableTarget(name: "reactor-bench", dependencies: ["Reactor", "Deferreds"], path: "Benchmarks/ReactorBench"),
         .executableTarget(
             name: "deferred-bench",
