@@ -53,6 +53,13 @@ int clinux_signal_wake_add(int eventfd) {
     }
     atomic_store(&pending_signals[slot], 0);
     atomic_store(&wake_fds[slot], eventfd + 1);
+    // A process may start with these blocked (inherited from its parent); the reactor's thread
+    // must be able to receive them.
+    sigset_t unblock;
+    sigemptyset(&unblock);
+    sigaddset(&unblock, SIGINT);
+    sigaddset(&unblock, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
     if (registered_count++ == 0) {
         struct sigaction action;
         memset(&action, 0, sizeof action);

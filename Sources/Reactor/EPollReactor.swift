@@ -196,7 +196,8 @@ public final class EPollReactor: ReactorTime {
         let wasRegistered = !registration.isEmpty
         registration.reader = reader
         descriptors[fd] = registration
-        poller.setInterest(fd, reading: true, writing: registration.writer != nil, wasRegistered: wasRegistered)
+        let error = poller.setInterest(fd, reading: true, writing: registration.writer != nil, wasRegistered: wasRegistered)
+        if error != 0 { refuse(fd, error, lost: reader.connectionLost) }
     }
 
     /// Watches `writer`'s descriptor for writability, replacing any writer it had.
@@ -206,7 +207,17 @@ public final class EPollReactor: ReactorTime {
         let wasRegistered = !registration.isEmpty
         registration.writer = writer
         descriptors[fd] = registration
-        poller.setInterest(fd, reading: registration.reader != nil, writing: true, wasRegistered: wasRegistered)
+        let error = poller.setInterest(fd, reading: registration.reader != nil, writing: true, wasRegistered: wasRegistered)
+        if error != 0 { refuse(fd, error, lost: writer.connectionLost) }
+    }
+
+    /// epoll refused a descriptor (a regular file: EPERM; a closed one: EBADF): it is dropped and
+    /// its handler told, on the next pass, with the error — never a silent registration that
+    /// never fires.
+    private func refuse(_ fd: Int32, _ error: Int32, lost: @escaping (Failure) -> Void) {
+        descriptors[fd] = nil
+        let failure = Failure(SystemCallError(call: "epoll_ctl(\(fd))", errno: error))
+        callLater(0) { lost(failure) }
     }
 
     /// Stops watching `reader` (if it is the descriptor's reader).

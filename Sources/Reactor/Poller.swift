@@ -21,24 +21,28 @@ final class Poller {
         Glibc.close(epollFD)
     }
 
-    /// Sets the interest for `fd`: `nil` removes it from the set.
-    func setInterest(_ fd: Int32, reading: Bool, writing: Bool, wasRegistered: Bool) {
+    /// Sets the interest for `fd` (none removes it from the set).
+    ///
+    /// - Returns: 0, or the errno when epoll refuses the descriptor (EPERM for a regular file,
+    ///   EBADF for a closed one).
+    @discardableResult
+    func setInterest(_ fd: Int32, reading: Bool, writing: Bool, wasRegistered: Bool) -> Int32 {
         guard reading || writing else {
             if wasRegistered { _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, fd, nil) }
-            return
+            return 0
         }
         var event = epoll_event()
         event.events = (reading ? EPOLLIN.rawValue : 0) | (writing ? EPOLLOUT.rawValue : 0)
         event.data.fd = fd
         let first = wasRegistered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD
-        if epoll_ctl(epollFD, first, fd, &event) == 0 { return }
+        if epoll_ctl(epollFD, first, fd, &event) == 0 { return 0 }
         switch errno {
         case ENOENT where first == EPOLL_CTL_MOD:
-            _ = epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
+            return epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) == 0 ? 0 : errno
         case EEXIST where first == EPOLL_CTL_ADD:
-            _ = epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event)
+            return epoll_ctl(epollFD, EPOLL_CTL_MOD, fd, &event) == 0 ? 0 : errno
         default:
-            break
+            return errno
         }
     }
 

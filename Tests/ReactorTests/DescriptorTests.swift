@@ -150,3 +150,23 @@ struct HandlerBroke: Error {}
         #expect(got == Array("ok".utf8))
     }
 }
+
+@Suite struct RefusedDescriptorTests {
+    @Test func aRegularFileCannotBeWatchedAndItsReaderIsToldSo() throws {
+        // When addReader is given a regular file (which epoll refuses), the reader gets connectionLost
+        // with the EPERM error instead of a registration that never fires.
+        let path = "/tmp/reactor-regular-file-\(getpid())"
+        let fd = open(path, O_CREAT | O_RDWR, 0o600)
+        defer { close(fd); unlink(path) }
+        var lost: Failure?
+        try withReactor { reactor in
+            let reader = PipeReader(fd) { _, _ in }
+            reactor.addReader(reader)
+            reactor.callLater(0.05) {
+                lost = reader.lost
+                reactor.stop()
+            }
+        }
+        #expect((lost?.value as? SystemCallError)?.errno == EPERM)
+    }
+}

@@ -34,7 +34,10 @@ enum CurlErrors {
         case CURLE_WEIRD_SERVER_REPLY, CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_BAD_CONTENT_ENCODING:
             return ParseError(message: message)
         case CURLE_PARTIAL_FILE:
-            return ConnectionLost("the body ended before the length the server announced")
+            return ConnectionLost("the connection closed before the body was complete")
+        case CURLE_OUT_OF_MEMORY where !receivedHeaders:
+            // libcurl's answer to response headers over its 100 KB limit.
+            return ParseError(message: "response headers too large")
         case CURLE_RECV_ERROR, CURLE_SEND_ERROR:
             if osErrno == Int(ECONNRESET) { return ConnectionLost("Connection reset by peer") }
             if osErrno == 0 && !receivedHeaders { return ParseError(message: message) }

@@ -1,0 +1,238 @@
+import Deferreds
+import Reactor
+import WebAgent
+
+/// How results are printed (`--format`).
+enum OutputFormat: String, CaseIterable {
+    /// The tutorial's output: "Requesting …", the status line and headers, each body chunk after
+    /// "##### Received #####", and "Finished: …".
+    case tutorial
+    /// One line per URL: status, size, time, URL (and file).
+    case summary
+    /// One JSON object per URL.
+    case jsonl
+}
+
+/// Counts of what happened, for the progress line and the final summary.
+struct Tally {
+    var ok = 0
+    var skipped = 0
+    var failed = 0
+    var invalid = 0
+    var cancelled = 0
+    var bytes = 0
+    var inFlight = 0
+    var maxInFlight = 0
+
+    var done: Int { ok + skipped + failed + invalid + cancelled }
+    var anyFailed: Bool { failed + invalid + cancelled > 0 }
+}
+
+/// Prints what the downloads do, in the chosen format, and keeps the tally.
+///
+/// Standard output carries the results (tutorial text, summary lines or JSON lines); standard
+/// error carries diagnostics (invalid input lines, retries, failures in tutorial format), the
+/// progress line and the final summary.
+final class Reporter: DownloadEvents {
+    let format: OutputFormat
+    let output: Output
+    let quiet: Bool
+    /// Print "start"/"done" lines with the number of requests in flight (the demo).
+    let trace: Bool
+    /// The concurrency limit, for the trace.
+    let limit: Int
+    private(set) var tally = Tally()
+    private let startTime: Double
+    private let clock: any ReactorTime
+    /// How many entries there are in all, once known.
+    var total: Int?
+    /// What an entry's number counts: "line" (of --input) or "argument".
+    let entryName: String
+
+    init(format: OutputFormat, output: Output, quiet: Bool, trace: Bool, limit: Int, entryName: String,
+         clock: any ReactorTime) {
+        self.entryName = entryName
+        self.format = format
+        self.output = output
+        self.quiet = quiet
+        self.trace = trace && !quiet
+        self.limit = limit
+        self.clock = clock
+        self.startTime = clock.seconds()
+    }
+
+    private var tutorial: Bool { format == .tutorial && !quiet }
+
+    // MARK: - Download events
+
+    func requesting(_ entry: URLEntry, attempt: Int) {
+        guard tutorial else { return }
+        output.line(attempt == 1 ? "Requesting \(entry.url)" : "Requesting \(entry.url) (attempt \(attempt))")
+    }
+
+    func response(_ entry: URLEntry, _ r: Response) {
+        guard tutorial else { return }
+        output.line("version=\(r.version)\ncode=\(r.code)\nphrase='\(r.phrase)'")
+        for (k, v) in r.headers.getAllRawHeaders() {
+            output.line("\(k): \(v.joined(separator: "\n  "))")
+        }
+    }
+
+    func bodyChunk(_ bytes: [UInt8]) {
+        guard tutorial else { return }
+        output.write(Array("##### Received #####\n".utf8))
+        output.write(bytes)
+        output.write([UInt8(ascii: "\n")])
+    }
+
+    func finished(_ entry: URLEntry, _ reason: String) {
+        if tutorial { output.line("Finished: \(reason)") }
+    }
+
+    func retrying(_ entry: URLEntry, attempt: Int, of attempts: Int, _ failure: Failure) {
+        guard !quiet else { return }
+        output.error(
+            "getpage: retrying \(entry.url) (attempt \(attempt + 1) of \(attempts)) after: "
+                + Download.message(failure))
+    }
+
+    // MARK: - The pipeline's events
+
+    /// A download got its token and starts.
+    func started(_ entry: URLEntry, waiting: Int) {
+        tally.inFlight += 1
+        tally.maxInFlight = max(tally.maxInFlight, tally.inFlight)
+        if trace && format != .jsonl {
+            output.line("start  \(padRight(path(of: entry.url), 10)) in flight \(tally.inFlight)/\(limit)"
+                + (waiting > 0 ? ", \(waiting) waiting for a token" : ""))
+        }
+    }
+
+    /// A download is over (it still holds its token).
+    func completed(_ outcome: DownloadOutcome, wasStarted: Bool) {
+        if wasStarted { tally.inFlight -= 1 }
+        tally.bytes += outcome.bytes
+        switch outcome.result {
+        case .ok: tally.ok += 1
+        case .skipped: tally.skipped += 1
+        case .failed: tally.failed += 1
+        case .cancelled: tally.cancelled += 1
+        case .invalid: tally.invalid += 1
+        }
+        if case .invalid(let reason) = outcome.result {
+            let shown = outcome.entry.url.isEmpty ? "" : " \(JSONObject.quote(outcome.entry.url))"
+            output.error("getpage: \(entryName) \(outcome.entry.line): invalid URL\(shown): \(reason)")
+        }
+        switch format {
+        case .jsonl:
+            output.line(jsonLine(outcome))
+        case .summary:
+            // The demo's "done" line (below) says the same.
+            if !quiet, !trace, let line = summaryLine(outcome) { output.line(line) }
+            if quiet, case .failed(let message) = outcome.result {
+                output.error("getpage: \(outcome.entry.url): \(message)")
+            }
+        case .tutorial:
+            if case .failed(let message) = outcome.result {
+                output.error("getpage: \(outcome.entry.url): \(message)")
+            }
+            if case .skipped = outcome.result, !quiet {
+                output.line("Skipped \(outcome.entry.url): \(outcome.file ?? "") exists")
+            }
+        }
+        if trace && format != .jsonl && wasStarted {
+            output.line("done   \(padRight(path(of: outcome.entry.url), 10)) \(statusText(outcome))  "
+                + "in flight \(tally.inFlight)/\(limit)")
+        }
+    }
+
+    // MARK: - Lines
+
+    private func statusText(_ outcome: DownloadOutcome) -> String {
+        switch outcome.result {
+        case .ok: "\(outcome.status ?? 0) \(formatBytes(outcome.bytes)) \(milliseconds(outcome.elapsed)) ms"
+        case .skipped: "skipped"
+        case .failed(let message): "failed: \(message)"
+        case .cancelled: "cancelled"
+        case .invalid(let reason): "invalid: \(reason)"
+        }
+    }
+
+    /// The summary format's line for `outcome`; nil for an invalid entry (reported on standard error).
+    func summaryLine(_ outcome: DownloadOutcome) -> String? {
+        let status = outcome.status.map(String.init) ?? "---"
+        let size = padLeft(formatBytes(outcome.bytes), 10)
+        let time = padLeft("\(milliseconds(outcome.elapsed)) ms", 8)
+        let tries = outcome.attempts > 1 ? " (\(outcome.attempts) attempts)" : ""
+        switch outcome.result {
+        case .ok:
+            let file = outcome.file.map { " -> \($0)" } ?? ""
+            return "OK    \(status) \(size) \(time)  \(outcome.entry.url)\(file)\(tries)"
+        case .skipped:
+            return "SKIP  --- \(size) \(time)  \(outcome.entry.url) (\(outcome.file ?? "") exists)"
+        case .failed(let message):
+            return "FAIL  \(status) \(size) \(time)  \(outcome.entry.url): \(message)" + tries
+        case .cancelled:
+            return "STOP  \(status) \(size) \(time)  \(outcome.entry.url): interrupted"
+        case .invalid:
+            return nil
+        }
+    }
+
+    func jsonLine(_ outcome: DownloadOutcome) -> String {
+        var object = JSONObject()
+        object.add("url", outcome.entry.url)
+        object.add("line", outcome.entry.line)
+        object.add("status", outcome.status)
+        object.add("bytes", outcome.bytes)
+        object.add("elapsed_ms", milliseconds(outcome.elapsed))
+        object.add("attempts", outcome.attempts)
+        let error: String?
+        switch outcome.result {
+        case .ok, .skipped: error = nil
+        case .failed(let message): error = message
+        case .cancelled: error = "interrupted"
+        case .invalid(let reason): error = "invalid URL: \(reason)"
+        }
+        object.add("error", error)
+        object.add("file", outcome.succeeded ? outcome.file : nil)
+        if case .skipped = outcome.result { object.add("skipped", true) } else { object.add("skipped", false) }
+        return object.text
+    }
+
+    // MARK: - Progress and summary
+
+    /// The progress line: done (of total), in flight, failed, rate.
+    func progressText() -> String {
+        let elapsed = clock.seconds() - startTime
+        let rate = elapsed > 0 ? Double(tally.done) / elapsed : 0
+        let done = total.map { "\(tally.done)/\($0)" } ?? "\(tally.done)"
+        return "\(done) done, \(tally.inFlight) in flight, \(tally.failed + tally.invalid) failed, "
+            + "\(formatBytes(tally.bytes)), \(fixed(rate, 1)) pages/s"
+    }
+
+    /// The final summary, for standard error; `stopped` says why the run ended early, if it did.
+    func summaryText(stopped: String?) -> String {
+        let elapsed = clock.seconds() - startTime
+        let finished = tally.ok + tally.failed
+        let rate = elapsed > 0 ? Double(finished) / elapsed : 0
+        var parts = ["\(tally.ok) ok", "\(tally.failed + tally.invalid) failed"]
+        if tally.invalid > 0 { parts[1] += " (\(tally.invalid) invalid)" }
+        if tally.skipped > 0 { parts.append("\(tally.skipped) skipped") }
+        if tally.cancelled > 0 { parts.append("\(tally.cancelled) cancelled") }
+        return "getpage: \(stopped.map { "\($0): " } ?? "")" + parts.joined(separator: ", ")
+            + "; \(formatBytes(tally.bytes)) in \(fixed(elapsed, 2)) s (\(fixed(rate, 1)) pages/s)"
+    }
+
+    private func milliseconds(_ seconds: Double) -> Int {
+        Int((seconds * 1000).rounded())
+    }
+
+    /// The path of `url` (for the trace), or the URL.
+    private func path(of url: String) -> String {
+        guard let schemeEnd = url.firstRange(of: "://") else { return url }
+        let rest = url[schemeEnd.upperBound...]
+        guard let slash = rest.firstIndex(of: "/") else { return "/" }
+        return String(rest[slash...])
+    }
+}

@@ -1,0 +1,320 @@
+import Foundation
+import Testing
+
+/// End-to-end tests of the `getpage` binary against a WebServer running in the test process.
+@Suite struct GetPageTests {
+    // MARK: - Formats
+
+    @Test func tutorialFormatPrintsWhatTheTutorialPrints() throws {
+        // When URLs are given without options, each gets the tutorial's lines and the run exits 0.
+        try withTestServer { server in
+            let page = server.url("/page/1")
+            let run = try getpage([page, server.url("/headers")])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stdout.contains("Requesting \(page)\n"))
+            #expect(run.stdout.contains("version=(\"HTTP\", 1, 1)\ncode=200\nphrase='OK'\n"))
+            #expect(run.stdout.contains("Content-Type: text/html; charset=utf-8\n"))
+            #expect(run.stdout.contains("##### Received #####\n<!DOCTYPE html>"))
+            #expect(run.stdout.contains("Finished: Response body fully received\n"))
+            // The tutorial's User-Agent, as /headers echoes it.
+            #expect(run.stdout.contains("User-Agent: twisted\n"))
+            #expect(run.stderr.contains("getpage: 2 ok, 0 failed"))
+        }
+    }
+
+    @Test func jsonlHasOneObjectPerURLWithEveryField() throws {
+        // When --format jsonl is used, each URL (invalid ones too) has one object with the documented fields.
+        try withTestServer { server in
+            let run = try getpage(["--format", "jsonl", server.url("/page/2"), server.url("/status/404"), "nope"])
+            #expect(run.status == 1)
+            let objects = try run.jsonLines()
+            #expect(objects.count == 3)
+            for object in objects {
+                for key in ["url", "status", "bytes", "elapsed_ms", "attempts", "error", "file"] {
+                    #expect(object[key] != nil, "\(key) missing in \(object)")
+                }
+            }
+            let byURL = Dictionary(uniqueKeysWithValues: objects.map { ($0["url"] as? String ?? "", $0) })
+            let ok = try #require(byURL[server.url("/page/2")])
+            #expect(ok["status"] as? Int == 200)
+            #expect(ok["bytes"] as? Int == 1937)
+            #expect(ok["attempts"] as? Int == 1)
+            #expect(ok["error"] is NSNull)
+            let missing = try #require(byURL[server.url("/status/404")])
+            #expect(missing["status"] as? Int == 404)
+            #expect(missing["error"] as? String == "HTTP 404 Not Found")
+            let invalid = try #require(byURL["nope"])
+            #expect((invalid["error"] as? String)?.hasPrefix("invalid URL") == true)
+            #expect(invalid["attempts"] as? Int == 0)
+        }
+    }
+
+    @Test func jsonStringsAreEscaped() throws {
+        // When a URL line holds quotes and backslashes, the jsonl output still parses and keeps them.
+        try withTestServer { server in
+            let tricky = server.url("/status/404?q=\"a\\b\"")
+            let run = try getpage(["--format", "jsonl", tricky])
+            let objects = try run.jsonLines()
+            #expect(objects.first?["url"] as? String == tricky)
+        }
+    }
+
+    // MARK: - Concurrency
+
+    @Test func inFlightNeverExceedsTheConcurrencyLimit() throws {
+        // When 12 slow URLs are fetched with --concurrency 3, the server sees exactly 3 at once at most.
+        try withTestServer { server in
+            let urls = (1...12).map { server.url("/slow?n=\($0)") }
+            let run = try getpage(["--format", "summary", "--concurrency", "3"] + urls)
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(server.counters.requests == 12)
+            #expect(server.counters.maxConcurrent == 3)
+        }
+    }
+
+    @Test func aStreamedInputFileHoldsTheLimitToo() throws {
+        // When URLs come from --input, they are all fetched and at most --concurrency at a time.
+        try withTestServer { server in
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanUp() }
+            try directory.write("urls.txt", (1...10).map { server.url("/slow?n=\($0)") }.joined(separator: "\n"))
+            let run = try getpage(["--format", "summary", "-c", "2", "--input", directory.file("urls.txt")])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(server.counters.requests == 10)
+            #expect(server.counters.maxConcurrent == 2)
+        }
+    }
+
+    @Test func standardInputIsReadAsAURLList() throws {
+        // When --input is -, URLs are read from a pipe; comments and blank lines are skipped.
+        try withTestServer { server in
+            let list = "# pages\n\n\(server.url("/page/1"))\n   \n\(server.url("/page/2"))\n"
+            let run = try getpage(["--format", "summary", "--input", "-"], stdin: list)
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stdout.split(separator: "\n").filter { $0.hasPrefix("OK ") }.count == 2)
+        }
+    }
+
+    @Test func theDemoKeepsAtMostTwoInFlight() throws {
+        // When getpage runs with no URL, it serves and fetches 20 pages offline, never more than 2 at once.
+        let run = try getpage([])
+        #expect(run.status == 0, "\(run.stderr)")
+        let counts = run.stdout.split(separator: "\n").compactMap { line -> Int? in
+            guard let range = line.range(of: "in flight ") else { return nil }
+            return Int(line[range.upperBound...].prefix { $0.isNumber })
+        }
+        #expect(counts.count == 40)
+        #expect(counts.max() == 2)
+        #expect(run.stdout.split(separator: "\n").filter { $0.hasPrefix("done") && $0.contains(" 200 ") }.count == 20)
+        #expect(run.stderr.contains("20 ok, 0 failed"))
+    }
+
+    // MARK: - Output directory
+
+    @Test func aBodyCutMidwayLeavesNoFileAndResumeFetchesOnlyWhatIsMissing() throws {
+        // When a body is cut mid-way, no file (partial or temporary) is left; --resume then skips the saved page.
+        try withTestServer { server in
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanUp() }
+            let page = server.url("/page/3")
+            let cut = server.url("/fault/reset-body?length=100000")
+            let first = try getpage(["--format", "jsonl", "--output-dir", directory.file("out"), page, cut])
+            #expect(first.status == 1)
+            let saved = try directory.contents("out")
+            #expect(saved.count == 1, "\(saved)")
+            let file = try #require(saved.first)
+            #expect(file.hasPrefix("127.0.0.1_") && file.contains("page_3"))
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: directory.file("out/" + file)))
+            #expect(String(decoding: bytes, as: UTF8.self).contains("<h1>Demo page 3</h1>"))
+
+            let second = try getpage(
+                ["--format", "jsonl", "--output-dir", directory.file("out"), "--resume", page, cut])
+            let objects = try second.jsonLines()
+            let skipped = objects.first { $0["url"] as? String == page }
+            #expect(skipped?["skipped"] as? Bool == true)
+            #expect(server.counters.paths.filter { $0 == "/page/3" }.count == 1)
+            #expect(server.counters.paths.filter { $0.hasPrefix("/fault/reset-body") }.count == 2)
+            #expect(try directory.contents("out") == saved)
+        }
+    }
+
+    @Test func aWriteErrorFailsThatURLAndTheRunGoesOn() throws {
+        // When a file cannot be written (file size limit), that URL fails, its file is removed, others are saved.
+        try withTestServer { server in
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanUp() }
+            let run = try getpage(
+                ["--format", "summary", "--output-dir", directory.path, server.url("/bytes/300000"),
+                 server.url("/page/1"), server.url("/page/2")],
+                shell: "ulimit -f 64")
+            #expect(run.status == 1)
+            #expect(run.stdout.contains("FAIL") && run.stdout.contains("File too large"), "\(run.stdout)")
+            let files = try directory.contents()
+            #expect(files.count == 2, "\(files)")
+            #expect(!files.contains { $0.contains("bytes") || $0.hasSuffix(".part") })
+        }
+    }
+
+    // MARK: - Retries and timeouts
+
+    @Test func retriesOutlastAServiceUnavailable() throws {
+        // When a URL fails twice with 503 and --retries 2 is given, the third attempt succeeds.
+        try withTestServer { server in
+            let url = server.url("/fault/retry-after?fails=2&key=retries-ok")
+            let run = try getpage(["--format", "jsonl", "--retries", "2", "--retry-backoff", "0.01", url])
+            #expect(run.status == 0, "\(run.stderr)")
+            let object = try #require(try run.jsonLines().first)
+            #expect(object["status"] as? Int == 200)
+            #expect(object["attempts"] as? Int == 3)
+            #expect(run.stderr.contains("retrying"))
+        }
+    }
+
+    @Test func retriesThatRunOutReportTheLastStatus() throws {
+        // When 503 outlasts the retries, the URL fails with 503 after retries + 1 attempts; exit status 1.
+        try withTestServer { server in
+            let url = server.url("/fault/retry-after?fails=5&key=retries-out")
+            let run = try getpage(["--format", "jsonl", "--retries", "1", "--retry-backoff", "0.01", url])
+            #expect(run.status == 1)
+            let object = try #require(try run.jsonLines().first)
+            #expect(object["status"] as? Int == 503)
+            #expect(object["attempts"] as? Int == 2)
+        }
+    }
+
+    @Test func aRefusedConnectionIsRetriedThenFails() throws {
+        // When nothing listens, each attempt is refused and the URL fails after all of them.
+        let run = try getpage(["--format", "jsonl", "--retries", "2", "--retry-backoff", "0.01", "http://127.0.0.1:1/"])
+        #expect(run.status == 1)
+        let object = try #require(try run.jsonLines().first)
+        #expect(object["attempts"] as? Int == 3)
+        #expect((object["error"] as? String)?.contains("refused") == true)
+    }
+
+    @Test func theTimeoutCoversHeadersAndBody() throws {
+        // When the server stalls before the headers or mid-body, --timeout fails each URL in time.
+        try withTestServer { server in
+            let started = Date()
+            let run = try getpage(["--format", "jsonl", "--timeout", "0.3", server.url("/fault/stall-headers"),
+                                   server.url("/fault/stall-body?length=10000"), server.url("/page/1")])
+            #expect(Date().timeIntervalSince(started) < 3)
+            #expect(run.status == 1)
+            let objects = try run.jsonLines()
+            let failed = objects.filter { ($0["error"] as? String)?.contains("timed out") == true }
+            #expect(failed.count == 2, "\(objects)")
+            #expect(objects.contains { $0["status"] as? Int == 200 && $0["error"] is NSNull })
+        }
+    }
+
+    // MARK: - Bad input
+
+    @Test func invalidURLLinesAreReportedAndSkipped() throws {
+        // When --input has lines that are not URLs, each is reported with its line number, the rest fetched.
+        try withTestServer { server in
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanUp() }
+            let lines = [server.url("/page/1"), "ftp://example.com/", "# fine", "http://", server.url("/page/2")]
+            try directory.write("urls.txt", lines.joined(separator: "\n") + "\n")
+            let run = try getpage(["--format", "summary", "--input", directory.file("urls.txt")])
+            #expect(run.status == 1)
+            #expect(run.stderr.contains("line 2: invalid URL \"ftp://example.com/\": unsupported scheme"))
+            #expect(run.stderr.contains("line 4: invalid URL \"http://\": no host"))
+            #expect(run.stdout.split(separator: "\n").filter { $0.hasPrefix("OK ") }.count == 2)
+            #expect(run.stderr.contains("2 ok, 2 failed (2 invalid)"))
+        }
+    }
+
+    @Test func aMissingInputFileIsAUsageError() throws {
+        // When --input names no file, getpage exits 2 with a clear message.
+        let run = try getpage(["--input", "/nonexistent/urls.txt"])
+        #expect(run.status == 2)
+        #expect(run.stderr.contains("cannot read --input /nonexistent/urls.txt: No such file or directory"))
+    }
+
+    @Test func aBadHeaderIsRefusedBeforeAnyRequest() throws {
+        // When a --header is not "Name: value" (or its name is not a token), getpage exits 2 and sends nothing.
+        try withTestServer { server in
+            let noColon = try getpage(["--header", "NoColon", server.url("/page/1")])
+            #expect(noColon.status == 2)
+            #expect(noColon.stderr.contains("expected \"Name: value\""))
+            let badName = try getpage(["-H", "Bad Name: x", server.url("/page/1")])
+            #expect(badName.status == 2)
+            #expect(server.counters.requests == 0)
+        }
+    }
+
+    @Test func headersAreSent() throws {
+        // When --header and --user-agent are given, the server receives them.
+        try withTestServer { server in
+            let run = try getpage(["-H", "X-Test: yes", "--user-agent", "probe/2", server.url("/headers")])
+            #expect(run.status == 0)
+            #expect(run.stdout.contains("X-Test: yes\n"))
+            #expect(run.stdout.contains("User-Agent: probe/2\n"))
+        }
+    }
+
+    @Test func anUnwritableOutputDirectoryIsAUsageError() throws {
+        // When --output-dir cannot be made, getpage exits 2 before any request.
+        try withTestServer { server in
+            let run = try getpage(["--output-dir", "/proc/getpage-test", server.url("/page/1")])
+            #expect(run.status == 2)
+            #expect(run.stderr.contains("output directory"))
+            #expect(server.counters.requests == 0)
+        }
+    }
+
+    // MARK: - Redirects, compression, limits
+
+    @Test func redirectsAreFollowedUpToTheLimit() throws {
+        // When --max-redirects allows it, a chain of 3 redirects ends in 200; with 0 the 302 itself is the result.
+        try withTestServer { server in
+            let chain = server.url("/fault/redirect-chain?n=3")
+            let followed = try getpage(["--format", "jsonl", chain])
+            #expect(try followed.jsonLines().first?["status"] as? Int == 200)
+            let notFollowed = try getpage(["--format", "jsonl", "--max-redirects", "0", chain])
+            #expect(try notFollowed.jsonLines().first?["status"] as? Int == 302)
+            let tooMany = try getpage(["--format", "jsonl", "--max-redirects", "2", chain])
+            #expect(tooMany.status == 1)
+        }
+    }
+
+    @Test func compressedBodiesAreDecoded() throws {
+        // When --compressed is given, a gzip body arrives decoded (its full plain size).
+        try withTestServer { server in
+            let run = try getpage(["--format", "jsonl", "--compressed", server.url("/gzip?size=5000")])
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(try run.jsonLines().first?["bytes"] as? Int == 5000)
+        }
+    }
+
+    @Test func maxBodyFailsALargerBody() throws {
+        // When a body passes --max-body, that URL fails.
+        try withTestServer { server in
+            let run = try getpage(["--format", "jsonl", "--max-body", "1000", server.url("/bytes/5000")])
+            #expect(run.status == 1)
+            #expect((try run.jsonLines().first?["error"] as? String)?.contains("1000") == true)
+        }
+    }
+
+    // MARK: - Ctrl-C
+
+    @Test func anInterruptCancelsRemovesPartialFilesAndExits130() throws {
+        // When SIGINT arrives mid-body, the download is cancelled, its temporary file removed, and the exit is 130.
+        try withTestServer { server in
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanUp() }
+            let tool = try RunningTool("getpage", [
+                "--format", "summary", "--output-dir", directory.path, server.url("/page/1"),
+                server.url("/fault/stall-body?length=100000"), server.url("/page/2"),
+            ])
+            #expect(waitUntil { server.counters.paths.contains { $0.hasPrefix("/fault/stall-body") } })
+            // Let the first half of the body reach the temporary file.
+            #expect(waitUntil { (try? directory.contents().contains { $0.hasSuffix(".part") }) == true })
+            tool.process.interrupt()
+            let run = tool.finish()
+            #expect(run.status == 130)
+            #expect(run.stderr.contains("interrupted"))
+            #expect(!(try directory.contents()).contains { $0.hasSuffix(".part") || $0.contains("stall") })
+        }
+    }
+}

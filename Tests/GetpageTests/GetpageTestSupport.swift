@@ -1,0 +1,210 @@
+import Deferreds
+import Foundation
+import Reactor
+import Testing
+import WebServer
+
+/// Counters kept by the test server's routes (on its reactor thread) and read by the tests.
+final class ServerCounters: @unchecked Sendable {
+    // @unchecked: every field is behind `lock`.
+    private let lock = NSLock()
+    private var _requests = 0
+    private var _current = 0
+    private var _maxConcurrent = 0
+    private var _paths: [String] = []
+
+    func request(_ path: String) {
+        lock.withLock {
+            _requests += 1
+            _paths.append(path)
+        }
+    }
+
+    func enter() {
+        lock.withLock {
+            _current += 1
+            _maxConcurrent = max(_maxConcurrent, _current)
+        }
+    }
+
+    func leave() {
+        lock.withLock { _current -= 1 }
+    }
+
+    var requests: Int { lock.withLock { _requests } }
+    var maxConcurrent: Int { lock.withLock { _maxConcurrent } }
+    var paths: [String] { lock.withLock { _paths } }
+}
+
+/// A WebServer on its own reactor, running on a background thread while a test runs the binaries.
+///
+/// Besides the built-in, fault and demo routes it has `/slow`, which answers after 100 ms and counts
+/// how many requests it is handling at once (`counters.maxConcurrent`).
+final class TestServer: @unchecked Sendable {
+    // @unchecked: the reactor and server are used on the background thread only, between
+    // `init` (before the thread starts) and `stop()` (after it has finished).
+    private let reactor: EPollReactor
+    private let server: WebServer
+    let baseURL: String
+    let counters = ServerCounters()
+    private let finished = DispatchSemaphore(value: 0)
+
+    init() throws {
+        reactor = try EPollReactor()
+        server = WebServer(reactor)
+        server.serveDemoPages(count: 20)
+        let (counters, reactor) = (self.counters, self.reactor)
+        server.onRequest = { request in counters.request(request.target) }
+        server.routeDeferred("/slow") { _ in
+            counters.enter()
+            return deferLater(reactor, 0.1) { () -> HTTPResponse in
+                counters.leave()
+                return .text("slow\n")
+            }
+        }
+        try server.listen(port: 0, interface: "127.0.0.1")
+        baseURL = server.baseURL
+        let thread = Thread { [self] in
+            self.reactor.run(installSignalHandlers: false)
+            finished.signal()
+        }
+        thread.start()
+    }
+
+    func url(_ path: String) -> String { baseURL + path }
+
+    /// Stops the server and its reactor, and waits for the thread to end.
+    func stop() {
+        reactor.callFromThread { [self] in
+            server.stop().addBoth { [self] _ in reactor.stop() }
+        }
+        finished.wait()
+        reactor.close()
+    }
+}
+
+/// Runs `body` with a test server, stopping it afterwards.
+func withTestServer<T>(_ body: (TestServer) throws -> T) throws -> T {
+    let server = try TestServer()
+    defer { server.stop() }
+    return try body(server)
+}
+
+/// What a run of a binary printed, and how it ended.
+struct ToolRun {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+
+    /// The standard output's lines, parsed as JSON objects.
+    func jsonLines() throws -> [[String: Any]] {
+        try stdout.split(separator: "\n").map { line in
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
+            return try #require(object as? [String: Any], "not a JSON object: \(line)")
+        }
+    }
+}
+
+/// The directory holding the built products (`getpage`, `blog-example`, the test bundle).
+let productsDirectory: URL = {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    if FileManager.default.fileExists(atPath: bundle.appendingPathComponent("getpage").path) { return bundle }
+    // The test runner may be started from elsewhere: look for the products next to the test bundle.
+    for bundleItem in Bundle.allBundles where bundleItem.bundlePath.hasSuffix(".xctest") {
+        let directory = bundleItem.bundleURL.deletingLastPathComponent()
+        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("getpage").path) { return directory }
+    }
+    return bundle
+}()
+
+/// A fresh temporary directory, removed by `cleanUp`.
+struct TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        var template = Array((NSTemporaryDirectory() + "getpage-tests-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
+        path = String(cString: made)
+    }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    /// The names in the directory (or in `sub`), sorted.
+    func contents(_ sub: String = "") throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: sub.isEmpty ? path : file(sub)).sorted()
+    }
+
+    func write(_ name: String, _ text: String) throws {
+        try text.write(toFile: file(name), atomically: true, encoding: .utf8)
+    }
+
+    func cleanUp() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// A started binary.
+final class RunningTool {
+    let process = Process()
+    private let out: TemporaryDirectory
+
+    /// Starts `product` (in the products directory) with `arguments`; `shell` runs it through
+    /// `bash -c "<shell>; exec product args"` (for `ulimit`).
+    init(_ product: String, _ arguments: [String], stdin: String? = nil, shell: String? = nil) throws {
+        out = try TemporaryDirectory()
+        let binary = productsDirectory.appendingPathComponent(product).path
+        if let shell {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", "\(shell); exec \"$0\" \"$@\"", binary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+        }
+        for name in ["stdout", "stderr"] {
+            guard FileManager.default.createFile(atPath: out.file(name), contents: nil) else {
+                throw CocoaError(.fileWriteUnknown)
+            }
+        }
+        process.standardOutput = FileHandle(forWritingAtPath: out.file("stdout"))
+        process.standardError = FileHandle(forWritingAtPath: out.file("stderr"))
+        if let stdin {
+            let pipe = Pipe()
+            process.standardInput = pipe
+            try process.run()
+            pipe.fileHandleForWriting.write(Data(stdin.utf8))
+            try pipe.fileHandleForWriting.close()
+        } else {
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+        }
+    }
+
+    /// Waits for the end (killing the process after `limit` seconds) and collects the output.
+    func finish(limit: Double = 15) -> ToolRun {
+        let deadline = Date().addingTimeInterval(limit)
+        while process.isRunning && Date() < deadline { usleep(5_000) }
+        if process.isRunning {
+            // SIGKILL: a process started from a test thread may have SIGTERM blocked.
+            kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+        defer { out.cleanUp() }
+        let read = { [out] (name: String) in (try? String(contentsOfFile: out.file(name), encoding: .utf8)) ?? "" }
+        return ToolRun(status: process.terminationStatus, stdout: read("stdout"), stderr: read("stderr"))
+    }
+}
+
+/// Runs `getpage` with `arguments` to the end.
+func getpage(_ arguments: [String], stdin: String? = nil, shell: String? = nil) throws -> ToolRun {
+    try RunningTool("getpage", arguments, stdin: stdin, shell: shell).finish()
+}
+
+/// Waits until `condition` holds, for at most `limit` seconds.
+func waitUntil(_ limit: Double = 5, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(limit)
+    while !condition() {
+        if Date() > deadline { return false }
+        usleep(5_000)
+    }
+    return true
+}
