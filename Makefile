@@ -1,13 +1,14 @@
 # swift-deferreds: the commands the README names.
 #   make test            build and run the whole test suite (what CI runs)
-#   make demo            the narrated deferred-chaining example
+#   make demo            getpage's demo: 20 pages from the built-in server, at most 2 at a time
+#   make demo-chaining   the narrated deferred-chaining example (no network)
 #   make bench-deferred  Deferreds micro-benchmarks against Twisted, in one run (release build)
 
 SWIFT ?= swift
 # Debian packages the build needs.
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev
 
-.PHONY: test demo deps bench bench-deferred bench-reactor
+.PHONY: test demo demo-chaining deps bench bench-deferred bench-reactor
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -20,7 +21,10 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-demo:
+demo: deps
+	$(SWIFT) run getpage
+
+demo-chaining:
 	$(SWIFT) run deferred-chaining
 
 bench: bench-deferred bench-reactor
