@@ -1,0 +1,51 @@
+import Testing
+
+@testable import WebAgent
+
+@Suite struct HeadersTests {
+    @Test func namesAreCaseInsensitiveAndValuesKeepTheirOrder() {
+        // When values are added under differently cased names, they collect under one name, in order.
+        var headers = Headers(["User-Agent": ["twisted"]])
+        headers.addRawHeader("accept", "text/html")
+        headers.addRawHeader("ACCEPT", "text/plain")
+        #expect(headers.getRawHeaders("Accept") == ["text/html", "text/plain"])
+        #expect(headers.getRawHeaders("user-agent") == ["twisted"])
+        #expect(headers.hasHeader("uSeR-aGeNt"))
+        #expect(headers.getRawHeaders("missing") == nil)
+    }
+
+    @Test func getAllRawHeadersSpellsNamesCanonicallyInFirstAddedOrder() {
+        // When headers are listed, names come canonically spelled (with Twisted's exceptions), in the
+        // order they were first added.
+        var headers = Headers()
+        for name in ["content-md5", "x-custom-thing", "dnt", "etag", "www-authenticate", "te", "x-xss-protection", "p3p"] {
+            headers.addRawHeader(name, "v")
+        }
+        #expect(headers.getAllRawHeaders().map(\.0) == [
+            "Content-MD5", "X-Custom-Thing", "DNT", "ETag", "WWW-Authenticate", "TE", "X-XSS-Protection", "P3P",
+        ])
+    }
+
+    @Test func setRemoveAndEquality() {
+        // When values are replaced or removed, lookups follow; equality ignores name case and order of names.
+        var headers: Headers = ["A": ["1"], "B": ["2"]]
+        headers.setRawHeaders("a", ["3", "4"])
+        #expect(headers.getRawHeaders("A") == ["3", "4"])
+        headers.removeHeader("b")
+        #expect(!headers.hasHeader("B"))
+        headers.setRawHeaders("A", [])
+        #expect(headers.isEmpty)
+        #expect(Headers(["X": ["1"], "Y": ["2"]]) == Headers(pairs: [("y", "2"), ("x", "1")]))
+        #expect(Headers(["X": ["1", "2"]]) != Headers(["X": ["2", "1"]]))
+    }
+
+    @Test func onlyTokenNamesAndValuesWithoutControlCharactersCanBeSent() {
+        // When a name is not a token or a value holds CR, LF or NUL, the headers report it as invalid.
+        #expect(Headers(["Good-Name": ["fine value\twith tab"]]).firstInvalid() == nil)
+        #expect(Headers(["Bad Name": ["v"]]).firstInvalid() != nil)
+        #expect(Headers(["Bad:Name": ["v"]]).firstInvalid() != nil)
+        #expect(Headers(["X": ["a\r\nInjected: yes"]]).firstInvalid() != nil)
+        #expect(Headers(["X": ["nul\u{0}"]]).firstInvalid() != nil)
+        #expect(Headers(["Ünïcode": ["v"]]).firstInvalid() != nil)
+    }
+}
