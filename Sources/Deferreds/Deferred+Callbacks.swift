@@ -203,6 +203,12 @@ extension Deferred {
     /// Appends `step` to the chain (checking this handle is current) and returns the handle for `U`.
     @inlinable
     final func append<U>(producing: U.Type, _ step: @escaping ErasedStep) -> Deferred<U> {
+        if !flags.contains(.handle) {
+            // The root itself: a direct (specialised) call instead of one through the existential.
+            appendStep(step, expecting: Value.self, producing: U.self)
+            if U.self == Value.self { return unsafeDowncast(self, to: Deferred<U>.self) }
+            return ChainHandle<U>(root: self)
+        }
         let chain = self.chain
         chain.appendStep(step, expecting: Value.self, producing: U.self)
         if U.self == Value.self { return unsafeDowncast(self, to: Deferred<U>.self) }

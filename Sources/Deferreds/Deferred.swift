@@ -99,10 +99,14 @@ public class Deferred<Value> {
     }
 
     /// Whether `callback(_:)` or `errback(_:)` has been called on the chain.
-    @inlinable public final var called: Bool { chain.chainPhase != .pending }
+    @inlinable public final var called: Bool {
+        flags.contains(.handle) ? chain.chainPhase != .pending : phase != .pending
+    }
 
     /// Whether the chain is paused: by `pause()`, or waiting for a deferred a step returned.
-    @inlinable public final var paused: Bool { chain.chainPaused }
+    @inlinable public final var paused: Bool {
+        flags.contains(.handle) ? chain.chainPaused : pauseCount > 0
+    }
 
     /// Fires the chain with its first result.
     ///
@@ -136,7 +140,12 @@ public class Deferred<Value> {
     /// Same rules as `callback(_:)`.
     @inlinable
     public final func errback(_ error: any Error, file: StaticString = #fileID, line: UInt = #line) {
-        chain.fire(failed: true, Failure(error, file: file, line: line), valueType: Value.self)
+        let failure = Failure(error, file: file, line: line)
+        if flags.contains(.handle) {
+            chain.fire(failed: true, failure, valueType: Value.self)
+        } else {
+            fire(failed: true, failure, valueType: Value.self)
+        }
     }
 
     /// The object holding the chain's state: `self`, or the root a `ChainHandle` forwards to.
