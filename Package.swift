@@ -49,10 +49,11 @@ let package = Package(
             dependencies: ["Deferreds", "Reactor", "WebAgent", "WebServer"],
             path: "Examples/BlogExample"
         ),
-        .testTarget(name: "DeferredsTests", dependencies: ["Deferreds"]),
-        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "Deferreds"]),
-        .testTarget(name: "WebAgentTests", dependencies: ["WebAgent", "WebServer", "Reactor", "Deferreds"]),
-        .testTarget(name: "WebServerTests", dependencies: ["WebServer", "Reactor", "Deferreds"]),
+        .target(name: "TestSupport", dependencies: ["Deferreds", "Reactor"], path: "Tests/TestSupport"),
+        .testTarget(name: "DeferredsTests", dependencies: ["Deferreds", "TestSupport"]),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "Deferreds", "TestSupport"]),
+        .testTarget(name: "WebAgentTests", dependencies: ["WebAgent", "WebServer", "Reactor", "Deferreds", "TestSupport"]),
+        .testTarget(name: "WebServerTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "GetpageTests", dependencies: ["WebServer", "Reactor", "Deferreds"]),
     ]
 )

@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+import TestSupport
 @testable import Deferreds
 
 /// The error tests fire through chains; `code` tells instances apart.
@@ -14,36 +15,8 @@ struct OtherError: Error, Equatable {}
 /// A class instance whose lifetime tests watch through a `weak` reference.
 final class Token {}
 
-/// The outcome a chain reached, captured by a final `addBoth` step.
-///
-/// Being a step, it handles a failure: use it as the last step of the chain it watches.
-final class Outcome<V> {
-    private(set) var result: Result<V, Failure>?
-    /// How many times the step ran (a chain runs each step at most once).
-    private(set) var calls = 0
-
-    init(_ d: Deferred<V>) {
-        d.addBoth { (r: Result<V, Failure>) -> Void in
-            self.result = r
-            self.calls += 1
-        }
-    }
-
-    var fired: Bool { result != nil }
-
-    var value: V? {
-        if case .success(let v)? = result { return v }
-        return nil
-    }
-
-    var failure: Failure? {
-        if case .failure(let f)? = result { return f }
-        return nil
-    }
-
-    /// The failure's error when it is an `E`.
-    func error<E: Error>(_: E.Type) -> E? { failure?.value as? E }
-}
+/// The outcome a chain reached (see `Recorded` in the TestSupport module).
+typealias Outcome<V> = Recorded<V>
 
 /// A unique error to fire into a deferred whose unhandled-failure report a test looks for.
 struct Marker: Error, Equatable, CustomStringConvertible {

@@ -1,22 +1,14 @@
 import Deferreds
 import Glibc
 import Testing
+import TestSupport
 
 @testable import Reactor
 
 /// A reactor for one test: runs until `body`'s work calls `stop()`, or fails the test and stops
 /// after `limit` seconds so that a broken test cannot hang the suite.
 func withReactor(limit: Double = 20, _ body: (EPollReactor) throws -> Void) throws {
-    let reactor = try EPollReactor()
-    defer { reactor.close() }
-    var timedOut = false
-    let guardCall = reactor.callLater(limit) {
-        timedOut = true
-        reactor.stop()
-    }
-    try body(reactor)
-    reactor.run(installSignalHandlers: false)
-    guardCall.cancel()
+    let timedOut = try runReactor(limit: limit, body)
     #expect(!timedOut, "the reactor was stopped by the test's time limit")
 }
 

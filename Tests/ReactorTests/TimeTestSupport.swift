@@ -1,5 +1,6 @@
 import Deferreds
 import Testing
+import TestSupport
 
 /// The error the time tests fire and throw; `code` tells instances apart.
 struct Boom: Error, Equatable, CustomStringConvertible {
@@ -7,34 +8,8 @@ struct Boom: Error, Equatable, CustomStringConvertible {
     var description: String { "Boom #\(code)" }
 }
 
-/// The outcome a chain reached, captured by a final `addBoth` step (which handles a failure).
-final class Recorded<V> {
-    private(set) var result: Result<V, Failure>?
-    /// How many times the step ran.
-    private(set) var calls = 0
-
-    init(_ d: Deferred<V>) {
-        d.addBoth { (r: Result<V, Failure>) -> Void in
-            self.result = r
-            self.calls += 1
-        }
-    }
-
-    var fired: Bool { result != nil }
-
-    var value: V? {
-        if case .success(let v)? = result { return v }
-        return nil
-    }
-
-    var failure: Failure? {
-        if case .failure(let f)? = result { return f }
-        return nil
-    }
-
-    /// The failure's error when it is an `E`.
-    func error<E: Error>(_: E.Type) -> E? { failure?.value as? E }
-}
+/// The outcome a chain reached (from the TestSupport module, visible to every file here).
+typealias Recorded<V> = TestSupport.Recorded<V>
 
 /// A deterministic random source for `Backoff`: hands out `values` in turn, then repeats the last.
 final class ScriptedRandom {

@@ -2,21 +2,13 @@ import Deferreds
 import Glibc
 import Reactor
 import Testing
+import TestSupport
 
 @testable import WebAgent
 
 /// A reactor for one test, stopped by the test or, failing the test, after `limit` seconds.
 func withReactor(limit: Double = 20, _ body: (EPollReactor) throws -> Void) throws {
-    let reactor = try EPollReactor()
-    defer { reactor.close() }
-    var timedOut = false
-    let guardCall = reactor.callLater(limit) {
-        timedOut = true
-        reactor.stop()
-    }
-    try body(reactor)
-    reactor.run(installSignalHandlers: false)
-    guardCall.cancel()
+    let timedOut = try runReactor(limit: limit, body)
     #expect(!timedOut, "the reactor was stopped by the test's time limit")
 }
 
