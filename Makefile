@@ -5,8 +5,8 @@
 #   make bench-deferred  Deferreds micro-benchmarks against Twisted, in one run (release build)
 
 SWIFT ?= swift
-# Debian packages the build needs.
-APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev
+# Debian packages the build needs (nginx-light: the HTTP/2 test's server).
+APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light
 
 .PHONY: test demo demo-chaining deps bench bench-deferred bench-reactor
 

@@ -61,6 +61,116 @@ final class TLSServer {
     }
 }
 
+/// nginx on a loopback port serving HTTPS with HTTP/2 (ALPN), with a certificate made for the test;
+/// stopped by its PID.
+final class H2Server {
+    let directory: String
+    let certificate: String
+    let port: Int
+    private var pid: Int32 = 0
+
+    init() throws {
+        directory = NSTemporaryDirectory() + "h2-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
+        certificate = directory + "/cert.pem"
+        let key = directory + "/key.pem"
+        try H2Server.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                                              "-out", certificate, "-days", "2", "-subj", "/CN=127.0.0.1",
+                                              "-addext", "subjectAltName=IP:127.0.0.1"])
+        port = H2Server.freePort()
+        let config = """
+            daemon on;
+            pid \(directory)/nginx.pid;
+            error_log \(directory)/logs/error.log;
+            events { worker_connections 64; }
+            http {
+                access_log off;
+                server {
+                    listen 127.0.0.1:\(port) ssl http2;
+                    ssl_certificate \(certificate);
+                    ssl_certificate_key \(key);
+                    location / { return 200 "h2 ok\\n"; }
+                }
+            }
+            """
+        try config.write(toFile: directory + "/nginx.conf", atomically: true, encoding: .utf8)
+        try H2Server.run("/usr/sbin/nginx", ["-p", directory, "-c", directory + "/nginx.conf"])
+        pid = Int32((try? String(contentsOfFile: directory + "/nginx.pid", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+    }
+
+    /// Stops nginx by its PID and removes its files.
+    func stop() {
+        if pid > 0 { kill(pid, SIGTERM) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs a program to completion (posix_spawn + waitpid: Foundation's waitUntilExit can hang
+    /// in a test process), with its output discarded.
+    private static func run(_ path: String, _ arguments: [String]) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, path, &actions, nil, argv, environ) == 0 else {
+            throw TLSError(message: "could not start \(path)")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        guard status == 0 else { throw TLSError(message: "\(path) failed with status \(status)") }
+    }
+
+    /// A port that was free a moment ago (bound to 0, then released).
+    private static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                _ = bind(fd, $0, length)
+                _ = getsockname(fd, $0, &length)
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx")
+    && FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
+struct HTTP2Tests {
+    @Test func http2IsNegotiatedOverTLSAndShowsInTheResponseVersion() throws {
+        // When the server offers h2 through ALPN, the response's version is ("HTTP", 2, 0) and its
+        // phrase is empty.
+        let server = try H2Server()
+        defer { server.stop() }
+        var version: (String, Int, Int)?
+        var phrase: String?
+        var body: [UInt8]?
+        try withReactor { reactor in
+            Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+                .addCallback { response -> Deferred<[UInt8]> in
+                    version = response.version
+                    phrase = response.phrase
+                    return readBody(response)
+                }
+                .addBoth { result -> Void in
+                    if case .success(let bytes) = result { body = bytes }
+                    reactor.stop()
+                }
+        }
+        #expect(version.map { $0 == ("HTTP", 2, 0) } == true)
+        #expect(phrase == "")
+        #expect(body == Array("h2 ok\n".utf8))
+    }
+}
+
 @Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
 struct TLSTests {
     @Test func aSelfSignedCertificateIsRefusedByDefaultAndAcceptedWithItsCAFile() throws {
