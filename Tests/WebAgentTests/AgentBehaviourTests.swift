@@ -1,4 +1,5 @@
 import Deferreds
+import Glibc
 import Reactor
 import Testing
 import WebServer
@@ -252,7 +253,10 @@ final class PausingRecorder: Protocol {
 
     @Test func tenThousandRequestsLeaveNoResponseOrTransferAlive() throws {
         // When 10,000 requests complete, no Response or transfer object is left alive.
-        final class WeakBox { weak var response: Response? }
+        final class WeakBox {
+            weak var response: Response?
+            weak var transfer: ResponseBody?
+        }
         var boxes: [WeakBox] = []
         var completed = 0
         try withServer(limit: 60) { reactor, server in
@@ -264,6 +268,7 @@ final class PausingRecorder: Protocol {
                         if index % 100 == 0 {
                             let box = WeakBox()
                             box.response = r
+                            box.transfer = r.body
                             boxes.append(box)
                         }
                         return readBody(r)
@@ -275,6 +280,65 @@ final class PausingRecorder: Protocol {
         #expect(completed == 10_000)
         #expect(boxes.count == 100)
         #expect(boxes.allSatisfy { $0.response == nil })
+        #expect(boxes.allSatisfy { $0.transfer == nil })
+    }
+
+    @Test func anInformationalResponseIsSkipped() throws {
+        // When the server answers 100 Continue before the real response, the deferred fires with the
+        // final response only.
+        var code: Int?
+        var echoed: [UInt8]?
+        try withServer { reactor, server in
+            Agent(reactor).request("POST", server.url("/echo"), Headers(["Expect": ["100-continue"]]),
+                                   FileBodyProducer(Array("payload".utf8)))
+                .addCallback { response -> Deferred<[UInt8]> in
+                    code = response.code
+                    return readBody(response)
+                }
+                .addCallback { echoed = $0 }
+                .addBoth { _ in reactor.stop() }
+        }
+        #expect(code == 200)
+        #expect(echoed.map { String(decoding: $0, as: UTF8.self).hasSuffix("payload") } == true)
+    }
+
+    @Test func aConnectTimeoutFailsWithConnectTimeoutError() throws {
+        // When the listener's accept queue is full, the connect times out with ConnectTimeoutError.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                _ = bind(listener, $0, length)
+                _ = getsockname(listener, $0, &length)
+            }
+        }
+        listen(listener, 0)
+        var fillers: [Int32] = []
+        defer { fillers.forEach { close($0) } }
+        for _ in 0..<4 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    _ = connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            fillers.append(fd)
+        }
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        var failure: Failure?
+        try withReactor { reactor in
+            reactor.callLater(0.2) {
+                Agent(reactor, connectTimeout: 0.5).request("GET", "http://127.0.0.1:\(port)/").addBoth { result -> Void in
+                    if case .failure(let f) = result { failure = f }
+                    reactor.stop()
+                }
+            }
+        }
+        #expect(failure?.check(ConnectTimeoutError.self) != nil, "\(String(describing: failure))")
     }
 }
 
