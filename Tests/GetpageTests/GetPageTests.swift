@@ -22,6 +22,20 @@ import Testing
         }
     }
 
+    @Test func progressAlwaysDrawsAProgressLineOnStandardError() throws {
+        // When --progress always is given (stderr is not a terminal here), a one-line progress with
+        // the counts and the rate is drawn on standard error, and standard output stays clean.
+        try withTestServer { server in
+            let urls = (1...5).map { server.url("/page/\($0)") }
+            let run = try getpage(["--progress", "always", "--format", "summary"] + urls)
+            #expect(run.status == 0, "\(run.stderr)")
+            #expect(run.stderr.contains("\r"))
+            #expect(run.stderr.contains("in flight"))
+            #expect(run.stderr.contains("pages/s"))
+            #expect(!run.stdout.contains("in flight"))
+        }
+    }
+
     @Test func jsonlHasOneObjectPerURLWithEveryField() throws {
         // When --format jsonl is used, each URL (invalid ones too) has one object with the documented fields.
         try withTestServer { server in

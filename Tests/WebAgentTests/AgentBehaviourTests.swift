@@ -183,6 +183,61 @@ final class PausingRecorder: Protocol {
         #expect(maxOpen >= 1)
     }
 
+    @Test func maxConnectionsLimitsConnectionsAcrossHosts() throws {
+        // When the pool allows 2 connections in all, slow requests to two hosts (127.0.0.1 and ::1)
+        // are never served more than 2 at a time (counted by the servers while each is answered).
+        var maxOpen = 0
+        var done = 0
+        try withReactor(limit: 30) { reactor in
+            var serving = 0
+            let first = WebServer(reactor)
+            try first.listen()
+            let second = WebServer(reactor)
+            try second.listen(port: 0, interface: "::1")
+            for server in [first, second] {
+                server.routeDeferred("/slow") { _ in
+                    serving += 1
+                    maxOpen = max(maxOpen, serving)
+                    return deferLater(reactor, 0.05) {
+                        serving -= 1
+                        return HTTPResponse.text("slow\n")
+                    }
+                }
+            }
+            let pool = HTTPConnectionPool(reactor, persistent: true)
+            pool.maxConnections = 2
+            let agent = Agent(reactor, pool: pool)
+            let all = (0..<8).map { index in
+                agent.request("GET", (index % 2 == 0 ? first : second).url("/slow"))
+                    .addCallback { readBody($0) }.addCallback { _ in done += 1 }
+            }
+            DeferredList(all).addBoth { _ in reactor.stop() }
+        }
+        #expect(done == 8)
+        #expect(maxOpen <= 2)
+    }
+
+    @Test func aFileBodyProducerUploadsAFile() throws {
+        // When the body comes from a file, its bytes are sent with its length.
+        let path = "/tmp/webagent-upload-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let payload = WebServer.patternBytes(count: 150_000)
+        let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
+        _ = payload.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        defer { unlink(path) }
+        var same = false
+        try withServer { reactor, server in
+            let producer = try FileBodyProducer(path: path)
+            #expect(producer.length == payload.count)
+            Agent(reactor).request("PUT", server.url("/echo"), nil, producer)
+                .addCallback { readBody($0) }
+                .addCallback { bytes in same = bytes.suffix(payload.count) == payload[...] }
+                .addBoth { _ in reactor.stop() }
+        }
+        #expect(same)
+        #expect(throws: SystemCallError.self) { try FileBodyProducer(path: path + "-missing") }
+    }
+
     @Test func cancellingTheRequestMidBodyAbortsItAndTheReactorStaysHealthy() throws {
         // When readBody's deferred is cancelled mid-body, it fails with CancelledError and the next
         // request still works.
