@@ -19,7 +19,8 @@ public final class HTTPConnectionPool {
     public let persistent: Bool
     /// Idle connections kept per (scheme, host, port). Default 2.
     public var maxPersistentPerHost = 2
-    /// Seconds an idle connection is kept. Default 240.
+    /// Seconds an idle connection is kept. Default 240. (libcurl counts idle time in whole seconds,
+    /// so a connection may be reused for up to one second longer.)
     public var cachedConnectionTimeout: Double = 240
     /// Connections in use per host; nil for no limit.
     public var maxConnectionsPerHost: Int?

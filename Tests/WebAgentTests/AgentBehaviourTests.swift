@@ -163,6 +163,32 @@ final class PausingRecorder: Protocol {
         #expect(defaultConnections == 5)
     }
 
+    @Test func anIdleConnectionIsDroppedAfterTheCachedConnectionTimeout() throws {
+        // When a persistent pool keeps idle connections for 1 s, a request 0.1 s later reuses the
+        // connection and one 2.2 s later opens a new one (libcurl counts idle time in whole seconds
+        // and drops a connection once it has been idle for more than the timeout).
+        var afterShortPause = -1
+        var afterLongPause = -1
+        try withServer { reactor, server in
+            let pool = HTTPConnectionPool(reactor, persistent: true)
+            pool.cachedConnectionTimeout = 1
+            let agent = Agent(reactor, pool: pool)
+            func fetch() -> Deferred<Void> {
+                agent.request("GET", server.url("/bytes/10")).addCallback { readBody($0) }.addCallback { _ in }
+            }
+            fetch().addCallback { _ -> Deferred<Void> in
+                deferLater(reactor, 0.1) { fetch() }
+            }.addCallback { _ -> Deferred<Void> in
+                afterShortPause = server.connectionsAccepted
+                return deferLater(reactor, 2.2) { fetch() }
+            }.addCallback { _ in
+                afterLongPause = server.connectionsAccepted
+            }.addBoth { _ in reactor.stop() }
+        }
+        #expect(afterShortPause == 1)
+        #expect(afterLongPause == 2)
+    }
+
     @Test func maxConnectionsPerHostQueuesTheRest() throws {
         // When the pool allows 3 connections per host, 12 slow requests never have more than 3 open.
         var maxOpen = 0
