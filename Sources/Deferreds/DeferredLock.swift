@@ -8,7 +8,7 @@
 /// Programmer error: `release()` on an unlocked lock.
 ///
 /// Twisted: `twisted.internet.defer.DeferredLock`.
-public final class DeferredLock {
+public final class DeferredLock: TokenOwner {
     @usableFromInline let pool = TokenPool<DeferredLock>(limit: 1)
 
     public init() {}
@@ -31,19 +31,11 @@ public final class DeferredLock {
 
     /// Acquires the lock, runs `f`, and releases the lock when `f`'s deferred fires (or `f` throws).
     @inlinable public func run<U>(_ f: @escaping () throws -> Deferred<U>) -> Deferred<U> {
-        if pool.tryTake() { return runHolding(f) }
-        return acquire().addCallback { lock in lock.runHolding(f) }
+        pool.run(for: self, f)
     }
 
     /// `run` with a function that returns a plain value.
     @inlinable @_disfavoredOverload public func run<U>(_ f: @escaping () throws -> U) -> Deferred<U> {
         run({ () throws -> Deferred<U> in Deferred.succeed(try f()) })
-    }
-
-    @inlinable func runHolding<U>(_ f: () throws -> Deferred<U>) -> Deferred<U> {
-        maybeDeferred(f).addBoth { outcome in
-            self.release()
-            return try outcome.get()
-        }
     }
 }

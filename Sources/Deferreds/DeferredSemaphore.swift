@@ -13,7 +13,7 @@
 /// Programmer errors: `tokens < 1`; `release()` with every token already free.
 ///
 /// Twisted: `twisted.internet.defer.DeferredSemaphore`.
-public final class DeferredSemaphore {
+public final class DeferredSemaphore: TokenOwner {
     @usableFromInline let pool: TokenPool<DeferredSemaphore>
 
     /// - Parameter tokens: how many holders at once; at least 1.
@@ -50,8 +50,7 @@ public final class DeferredSemaphore {
     /// - Returns: `f`'s deferred, which fires with its result once the token is released.
     ///   Cancelling it while it waits for a token gives up its place; `f` is then never called.
     @inlinable public func run<U>(_ f: @escaping () throws -> Deferred<U>) -> Deferred<U> {
-        if pool.tryTake() { return runHolding(f) }
-        return acquire().addCallback { semaphore in semaphore.runHolding(f) }
+        pool.run(for: self, f)
     }
 
     /// `run` with a function that returns a plain value.
@@ -62,12 +61,5 @@ public final class DeferredSemaphore {
     /// `run(f)` calling `f(arg)`, as in the tutorial's `semaphore.run(getPage, url)`.
     @inlinable public func run<A, U>(_ f: @escaping (A) throws -> Deferred<U>, _ arg: A) -> Deferred<U> {
         run({ () throws -> Deferred<U> in try f(arg) })
-    }
-
-    @inlinable func runHolding<U>(_ f: () throws -> Deferred<U>) -> Deferred<U> {
-        maybeDeferred(f).addBoth { outcome in
-            self.release()
-            return try outcome.get()
-        }
     }
 }

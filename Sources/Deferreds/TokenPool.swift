@@ -3,7 +3,12 @@
 /// Waiters are served first come, first served. Handing tokens out is a loop, not a recursion: a
 /// waiter whose work finishes at once releases its token inside `callback`, and the loop that is
 /// already running gives it to the next waiter. A cancelled waiter is skipped when its turn comes.
-@usableFromInline final class TokenPool<Owner: AnyObject> {
+/// What owns a `TokenPool`: a semaphore or lock, whose `release()` traps on over-release.
+@usableFromInline protocol TokenOwner: AnyObject {
+    func release()
+}
+
+@usableFromInline final class TokenPool<Owner: TokenOwner> {
     @usableFromInline let limit: Int
     @usableFromInline @exclusivity(unchecked) var tokens: Int
     @usableFromInline @exclusivity(unchecked) var waiting = WaitQueue<Deferred<Owner>>()
@@ -47,5 +52,21 @@
         }
         handingOut = false
         return true
+    }
+
+    /// Acquires a token for `owner`, runs `f`, and gives the token back through the owner's
+    /// `release()` when `f`'s deferred fires or `f` throws.
+    @inlinable
+    func run<U>(for owner: Owner, _ f: @escaping () throws -> Deferred<U>) -> Deferred<U> {
+        if tryTake() { return TokenPool.runHolding(owner, f) }
+        return acquire(for: owner).addCallback { owner in TokenPool.runHolding(owner, f) }
+    }
+
+    @inlinable
+    static func runHolding<U>(_ owner: Owner, _ f: () throws -> Deferred<U>) -> Deferred<U> {
+        maybeDeferred(f).addBoth { outcome in
+            owner.release()
+            return try outcome.get()
+        }
     }
 }
