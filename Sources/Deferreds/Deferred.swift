@@ -246,7 +246,6 @@ final class ChainHandle<Value>: Deferred<Value> {
     var chainPhase: Phase { get }
     var chainPaused: Bool { get }
     var tailType: Any.Type { get }
-    var headType: Any.Type { get }
     func fire(failed: Bool, _ result: Any, valueType: Any.Type)
     func appendStep(_ step: @escaping ErasedStep, expecting: Any.Type, producing: Any.Type)
     func cancelChain()
@@ -271,7 +270,6 @@ extension Deferred: DeferredChain {
     @usableFromInline final var chainPhase: Phase { phase }
     @usableFromInline final var chainPaused: Bool { pauseCount > 0 }
     @usableFromInline final var tailType: Any.Type { laterType ?? Value.self }
-    @usableFromInline final var headType: Any.Type { Value.self }
     @usableFromInline final var isRunning: Bool { flags.contains(.running) }
 
     @inlinable final func fire(failed: Bool, _ result: Any, valueType: Any.Type) {

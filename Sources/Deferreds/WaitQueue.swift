@@ -27,11 +27,4 @@
         return element
     }
 
-    /// Removes and returns every element, oldest first.
-    @inlinable mutating func drain() -> [Element] {
-        let elements = storage[head...].map { $0! }
-        storage = []
-        head = 0
-        return elements
-    }
 }

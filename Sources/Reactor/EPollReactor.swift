@@ -238,11 +238,6 @@ public final class EPollReactor: ReactorTime {
         poller.setInterest(fd, reading: registration.reader != nil, writing: false, wasRegistered: true)
     }
 
-    /// Whether `descriptor` is registered as a reader or a writer.
-    public func isWatching(_ descriptor: AnyObject & ReadDescriptor) -> Bool {
-        descriptors[descriptor.fileDescriptor]?.reader === descriptor
-    }
-
     /// The number of descriptors watched, not counting the reactor's own wake-up descriptor.
     public var watchedDescriptorCount: Int { descriptors.count - (wakeReader == nil ? 0 : 1) }
 

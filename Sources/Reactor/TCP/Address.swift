@@ -64,10 +64,6 @@ struct SocketAddress {
         }
     }
 
-    var bytes: [UInt8] {
-        withUnsafeBytes(of: storage) { Array($0.prefix(Int(length))) }
-    }
-
     var family: Int32 { Int32(storage.ss_family) }
 
     func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
