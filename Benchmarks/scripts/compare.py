@@ -131,21 +131,32 @@ def machine_line(ours_meta, theirs_meta):
     return "Machine: " + ", ".join(parts)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+def read_inputs(description, argv=None):
+    """Parses `ours twisted [--title T]`, loads both files and orders their workloads.
+
+    Returns (args, ours, ours_meta, theirs, theirs_meta); shared with compare_reactor.py."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("ours", help=f"{OURS} results (JSONL)")
     p.add_argument("twisted", help=f"{THEIRS} results (JSONL)")
     p.add_argument("--title", help="print as a Markdown heading first")
     args = p.parse_args(argv)
-
     ours, ours_meta = load(args.ours)
     theirs, theirs_meta = load(args.twisted)
+    return args, ours, ours_meta, theirs, theirs_meta
 
-    workloads = list(KNOWN_WORKLOADS)
+
+def ordered_workloads(known, ours, theirs):
+    """The known workloads first, in their order, then any others; only those with results."""
+    workloads = list(known)
     for name in list(ours) + list(theirs):
         if name not in workloads:
             workloads.append(name)
-    workloads = [w for w in workloads if w in ours or w in theirs]
+    return [w for w in workloads if w in ours or w in theirs]
+
+
+def main(argv=None):
+    args, ours, ours_meta, theirs, theirs_meta = read_inputs(__doc__.split("\n", 1)[0], argv)
+    workloads = ordered_workloads(KNOWN_WORKLOADS, ours, theirs)
 
     footnotes = []
     rows = []

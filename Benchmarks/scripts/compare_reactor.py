@@ -18,14 +18,13 @@ different counts (clock_random_100k: Twisted's task.Clock runs 10,000 timers
 by default) the per-operation rates are compared and a footnote says so.
 """
 
-import argparse
 import os
 import platform
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import fmt_count, fmt_ratio, load  # noqa: E402  (same directory)
+from compare import fmt_count, fmt_ratio, ordered_workloads, read_inputs  # noqa: E402  (same directory)
 
 OURS = "swift-deferreds"
 THEIRS = "Twisted"
@@ -128,20 +127,8 @@ def machine_line(ours_meta, theirs_meta):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    p.add_argument("ours", help=f"{OURS} results (JSONL)")
-    p.add_argument("twisted", help=f"{THEIRS} results (JSONL)")
-    p.add_argument("--title", help="print as a Markdown heading first")
-    args = p.parse_args(argv)
-
-    ours, ours_meta = load(args.ours)
-    theirs, theirs_meta = load(args.twisted)
-
-    workloads = list(WORKLOADS)
-    for name in list(ours) + list(theirs):
-        if name not in workloads:
-            workloads.append(name)
-    workloads = [w for w in workloads if w in ours or w in theirs]
+    args, ours, ours_meta, theirs, theirs_meta = read_inputs(__doc__.split("\n", 1)[0], argv)
+    workloads = ordered_workloads(WORKLOADS, ours, theirs)
 
     footnotes = []
     rows = [row(w, ours.get(w, {}), theirs.get(w, {}), footnotes) for w in workloads]
