@@ -17,7 +17,7 @@
 /// Twisted: `twisted.web.http_headers.Headers`.
 public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, CustomStringConvertible {
     private struct Entry: Equatable, Sendable {
-        var name: String     // lower-cased
+        var spelling: String  // canonical; names are compared without regard to ASCII case
         var values: [String]
     }
 
@@ -38,10 +38,13 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
         for (name, value) in pairs { addRawHeader(name, value) }
     }
 
+    private func index(of name: String) -> Int? {
+        entries.firstIndex { Headers.sameName($0.spelling, name) }
+    }
+
     /// The values of `name`, or nil when it is absent.
     public func getRawHeaders(_ name: String) -> [String]? {
-        let key = name.lowercased()
-        return entries.first { $0.name == key }?.values
+        index(of: name).map { entries[$0].values }
     }
 
     /// The last value of `name`, or nil.
@@ -51,40 +54,37 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
 
     /// Replaces the values of `name` (an empty list removes it).
     public mutating func setRawHeaders(_ name: String, _ values: [String]) {
-        let key = name.lowercased()
-        if let index = entries.firstIndex(where: { $0.name == key }) {
+        if let index = index(of: name) {
             if values.isEmpty {
                 entries.remove(at: index)
             } else {
                 entries[index].values = values
             }
         } else if !values.isEmpty {
-            entries.append(Entry(name: key, values: values))
+            entries.append(Entry(spelling: Headers.canonicalName(name), values: values))
         }
     }
 
     /// Adds one value to `name`, after its other values.
     public mutating func addRawHeader(_ name: String, _ value: String) {
-        let key = name.lowercased()
-        if let index = entries.firstIndex(where: { $0.name == key }) {
+        if let index = index(of: name) {
             entries[index].values.append(value)
         } else {
-            entries.append(Entry(name: key, values: [value]))
+            entries.append(Entry(spelling: Headers.canonicalName(name), values: [value]))
         }
     }
 
     public func hasHeader(_ name: String) -> Bool {
-        getRawHeaders(name) != nil
+        index(of: name) != nil
     }
 
     public mutating func removeHeader(_ name: String) {
-        let key = name.lowercased()
-        entries.removeAll { $0.name == key }
+        entries.removeAll { Headers.sameName($0.spelling, name) }
     }
 
     /// Every header, canonically spelled, with its values, in the order names were first added.
     public func getAllRawHeaders() -> [(String, [String])] {
-        entries.map { (Headers.canonicalName($0.name), $0.values) }
+        entries.map { ($0.spelling, $0.values) }
     }
 
     /// Whether there are no headers.
@@ -92,7 +92,7 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
 
     public static func == (lhs: Headers, rhs: Headers) -> Bool {
         lhs.entries.count == rhs.entries.count
-            && lhs.entries.allSatisfy { entry in rhs.getRawHeaders(entry.name) == entry.values }
+            && lhs.entries.allSatisfy { entry in rhs.getRawHeaders(entry.spelling) == entry.values }
     }
 
     public var description: String {
@@ -101,18 +101,54 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
 
     // MARK: - Spelling and validity
 
-    private static let exceptions: [String: String] = [
-        "content-md5": "Content-MD5", "dnt": "DNT", "etag": "ETag", "p3p": "P3P", "te": "TE",
-        "www-authenticate": "WWW-Authenticate", "x-xss-protection": "X-XSS-Protection",
+    private static let exceptions = [
+        "Content-MD5", "DNT", "ETag", "P3P", "TE", "WWW-Authenticate", "X-XSS-Protection",
     ]
+
+    /// Whether two header names are the same name: equal but for the case of ASCII letters (names
+    /// with other characters are compared after Unicode lower-casing).
+    static func sameName(_ a: String, _ b: String) -> Bool {
+        if a == b { return true }
+        guard a.utf8.count == b.utf8.count else { return false }
+        var ascii = true
+        let equal = a.utf8.elementsEqual(b.utf8) { x, y in
+            if x >= 0x80 || y >= 0x80 { ascii = false }
+            return x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A)
+        }
+        return ascii ? equal : a.lowercased() == b.lowercased()
+    }
 
     /// The canonical spelling of a header name (`content-type` → `Content-Type`).
     public static func canonicalName(_ name: String) -> String {
-        let lower = name.lowercased()
-        if let exception = exceptions[lower] { return exception }
-        return lower.split(separator: "-", omittingEmptySubsequences: false)
-            .map { word in word.prefix(1).uppercased() + word.dropFirst() }
-            .joined(separator: "-")
+        let utf8 = name.utf8
+        for exception in exceptions where exception.utf8.count == utf8.count && sameName(exception, name) {
+            return exception
+        }
+        // Already canonical (the usual case for names a server sends): the same string, no copy.
+        var startOfWord = true
+        var canonical = true
+        for byte in utf8 {
+            if byte >= 0x80 || (startOfWord ? (byte >= 0x61 && byte <= 0x7A) : (byte >= 0x41 && byte <= 0x5A)) {
+                canonical = false
+                break
+            }
+            startOfWord = byte == UInt8(ascii: "-")
+        }
+        if canonical { return name }
+        if utf8.contains(where: { $0 >= 0x80 }) {
+            return name.lowercased().split(separator: "-", omittingEmptySubsequences: false)
+                .map { word in word.prefix(1).uppercased() + word.dropFirst() }
+                .joined(separator: "-")
+        }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(utf8.count)
+        startOfWord = true
+        for byte in utf8 {
+            let lower = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+            bytes.append(startOfWord && lower >= 0x61 && lower <= 0x7A ? lower & 0xDF : lower)
+            startOfWord = byte == UInt8(ascii: "-")
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Whether `name` is an HTTP token (RFC 9110: visible ASCII except separators).
@@ -138,9 +174,9 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
     /// The first header that cannot be sent, if any.
     func firstInvalid() -> InvalidHeader? {
         for entry in entries {
-            guard Headers.isValidName(entry.name) else { return InvalidHeader(name: entry.name, reason: "not a token") }
+            guard Headers.isValidName(entry.spelling) else { return InvalidHeader(name: entry.spelling, reason: "not a token") }
             for value in entry.values where !Headers.isValidValue(value) {
-                return InvalidHeader(name: Headers.canonicalName(entry.name), reason: "control character in value")
+                return InvalidHeader(name: entry.spelling, reason: "control character in value")
             }
         }
         return nil

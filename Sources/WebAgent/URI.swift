@@ -12,54 +12,76 @@ struct URI: Equatable {
     var fragment: String?
 
     static func parse(_ text: String) throws -> URI {
-        guard !text.isEmpty else { throw InvalidURI(uri: text, reason: "empty") }
-        guard text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+        var contiguous = text
+        return try contiguous.withUTF8 { bytes throws(InvalidURI) -> URI in try parse(bytes, text: text) }
+    }
+
+    /// Parses the bytes of `text` (byte by byte: this runs for every request).
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, text: String) throws(InvalidURI) -> URI {
+        func string(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+        func firstIndex(of byte: UInt8, in range: Range<Int>) -> Int? { range.first { bytes[$0] == byte } }
+        guard !bytes.isEmpty else { throw InvalidURI(uri: text, reason: "empty") }
+        guard bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw InvalidURI(uri: text, reason: "whitespace, control or non-ASCII characters")
         }
-        guard let schemeEnd = text.firstRange(of: "://") else {
-            throw InvalidURI(uri: text, reason: "no scheme")
+        var schemeEnd: Int?
+        var index = 0
+        while index + 2 < bytes.count {
+            if bytes[index] == UInt8(ascii: ":"), bytes[index + 1] == UInt8(ascii: "/"), bytes[index + 2] == UInt8(ascii: "/") {
+                schemeEnd = index
+                break
+            }
+            index += 1
         }
-        let scheme = text[..<schemeEnd.lowerBound].lowercased()
-        guard !scheme.isEmpty, scheme.utf8.allSatisfy({ isSchemeByte($0) }) else {
+        guard let schemeEnd else { throw InvalidURI(uri: text, reason: "no scheme") }
+        guard schemeEnd > 0, bytes[0..<schemeEnd].allSatisfy(isSchemeByte) else {
             throw InvalidURI(uri: text, reason: "bad scheme")
         }
-        var rest = text[schemeEnd.upperBound...]
+        let scheme = string(0..<schemeEnd).asciiLowercased
+        var restEnd = bytes.count
         var fragment: String?
-        if let hash = rest.firstIndex(of: "#") {
-            fragment = String(rest[rest.index(after: hash)...])
-            rest = rest[..<hash]
+        let restStart = schemeEnd + 3
+        if let hash = firstIndex(of: UInt8(ascii: "#"), in: restStart..<bytes.count) {
+            fragment = string((hash + 1)..<bytes.count)
+            restEnd = hash
         }
-        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
-        var authority = rest[..<authorityEnd]
-        var pathAndQuery = String(rest[authorityEnd...])
-        if pathAndQuery.isEmpty || pathAndQuery.first == "?" { pathAndQuery = "/" + pathAndQuery }
-        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
-        var host: Substring
-        var portText: Substring?
-        if authority.first == "[" {
-            guard let close = authority.firstIndex(of: "]") else { throw InvalidURI(uri: text, reason: "unclosed IPv6 host") }
-            host = authority[authority.index(after: authority.startIndex)..<close]
-            let after = authority[authority.index(after: close)...]
-            if !after.isEmpty {
-                guard after.first == ":" else { throw InvalidURI(uri: text, reason: "junk after IPv6 host") }
-                portText = after.dropFirst()
+        let authorityEnd = (restStart..<restEnd).first { bytes[$0] == UInt8(ascii: "/") || bytes[$0] == UInt8(ascii: "?") } ?? restEnd
+        var pathAndQuery = string(authorityEnd..<restEnd)
+        if authorityEnd == restEnd || bytes[authorityEnd] == UInt8(ascii: "?") { pathAndQuery = "/" + pathAndQuery }
+        var authorityStart = restStart
+        if let at = (restStart..<authorityEnd).last(where: { bytes[$0] == UInt8(ascii: "@") }) { authorityStart = at + 1 }
+        var host: Range<Int>
+        var portRange: Range<Int>?
+        if authorityStart < authorityEnd, bytes[authorityStart] == UInt8(ascii: "[") {
+            guard let close = firstIndex(of: UInt8(ascii: "]"), in: authorityStart..<authorityEnd) else {
+                throw InvalidURI(uri: text, reason: "unclosed IPv6 host")
             }
-        } else if let colon = authority.lastIndex(of: ":") {
-            host = authority[..<colon]
-            portText = authority[authority.index(after: colon)...]
+            host = (authorityStart + 1)..<close
+            if close + 1 < authorityEnd {
+                guard bytes[close + 1] == UInt8(ascii: ":") else { throw InvalidURI(uri: text, reason: "junk after IPv6 host") }
+                portRange = (close + 2)..<authorityEnd
+            }
+        } else if let colon = (authorityStart..<authorityEnd).last(where: { bytes[$0] == UInt8(ascii: ":") }) {
+            host = authorityStart..<colon
+            portRange = (colon + 1)..<authorityEnd
         } else {
-            host = authority
+            host = authorityStart..<authorityEnd
         }
         guard !host.isEmpty else { throw InvalidURI(uri: text, reason: "empty host") }
-        let defaultPort = scheme == "https" ? 443 : 80
-        var port = defaultPort
-        if let portText, !portText.isEmpty {
-            guard let number = Int(portText), (1...65535).contains(number) else {
-                throw InvalidURI(uri: text, reason: "bad port \(portText)")
+        var port = scheme == "https" ? 443 : 80
+        if let portRange, !portRange.isEmpty {
+            var number = 0
+            for index in portRange {
+                let byte = bytes[index]
+                guard byte >= 0x30, byte <= 0x39, number <= 65535 else {
+                    throw InvalidURI(uri: text, reason: "bad port \(string(portRange))")
+                }
+                number = number * 10 + Int(byte - 0x30)
             }
+            guard (1...65535).contains(number) else { throw InvalidURI(uri: text, reason: "bad port \(string(portRange))") }
             port = number
         }
-        return URI(scheme: scheme, host: String(host), port: port, pathAndQuery: pathAndQuery, fragment: fragment)
+        return URI(scheme: scheme, host: string(host), port: port, pathAndQuery: pathAndQuery, fragment: fragment)
     }
 
     static func isSchemeByte(_ byte: UInt8) -> Bool {

@@ -92,7 +92,8 @@ final class Download {
             }
         }
         let attempts = settings.attempts
-        let done = retry(reactor, attempts: attempts, backoff: settings.backoff, shouldRetry: { [self] failure in
+        // Without retries the retry machinery (a Retrier and its deferreds per URL) is skipped.
+        let done = attempts == 1 ? attempt() : retry(reactor, attempts: attempts, backoff: settings.backoff, shouldRetry: { [self] failure in
             let again = Download.isRetryable(failure)
             if again { events.retrying(entry, attempt: outcome.attempts, of: attempts, failure) }
             return again

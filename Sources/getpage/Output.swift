@@ -27,8 +27,11 @@ final class Output {
 
     /// Writes `text` and a newline to standard output.
     func line(_ text: String) {
-        write(Array(text.utf8))
-        write([UInt8(ascii: "\n")])
+        guard !broken else { return }
+        if stdoutIsTerminal { clearProgress() }
+        buffer.append(contentsOf: text.utf8)
+        buffer.append(UInt8(ascii: "\n"))
+        if buffer.count >= 64 * 1024 || stdoutIsTerminal { flush() }
     }
 
     /// Writes `bytes` to standard output.
@@ -122,7 +125,8 @@ func formatBytes(_ count: Int) -> String {
 
 /// `text` padded with spaces on the left to `width` characters.
 func padLeft(_ text: String, _ width: Int) -> String {
-    text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    // Counted in bytes: the padded texts are ASCII (numbers and units).
+    text.utf8.count >= width ? text : String(repeating: " ", count: width - text.utf8.count) + text
 }
 
 /// `text` padded with spaces on the right to `width` characters.

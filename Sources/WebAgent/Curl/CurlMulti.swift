@@ -198,9 +198,16 @@ final class CurlMulti {
 
     /// libcurl's timer callback: call `action(CURL_SOCKET_TIMEOUT)` in `milliseconds` (-1: never).
     private func setTimer(_ milliseconds: Int) {
-        timer?.cancel()
-        timer = nil
-        guard milliseconds >= 0 else { return }
+        guard milliseconds >= 0 else {
+            timer?.cancel()
+            timer = nil
+            return
+        }
+        if let timer, timer.active {
+            // Moving the pending call is cheaper than a new one (libcurl resets its timer often).
+            timer.reset(Double(milliseconds) / 1000)
+            return
+        }
         timer = reactor.callLater(Double(milliseconds) / 1000) { [unowned self] in
             timer = nil
             action(CURL_SOCKET_TIMEOUT, 0)

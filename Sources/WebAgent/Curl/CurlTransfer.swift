@@ -40,8 +40,7 @@ final class CurlTransfer: ResponseBody {
     var hasQueuedNews = false
 
     // Headers as they arrive (a new status line starts over: 1xx and auth rounds).
-    private var statusLine = ""
-    private var headerPairs: [(String, String)] = []
+    private var head = ResponseHead()
     private var headersComplete = false
     private var headersDispatched = false
 
@@ -189,26 +188,17 @@ final class CurlTransfer: ResponseBody {
     // MARK: - libcurl callbacks (record only; no user code)
 
     private func headerLine(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var end = bytes.count
-        while end > 0, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D { end -= 1 }
-        let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<end]), as: UTF8.self)
-        if line.hasPrefix("HTTP/") {
-            statusLine = line
-            headerPairs = []
+        switch head.take(bytes) {
+        case .statusLine:
             headersComplete = false
-        } else if line.isEmpty {
-            let code = statusCode
+        case .end:
+            let code = head.code
             if code >= 200 || code == 101 || code == 0 {
                 headersComplete = true
                 multi.noteNews(self)
             }
-        } else if let colon = line.firstIndex(of: ":") {
-            let name = String(line[..<colon])
-            let value = String(line[line.index(after: colon)...]).trimmingSpaces()
-            headerPairs.append((name, value))
-        } else if let first = line.first, first == " " || first == "\t", !headerPairs.isEmpty {
-            // An obsolete folded continuation line.
-            headerPairs[headerPairs.count - 1].1 += " " + line.trimmingSpaces()
+        case .field, .ignored:
+            break
         }
         return bytes.count
     }
@@ -314,25 +304,24 @@ final class CurlTransfer: ResponseBody {
     private func fireResponse() {
         guard let deferred = responseDeferred else { return }
         responseDeferred = nil
-        let code = statusCode
+        let code = head.code
         let isHead = request.method == "HEAD"
         let noBody = isHead || code == 204 || code == 304 || (100..<200).contains(code)
         var headers = Headers()
-        var contentLength: Int?
-        for (name, value) in headerPairs {
-            switch name.lowercased() {
-            case "content-length":
-                contentLength = Int(value)
-                if isHead { headers.addRawHeader(name, value) }
-            case "connection", "transfer-encoding":
-                break
+        for (name, value) in head.fields {
+            switch name.utf8.count {
+            case 10 where Headers.sameName(name, "Connection"):
+                continue
+            case 14 where !isHead && Headers.sameName(name, "Content-Length"):
+                continue
+            case 17 where Headers.sameName(name, "Transfer-Encoding"):
+                continue
             default:
                 headers.addRawHeader(name, value)
             }
         }
-        let chunked = headerPairs.contains { $0.0.lowercased() == "transfer-encoding" }
-        let length: Int? = noBody ? 0 : (chunked ? nil : contentLength)
-        let response = Response(version: version, code: code, phrase: phrase, headers: headers,
+        let length: Int? = noBody ? 0 : (head.hasTransferEncoding ? nil : head.contentLength)
+        let response = Response(version: ("HTTP", head.major, head.minor), code: code, phrase: head.phrase, headers: headers,
                                 length: length, request: request, body: self)
         self.response = response
         deferred.callback(response)
@@ -367,12 +356,9 @@ final class CurlTransfer: ResponseBody {
     }
 
     private var bodyIsCloseDelimited: Bool {
-        let code = statusCode
-        guard version.1 < 2, request.method != "HEAD", code != 204, code != 304, code >= 200 else { return false }
-        return !headerPairs.contains {
-            let name = $0.0.lowercased()
-            return name == "content-length" || name == "transfer-encoding"
-        }
+        let code = head.code
+        guard head.major < 2, request.method != "HEAD", code != 204, code != 304, code >= 200 else { return false }
+        return !head.hasContentLength && !head.hasTransferEncoding
     }
 
     /// Ends the exchange with `reason`: the response deferred fails, or the body protocol is told.
@@ -497,26 +483,6 @@ final class CurlTransfer: ResponseBody {
 
     fileprivate var uploadBuffered: Int { uploadChunks.reduce(0) { $0 + $1.count } - uploadOffset }
 
-    // MARK: - Parsed status line
-
-    private var statusCode: Int {
-        let parts = statusLine.split(separator: " ", maxSplits: 2)
-        return parts.count >= 2 ? Int(parts[1]) ?? 0 : 0
-    }
-
-    private var phrase: String {
-        let parts = statusLine.split(separator: " ", maxSplits: 2)
-        return parts.count >= 3 ? String(parts[2]) : ""
-    }
-
-    private var version: (String, Int, Int) {
-        let token = statusLine.split(separator: " ").first ?? "HTTP/1.1"
-        let numbers = token.dropFirst(5).split(separator: ".")
-        let major = numbers.first.flatMap { Int($0) } ?? 1
-        let minor = numbers.count > 1 ? Int(numbers[1]) ?? 0 : 0
-        return ("HTTP", major, minor)
-    }
-
     private var peerAddress: Address {
         var ip: UnsafeMutablePointer<CChar>?
         var port = 0
@@ -555,11 +521,3 @@ private final class UploadConsumer: BodyConsumer {
     }
 }
 
-extension String {
-    func trimmingSpaces() -> String {
-        var scalars = Substring(self)
-        while let first = scalars.first, first == " " || first == "\t" { scalars.removeFirst() }
-        while let last = scalars.last, last == " " || last == "\t" { scalars.removeLast() }
-        return String(scalars)
-    }
-}
