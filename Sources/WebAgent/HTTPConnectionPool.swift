@@ -4,9 +4,10 @@ import Reactor
 /// How an agent's connections are kept: persistent or not, how many, for how long.
 ///
 /// Non-persistent (Twisted's default for `Agent`): each request has its own connection and sends
-/// `Connection: close`. Persistent: idle connections are kept per (scheme, host, port) and reused;
-/// at most `maxPersistentPerHost` idle per host (libcurl's connection cache holds
-/// `maxPersistentPerHost` × 16 in all), each for `cachedConnectionTimeout` seconds.
+/// `Connection: close`. Persistent: idle connections are kept and reused for the same (scheme, host,
+/// port); at most `maxPersistentPerHost` idle ones to each server address and port (the oldest
+/// beyond that are closed when a request finishes), at most `maxPersistentPerHost` × 16 in all
+/// (libcurl's connection cache), each for `cachedConnectionTimeout` seconds.
 ///
 /// Beyond Twisted (twisted#7614): `maxConnectionsPerHost` and `maxConnections` limit the
 /// connections *in use*; requests over the limit wait, first come first served, for a connection.
@@ -17,7 +18,7 @@ import Reactor
 public final class HTTPConnectionPool {
     let reactor: EPollReactor
     public let persistent: Bool
-    /// Idle connections kept per (scheme, host, port). Default 2.
+    /// Idle connections kept per server (address and port). Default 2.
     public var maxPersistentPerHost = 2
     /// Seconds an idle connection is kept. Default 240. (libcurl counts idle time in whole seconds,
     /// so a connection may be reused for up to one second longer.)
@@ -40,6 +41,7 @@ public final class HTTPConnectionPool {
         if let multiHandle { return multiHandle }
         let made = CurlMulti(reactor: reactor, settings: CurlMultiSettings(
             persistent: persistent, maxIdleConnections: max(1, maxPersistentPerHost * 16),
+            maxIdlePerHost: max(0, maxPersistentPerHost),
             idleTimeout: cachedConnectionTimeout, maxConnectionsPerHost: maxConnectionsPerHost,
             maxConnections: maxConnections))
         multiHandle = made

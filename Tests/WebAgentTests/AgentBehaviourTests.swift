@@ -209,6 +209,43 @@ final class PausingRecorder: Protocol {
         #expect(maxOpen >= 1)
     }
 
+    @Test func maxPersistentPerHostKeepsThatManyIdleConnections() throws {
+        // When 4 slow requests run at once on a pool that keeps 1 idle connection per host, the
+        // server sees 4 connections; once all are done it is left with 1 open, and a later request
+        // reuses that one (no fifth connection).
+        var openAfter: Int?
+        var acceptedBefore = 0
+        var acceptedAfter = 0
+        var done = 0
+        try withServer(limit: 30) { reactor, server in
+            let pool = HTTPConnectionPool(reactor, persistent: true)
+            pool.maxPersistentPerHost = 1
+            let agent = Agent(reactor, pool: pool)
+            func fetch(_ path: String) -> Deferred<Void> {
+                agent.request("GET", server.url(path)).addCallback { readBody($0) }.addCallback { _ in done += 1 }
+            }
+            // Waits (in reactor passes, not wall-clock sleeps) for the server to see the closes.
+            func whenServerHasAtMostOneOpen(_ tries: Int, _ then: @escaping () -> Void) {
+                if server.openConnections <= 1 || tries == 0 { return then() }
+                reactor.callLater(0.01) { whenServerHasAtMostOneOpen(tries - 1, then) }
+            }
+            DeferredList((0..<4).map { _ in fetch("/delay?seconds=0.1") }).addCallback { _ in
+                whenServerHasAtMostOneOpen(300) {
+                    openAfter = server.openConnections
+                    acceptedBefore = server.connectionsAccepted
+                    fetch("/bytes/10").addBoth { _ in
+                        acceptedAfter = server.connectionsAccepted
+                        reactor.stop()
+                    }
+                }
+            }
+        }
+        #expect(done == 5)
+        #expect(acceptedBefore == 4)
+        #expect(openAfter == 1)
+        #expect(acceptedAfter == 4)
+    }
+
     @Test func maxConnectionsLimitsConnectionsAcrossHosts() throws {
         // When the pool allows 2 connections in all, slow requests to two hosts (127.0.0.1 and ::1)
         // are never served more than 2 at a time (counted by the servers while each is answered).
@@ -333,15 +370,19 @@ final class PausingRecorder: Protocol {
     }
 
     @Test func tenThousandRequestsLeaveNoResponseOrTransferAlive() throws {
-        // When 10,000 requests complete, no Response or transfer object is left alive.
+        // When 10,000 requests complete, no Response or transfer object is left alive, no transfer is
+        // still registered with libcurl, and no easy handle is outstanding: every one is idle, and
+        // there were never more than the 20 requests in flight at once.
         final class WeakBox {
             weak var response: Response?
             weak var transfer: ResponseBody?
         }
         var boxes: [WeakBox] = []
         var completed = 0
+        var handles: (active: Int, live: Int, idle: Int)?
         try withServer(limit: 60) { reactor, server in
-            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor, persistent: true))
+            let pool = HTTPConnectionPool(reactor, persistent: true)
+            let agent = Agent(reactor, pool: pool)
             let semaphore = DeferredSemaphore(tokens: 20)
             let all = (0..<10_000).map { index in
                 semaphore.run {
@@ -356,9 +397,16 @@ final class PausingRecorder: Protocol {
                     }.addCallback { _ in completed += 1 }
                 }
             }
-            DeferredList(all).addBoth { _ in reactor.callLater(0.01) { reactor.stop() } }
+            DeferredList(all).addBoth { _ in
+                reactor.callLater(0.01) {
+                    handles = (pool.multi.activeTransferCount, pool.multi.liveEasyHandles, pool.multi.idleEasyHandleCount)
+                    reactor.stop()
+                }
+            }
         }
         #expect(completed == 10_000)
+        #expect(handles?.active == 0)
+        #expect(handles.map { $0.live == $0.idle && $0.live > 0 && $0.live <= 20 } == true)
         #expect(boxes.count == 100)
         #expect(boxes.allSatisfy { $0.response == nil })
         #expect(boxes.allSatisfy { $0.transfer == nil })

@@ -76,6 +76,22 @@ import Testing
         #expect(failure?.check(ConnectionRefusedError.self) != nil)
     }
 
+    @Test func aHostThatCannotResolveFailsWithDNSLookupError() throws {
+        // When the host name cannot be resolved, the request fails with DNSLookupError naming the host.
+        // A 70-letter label is longer than DNS allows (63), so the resolver refuses it at once,
+        // without sending a query anywhere: the test stays on this machine.
+        let host = String(repeating: "a", count: 70) + ".invalid"
+        var failure: Failure?
+        try withReactor { reactor in
+            Agent(reactor).request("GET", "http://\(host)/").addBoth { result -> Void in
+                if case .failure(let f) = result { failure = f }
+                reactor.stop()
+            }
+        }
+        let lookup = failure?.check(DNSLookupError.self) != nil ? failure?.value as? DNSLookupError : nil
+        #expect(lookup?.host == host)
+    }
+
     @Test func badInputFailsWithoutSending() throws {
         // When the scheme, URI, method or a header is bad, the deferred fails with a typed error.
         let reactor = try EPollReactor()

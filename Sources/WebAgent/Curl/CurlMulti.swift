@@ -1,5 +1,6 @@
 import CCurl
 import Deferreds
+import Glibc
 import Reactor
 
 /// libcurl's global initialisation, done once (lazily and thread-safely) before any handle exists.
@@ -9,6 +10,8 @@ let curlGlobalInitResult: CURLcode = curl_global_init(Int(CURL_GLOBAL_ALL))
 struct CurlMultiSettings {
     var persistent: Bool
     var maxIdleConnections: Int
+    /// Idle connections kept per peer (address and port); more are shut down.
+    var maxIdlePerHost: Int
     var idleTimeout: Double
     var maxConnectionsPerHost: Int?
     var maxConnections: Int?
@@ -29,9 +32,27 @@ final class CurlMulti {
     private var timer: DelayedCall?
     private var idleEasyHandles: [UnsafeMutableRawPointer] = []
     private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
+    /// The connections libcurl has open (persistent pools only), by socket.
+    private var connections: [Int32: Connection] = [:]
+    private var connectionSerial = 0
+
+    private struct Connection {
+        /// The peer's socket address bytes: connections to one peer are counted together.
+        var peer: [UInt8]
+        /// Opening order; the oldest idle connections are the first shut down.
+        var serial: Int
+        /// Shut down by us for being over the idle limit; libcurl drops it when it next looks.
+        var shut = false
+    }
     private var newsQueue: [CurlTransfer] = []
     private var dispatching = false
     private var closed = false
+    /// Easy handles alive, in use or idle (for leak checks: it never exceeds the most transfers
+    /// that ran at once plus the idle ones kept).
+    private(set) var liveEasyHandles = 0
+    /// Transfers added to the multi handle and not yet finished or stopped.
+    var activeTransferCount: Int { active.count }
+    var idleEasyHandleCount: Int { idleEasyHandles.count }
 
     init(reactor: EPollReactor, settings: CurlMultiSettings) {
         precondition(curlGlobalInitResult == CURLE_OK, "curl_global_init failed: \(curlGlobalInitResult)")
@@ -71,10 +92,10 @@ final class CurlMulti {
         for (easy, transfer) in active {
             curl_multi_remove_handle(handle, easy)
             transfer.detach()
-            curl_easy_cleanup(easy)
+            cleanUp(easy)
         }
         active = [:]
-        for easy in idleEasyHandles { curl_easy_cleanup(easy) }
+        for easy in idleEasyHandles { cleanUp(easy) }
         idleEasyHandles = []
         for socket in sockets.values { socket.unwatch() }
         sockets = [:]
@@ -89,16 +110,26 @@ final class CurlMulti {
             curl_easy_reset(easy)
             return easy
         }
+        liveEasyHandles += 1
         return curl_easy_init()
+    }
+
+    private func cleanUp(_ easy: UnsafeMutableRawPointer) {
+        liveEasyHandles -= 1
+        curl_easy_cleanup(easy)
     }
 
     /// Starts running `transfer`, whose easy handle is configured.
     func start(_ transfer: CurlTransfer) -> Bool {
-        guard !closed else { return false }
+        guard !closed else {
+            cleanUp(transfer.easy)
+            return false
+        }
         active[transfer.easy] = transfer
         let code = curl_multi_add_handle(handle, transfer.easy)
         guard code == CURLM_OK else {
             active[transfer.easy] = nil
+            recycle(transfer.easy)
             return false
         }
         return true
@@ -116,7 +147,7 @@ final class CurlMulti {
         if idleEasyHandles.count < 256 {
             idleEasyHandles.append(easy)
         } else {
-            curl_easy_cleanup(easy)
+            cleanUp(easy)
         }
     }
 
@@ -167,6 +198,7 @@ final class CurlMulti {
 
     private func collectFinished() {
         var left: Int32 = 0
+        var finishedAny = false
         while let message = curl_multi_info_read(handle, &left) {
             guard ccurl_msg_kind(message) == CURLMSG_DONE, let easy = ccurl_msg_easy(message) else { continue }
             let key = easy
@@ -175,6 +207,63 @@ final class CurlMulti {
             transfer.finished(with: result)
             curl_multi_remove_handle(handle, easy)
             recycle(key)
+            finishedAny = true
+        }
+        if finishedAny && connections.count > settings.maxIdlePerHost { shutExcessIdleConnections() }
+    }
+
+    // MARK: - Idle connections per host
+
+    /// Has libcurl open its connection sockets through us, so that we know them (persistent pools).
+    func trackConnections(of easy: UnsafeMutableRawPointer) {
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        ccurl_easy_setopt_ptr(easy, CURLOPT_OPENSOCKETDATA, me)
+        ccurl_easy_setopt_opensocket_cb(easy) { clientp, purpose, address in
+            guard let clientp, let address else { return CURL_SOCKET_BAD }
+            return Unmanaged<CurlMulti>.fromOpaque(clientp).takeUnretainedValue().openSocket(purpose, address)
+        }
+        ccurl_easy_setopt_ptr(easy, CURLOPT_CLOSESOCKETDATA, me)
+        ccurl_easy_setopt_closesocket_cb(easy) { clientp, fd in
+            if let clientp { Unmanaged<CurlMulti>.fromOpaque(clientp).takeUnretainedValue().connections[fd] = nil }
+            return Glibc.close(fd)
+        }
+    }
+
+    /// libcurl's open-socket callback (inside libcurl: bookkeeping only).
+    private func openSocket(_ purpose: curlsocktype, _ address: UnsafeMutablePointer<curl_sockaddr>) -> curl_socket_t {
+        let fd = socket(address.pointee.family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue),
+                        address.pointee.protocol)
+        guard fd >= 0 else { return CURL_SOCKET_BAD }
+        if purpose == CURLSOCKTYPE_IPCXN {
+            let length = min(Int(address.pointee.addrlen), MemoryLayout.size(ofValue: address.pointee.addr))
+            let peer = withUnsafeBytes(of: &address.pointee.addr) { Array($0.prefix(length)) }
+            connectionSerial += 1
+            connections[fd] = Connection(peer: peer, serial: connectionSerial)
+        }
+        return fd
+    }
+
+    /// Shuts down the oldest idle connections to each peer beyond `maxIdlePerHost`. libcurl
+    /// checks a cached connection before reusing it, finds these closed and drops them (closing the
+    /// socket through our close callback), so no request ever runs on one.
+    private func shutExcessIdleConnections() {
+        var inUse = Set<Int32>()
+        for (fd, socket) in sockets where socket.isWatched { inUse.insert(fd) }
+        for easy in active.keys {
+            var fd: curl_socket_t = CURL_SOCKET_BAD
+            if ccurl_easy_getinfo_socket(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK, fd != CURL_SOCKET_BAD {
+                inUse.insert(fd)
+            }
+        }
+        var idleByPeer: [[UInt8]: [(fd: Int32, serial: Int)]] = [:]
+        for (fd, connection) in connections where !connection.shut && !inUse.contains(fd) {
+            idleByPeer[connection.peer, default: []].append((fd, connection.serial))
+        }
+        for (_, idle) in idleByPeer where idle.count > settings.maxIdlePerHost {
+            for extra in idle.sorted(by: { $0.serial < $1.serial }).dropLast(settings.maxIdlePerHost) {
+                Glibc.shutdown(extra.fd, Int32(SHUT_RDWR))
+                connections[extra.fd]?.shut = true
+            }
         }
     }
 
@@ -220,6 +309,7 @@ private final class CurlSocket: ReadDescriptor, WriteDescriptor {
     let fileDescriptor: Int32
     unowned let multi: CurlMulti
     private var reading = false
+    var isWatched: Bool { reading || writing }
     private var writing = false
 
     init(fd: Int32, multi: CurlMulti) {

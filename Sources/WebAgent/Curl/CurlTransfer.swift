@@ -117,6 +117,7 @@ final class CurlTransfer: ResponseBody {
             ccurl_easy_setopt_long(handle, CURLOPT_FORBID_REUSE, 1)
         } else {
             ccurl_easy_setopt_long(handle, CURLOPT_MAXAGE_CONN, max(1, Int(multi.settings.idleTimeout)))
+            multi.trackConnections(of: handle)
         }
         switch request.method {
         case "GET":
