@@ -19,7 +19,8 @@ import Reactor
 ///     .addCallback { response in readBody(response) }
 /// ```
 ///
-/// Twisted: `twisted.web.client.Agent`. Redirects are not followed (use `RedirectAgent`).
+/// Twisted: `twisted.web.client.Agent`. Redirects are not followed (use `RedirectAgent`), and, as in
+/// Twisted, no proxy is used: the `http_proxy`/`https_proxy` environment variables are ignored.
 public final class Agent: AgentProtocol {
     public let reactor: EPollReactor
     public let pool: HTTPConnectionPool

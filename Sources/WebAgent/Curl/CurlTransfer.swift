@@ -95,6 +95,9 @@ final class CurlTransfer: ResponseBody {
         ccurl_easy_setopt_str(handle, CURLOPT_PROTOCOLS_STR, "http,https")
         ccurl_easy_setopt_str(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         ccurl_easy_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
+        // No proxy from the environment (http_proxy, …): like Twisted's Agent, which only uses one
+        // when given a ProxyAgent. (It also spares libcurl an environment lookup per request.)
+        ccurl_easy_setopt_str(handle, CURLOPT_PROXY, "")
         ccurl_easy_setopt_ptr(handle, CURLOPT_PRIVATE, me)
         ccurl_easy_setopt_ptr(handle, CURLOPT_HEADERDATA, me)
         ccurl_easy_setopt_write_cb(handle, CURLOPT_HEADERFUNCTION) { data, size, count, userdata in
