@@ -209,6 +209,32 @@ final class PausingRecorder: Protocol {
         #expect(maxOpen >= 1)
     }
 
+    @Test func chunksAProtocolKeepsStayIntactWhileTheTransferReusesItsBuffers() throws {
+        // When a protocol keeps every chunk of an 8 MiB body (the transfer recycles its emptied
+        // buffers for later chunks), the kept chunks still hold exactly the bytes that were sent.
+        final class Keeper: Protocol {
+            var chunks: [[UInt8]] = []
+            var reason: Failure?
+            override func dataReceived(_ bytes: [UInt8]) { chunks.append(bytes) }
+            override func connectionLost(_ reason: Failure) { self.reason = reason }
+        }
+        let keeper = Keeper()
+        let size = 8 * 1024 * 1024
+        try withServer(limit: 30) { reactor, server in
+            Agent(reactor).request("GET", server.url("/bytes/\(size)")).addCallback { r -> Void in
+                r.deliverBody(keeper)
+            }
+            // Stops once the body has ended (checked each 10 ms of reactor time, not slept on).
+            func check() {
+                if keeper.reason == nil { _ = reactor.callLater(0.01, check) } else { reactor.stop() }
+            }
+            check()
+        }
+        #expect(keeper.reason?.check(ResponseDone.self) != nil)
+        #expect(keeper.chunks.count > 1)
+        #expect(keeper.chunks.flatMap { $0 } == WebServer.patternBytes(count: size))
+    }
+
     @Test func maxPersistentPerHostKeepsThatManyIdleConnections() throws {
         // When 4 slow requests run at once on a pool that keeps 1 idle connection per host, the
         // server sees 4 connections; once all are done it is left with 1 open, and a later request

@@ -159,6 +159,42 @@ final class CurlMulti {
         deliverNews()
     }
 
+    // MARK: - Body buffers
+
+    /// Emptied body buffers kept for the next chunks: a large body then reuses a few buffers
+    /// instead of allocating (and the C heap growing and shrinking, page-faulting) for every chunk.
+    private var spareChunks: [[UInt8]] = []
+
+    /// An empty buffer that can hold `capacity` bytes.
+    func takeSpareChunk(capacity: Int) -> [UInt8] {
+        var chunk: [UInt8] = []
+        if capacity >= CurlMulti.spareChunkMinimum {
+            if let index = spareChunks.lastIndex(where: { $0.capacity >= capacity }) {
+                return spareChunks.remove(at: index)
+            }
+            // Room for several of libcurl's writes (16 KiB each), which are gathered into one chunk.
+            chunk.reserveCapacity(max(capacity, CurlMulti.largestWrite))
+        } else {
+            chunk.reserveCapacity(capacity)
+        }
+        return chunk
+    }
+
+    /// Takes back a chunk the body protocol was given. If the protocol kept it, emptying it makes
+    /// a new buffer (the protocol's copy is untouched).
+    func keepSpareChunk(_ chunk: inout [UInt8]) {
+        guard chunk.capacity >= CurlMulti.spareChunkMinimum, spareChunks.count < CurlMulti.spareChunkLimit else { return }
+        chunk.removeAll(keepingCapacity: true)
+        spareChunks.append(chunk)
+    }
+
+    private static let spareChunkMinimum = 16 * 1024
+    /// As many as a transfer buffers before it is paused (`CurlTransfer.bufferLimit`).
+    private static let spareChunkLimit = CurlTransfer.bufferLimit / largestWrite
+    /// CURLOPT_BUFFERSIZE, set on every transfer: libcurl never reads more at once (it hands the
+    /// bytes over in writes of at most 16 KiB).
+    static let largestWrite = 64 * 1024
+
     /// Queues `transfer` to be told about its news once no libcurl callback is running.
     func noteNews(_ transfer: CurlTransfer) {
         guard !transfer.hasQueuedNews else { return }

@@ -53,7 +53,8 @@ final class CurlTransfer: ResponseBody {
     private var pausedByUs = false
     private var pausedByProtocol = false
     private var bodyTooLarge = false
-    private static let bufferLimit = 256 * 1024
+    /// Body bytes held before the transfer is paused (libcurl reads many buffers in one go).
+    static let bufferLimit = 1024 * 1024
 
     // Upload.
     private var uploadChunks: [[UInt8]] = []
@@ -109,7 +110,7 @@ final class CurlTransfer: ResponseBody {
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
             return transfer.bodyBytes(UnsafeRawBufferPointer(start: data, count: size * count))
         }
-        ccurl_easy_setopt_long(handle, CURLOPT_BUFFERSIZE, 64 * 1024)
+        ccurl_easy_setopt_long(handle, CURLOPT_BUFFERSIZE, CurlMulti.largestWrite)
         if let connectTimeout = options.connectTimeout {
             ccurl_easy_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(connectTimeout * 1000)))
         }
@@ -225,7 +226,15 @@ final class CurlTransfer: ResponseBody {
             return 0
         }
         receivedBytes += bytes.count
-        chunks.append(Array(bytes))
+        let last = chunks.count - 1
+        if last >= chunkHead, chunks[last].capacity - chunks[last].count >= bytes.count {
+            // Gathered into the chunk not yet delivered: fewer, larger chunks for the protocol.
+            chunks[last].append(contentsOf: bytes)
+        } else {
+            var chunk = multi.takeSpareChunk(capacity: bytes.count)
+            chunk.append(contentsOf: bytes)
+            chunks.append(chunk)
+        }
         bufferedBytes += bytes.count
         multi.noteNews(self)
         return bytes.count
@@ -333,11 +342,12 @@ final class CurlTransfer: ResponseBody {
 
     private func deliverChunks(to protocolHandler: Protocol) {
         while chunkHead < chunks.count, !pausedByProtocol {
-            let chunk = chunks[chunkHead]
+            var chunk = chunks[chunkHead]
             chunks[chunkHead] = []
             chunkHead += 1
             bufferedBytes -= chunk.count
             protocolHandler.dataReceived(chunk)
+            multi.keepSpareChunk(&chunk)
             if case .finished = bodyState { return }
         }
         if chunkHead == chunks.count {
