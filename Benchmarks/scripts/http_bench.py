@@ -292,7 +292,9 @@ def machine(args):
 
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     commit = first_line(["git", "-C", repo, "rev-parse", "--short", "HEAD"])
-    dirty = first_line(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"])
+    # Changes to the sources, not to the results this very harness (or bench-deferred) writes.
+    dirty = first_line(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no",
+                        "--", ".", ":!Benchmarks/results"])
     return {
         "record": "machine",
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
