@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -67,10 +68,12 @@ def env_int(name, default):
 class Launcher:
     """Runs commands under rusage_run and returns its measurements."""
 
-    def __init__(self, path, run_dir):
+    def __init__(self, path, run_dir, timeout):
         self.path = path
         self.run_dir = run_dir
+        self.timeout = timeout  # seconds a run may take before it is killed and marked failed
         self.count = 0
+        self.current = None  # (launcher Popen, report path) of the run in progress
 
     def start(self, argv, stdout=subprocess.DEVNULL):
         """Starts argv; returns (Popen of the launcher, report path, stderr path)."""
@@ -80,24 +83,63 @@ class Launcher:
         with open(err, "wb") as err_file:
             proc = subprocess.Popen([self.path, report] + argv, stdout=stdout, stderr=err_file,
                                     stdin=subprocess.DEVNULL)
+        self.current = (proc, report)
         return proc, report, err
 
     @staticmethod
-    def finish(proc, report):
-        """Waits for the launcher; returns the measurements of the program it ran."""
-        proc.wait()
+    def program_pid(report):
+        """The program's pid, which rusage_run writes first; None until it has."""
+        try:
+            with open(report, encoding="utf-8") as f:
+                first = f.readline()
+        except FileNotFoundError:
+            return None
+        return json.loads(first)["pid"] if first.endswith("\n") else None
+
+    def kill(self, proc, report, sig):
+        """Sends sig to the program rusage_run started (rusage_run then reports and exits)."""
+        pid = self.program_pid(report)
+        if pid and proc.poll() is None:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def finish(self, proc, report, timeout=None):
+        """Waits for the launcher (killing the program after `timeout` s); returns the
+        measurements of the program, with "timed_out" set if it had to be killed."""
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            self.kill(proc, report, signal.SIGKILL)
+            proc.wait()
+        self.current = None
         with open(report, encoding="utf-8") as f:
             lines = [json.loads(line) for line in f if line.strip()]
         if len(lines) < 2:
             raise RuntimeError(f"rusage_run left no measurement ({report})")
-        return {**lines[-1], "pid": lines[0]["pid"]}
+        return {**lines[-1], "pid": lines[0]["pid"], "timed_out": timed_out}
 
     def run(self, argv, stdout=subprocess.DEVNULL):
         """Runs argv to the end; returns (measurements, stderr text)."""
         proc, report, err = self.start(argv, stdout)
-        result = self.finish(proc, report)
+        result = self.finish(proc, report, self.timeout)
         with open(err, encoding="utf-8", errors="replace") as f:
             return result, f.read()
+
+    def stop(self):
+        """Ends the run in progress, if any: the harness itself is being stopped."""
+        if self.current:
+            proc, report = self.current
+            self.kill(proc, report, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill(proc, report, signal.SIGKILL)
+                proc.wait()
+            self.current = None
 
 
 def last_json_line(text):
@@ -262,6 +304,8 @@ def run_tool(launcher, ctx, name, tool, c):
     else:
         result, stderr = launcher.run(argv)
     done, inner, error = check(result, stderr, stdout_path)
+    if result["timed_out"]:
+        error = f"killed after {launcher.timeout} s (BENCH_RUN_TIMEOUT)"
     record = {"tool": name, "concurrency": c, "pages": done, "ok": error is None,
               "wall": result["wall"], "user": result["user"], "sys": result["sys"],
               "maxrss_kib": result["maxrss_kib"], "exit": result["exit"]}
@@ -631,14 +675,9 @@ def run_memory(args, launcher):
     # (summary lines only, no bodies) and read its /proc status at every `step` of them.
     proc, report, err = launcher.start(argv, stdout=subprocess.PIPE)
     pid = None
-    for _ in range(200):  # rusage_run writes the child's pid first
-        try:
-            with open(report, encoding="utf-8") as f:
-                first = f.readline()
-        except FileNotFoundError:
-            first = ""
-        if first.endswith("\n"):
-            pid = json.loads(first)["pid"]
+    for _ in range(200):
+        pid = launcher.program_pid(report)
+        if pid:
             break
         time.sleep(0.02)
     samples, done, start = [], 0, time.monotonic()
@@ -717,8 +756,13 @@ def main():
     p.add_argument("--results", required=True, help="folder for MODE.jsonl and MODE.md")
     p.add_argument("--nginx-pid", type=int, help="checked before each run")
     args = p.parse_args()
-    launcher = Launcher(args.launcher, args.run_dir)
-    {"pages": run_pages, "stream": run_stream, "memory": run_memory}[args.mode](args, launcher)
+    launcher = Launcher(args.launcher, args.run_dir, env_int("BENCH_RUN_TIMEOUT", 600))
+    # On SIGTERM (http_bench.sh's cleanup) or Ctrl-C, end the program being measured too.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    try:
+        {"pages": run_pages, "stream": run_stream, "memory": run_memory}[args.mode](args, launcher)
+    finally:
+        launcher.stop()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@
 # anything fails or the run is interrupted.
 #
 # Environment: BENCH_REPEAT (3), BENCH_PAGES (10000), BENCH_CONCURRENCY ("2 50 200"),
-# BENCH_WRK_SECONDS (5), BENCH_MEMORY_URLS (1000000), GETPAGE, BLOG_EXAMPLE, SWIFT (swift).
+# BENCH_WRK_SECONDS (5), BENCH_MEMORY_URLS (1000000), BENCH_RUN_TIMEOUT (600 s, per program run),
+# GETPAGE, BLOG_EXAMPLE, SWIFT (swift).
 set -euo pipefail
 
 mode="${1:-}"
@@ -58,7 +59,13 @@ PY="$(Benchmarks/scripts/venv.sh)"
 # --- private run folder, launcher, nginx ------------------------------------------------------
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/swift-deferreds-bench.XXXXXX")"
 nginx_pid=""
+harness_pid=""
 cleanup() {
+    # The harness first (it ends the program it is measuring), then nginx, each by its PID.
+    if [[ -n "${harness_pid}" ]] && kill -0 "${harness_pid}" 2>/dev/null; then
+        kill -TERM "${harness_pid}" 2>/dev/null || true
+        wait "${harness_pid}" 2>/dev/null || true
+    fi
     if [[ -n "${nginx_pid}" ]] && kill -0 "${nginx_pid}" 2>/dev/null; then
         kill -TERM "${nginx_pid}" 2>/dev/null || true  # the master stops its worker
         wait "${nginx_pid}" 2>/dev/null || true
@@ -119,8 +126,12 @@ if [[ "${code}" != 200 ]]; then
 fi
 
 # --- the benchmark -----------------------------------------------------------------------------
+# In the background with `wait`, so that a signal runs the traps at once instead of after it.
 mkdir -p Benchmarks/results
 "${PY}" Benchmarks/scripts/http_bench.py "${mode}" \
     --port "${port}" --run-dir "${run_dir}" --launcher "${run_dir}/rusage_run" \
     --nginx-pid "${nginx_pid}" --getpage "${GETPAGE}" --blog-example "${BLOG_EXAMPLE}" \
-    --python "${PY}" --swift "${SWIFT}" --results Benchmarks/results
+    --python "${PY}" --swift "${SWIFT}" --results Benchmarks/results &
+harness_pid=$!
+wait "${harness_pid}"
+harness_pid=""  # reaped: never signal that PID again
