@@ -3,12 +3,16 @@
 #   make demo            getpage's demo: 20 pages from the built-in server, at most 2 at a time
 #   make demo-chaining   the narrated deferred-chaining example (no network)
 #   make bench-deferred  Deferreds micro-benchmarks against Twisted, in one run (release build)
+#   make bench-pages     getpage against curl, wrk, Twisted, treq and aiohttp on a private nginx
+#   make bench-stream    one 256 MiB body to /dev/null: getpage, curl, Twisted
+#   make bench-memory    1,000,000 URLs at C = 100 through getpage: peak RSS and growth
+#   make bench           all of the above and bench-reactor (see Benchmarks/README.md)
 
 SWIFT ?= swift
 # Debian packages the build needs (nginx-light: the HTTP/2 test's server).
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light
 
-.PHONY: test demo demo-chaining deps bench bench-deferred bench-reactor
+.PHONY: test demo demo-chaining deps bench bench-deferred bench-reactor bench-pages bench-stream bench-memory
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -27,16 +31,21 @@ demo: deps
 demo-chaining:
 	$(SWIFT) run deferred-chaining
 
-bench: bench-deferred bench-reactor
+bench: bench-deferred bench-reactor bench-pages bench-stream bench-memory
+
+# HTTP benchmarks: Benchmarks/scripts/http_bench.sh installs what it needs, builds getpage and
+# blog-example (unless GETPAGE / BLOG_EXAMPLE are set) and runs its own nginx.
+bench-pages bench-stream bench-memory: deps
+	SWIFT="$(SWIFT)" Benchmarks/scripts/http_bench.sh $(@:bench-%=%)
 
 bench-deferred:
 	$(SWIFT) build -c release --product deferred-bench
 	@mkdir -p Benchmarks/results
 	@PY="$$(Benchmarks/scripts/venv.sh)" && \
 	echo "== swift-deferreds (release) ==" >&2 && \
-	.build/release/deferred-bench --repeat 3 | tee Benchmarks/results/deferreds-swift.jsonl >&2 && \
+	.build/release/deferred-bench --repeat $${BENCH_REPEAT:-3} | tee Benchmarks/results/deferreds-swift.jsonl >&2 && \
 	echo "== Twisted (this may take two minutes: its runner is quadratic on 1,000,000 callbacks) ==" >&2 && \
-	"$$PY" Benchmarks/peers/twisted_defer.py --repeat 3 --full-many | tee Benchmarks/results/deferreds-twisted.jsonl >&2 && \
+	"$$PY" Benchmarks/peers/twisted_defer.py --repeat $${BENCH_REPEAT:-3} --full-many | tee Benchmarks/results/deferreds-twisted.jsonl >&2 && \
 	python3 Benchmarks/scripts/compare.py --title "Deferreds: swift-deferreds vs Twisted" \
 		Benchmarks/results/deferreds-swift.jsonl Benchmarks/results/deferreds-twisted.jsonl \
 		| tee Benchmarks/results/deferreds.md
@@ -46,10 +55,10 @@ bench-reactor:
 	@mkdir -p Benchmarks/results
 	@BIN="$$($(SWIFT) build -c release --show-bin-path)" && PY="$$(Benchmarks/scripts/venv.sh)" && \
 	echo "== swift-deferreds reactor (release) ==" >&2 && \
-	"$$BIN/reactor-bench" --repeat 3 > Benchmarks/results/reactor-swift.jsonl && \
+	"$$BIN/reactor-bench" --repeat $${BENCH_REPEAT:-3} > Benchmarks/results/reactor-swift.jsonl && \
 	cat Benchmarks/results/reactor-swift.jsonl >&2 && \
 	echo "== Twisted epollreactor + task.Clock (about two minutes: a process per repetition) ==" >&2 && \
-	"$$PY" Benchmarks/peers/twisted_reactor.py --repeat 3 > Benchmarks/results/reactor-twisted.jsonl && \
+	"$$PY" Benchmarks/peers/twisted_reactor.py --repeat $${BENCH_REPEAT:-3} > Benchmarks/results/reactor-twisted.jsonl && \
 	cat Benchmarks/results/reactor-twisted.jsonl >&2 && \
 	python3 Benchmarks/scripts/compare_reactor.py --title "Reactor: swift-deferreds vs Twisted" \
 		Benchmarks/results/reactor-swift.jsonl Benchmarks/results/reactor-twisted.jsonl \

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# One part of the HTTP benchmarks, against a private nginx on 127.0.0.1:
+#
+#   Benchmarks/scripts/http_bench.sh pages|stream|memory
+#
+# Installs what is missing (nginx-light, wrk, curl, a C compiler; the Python venv with the
+# pinned Twisted, treq and aiohttp), builds getpage and blog-example in release mode unless
+# GETPAGE / BLOG_EXAMPLE name the binaries, generates the corpus once (Benchmarks/.corpus),
+# starts nginx (1 worker, no access log, keep-alive) on a free port, runs
+# Benchmarks/scripts/http_bench.py, and stops that nginx by its PID on the way out, also when
+# anything fails or the run is interrupted.
+#
+# Environment: BENCH_REPEAT (3), BENCH_PAGES (10000), BENCH_CONCURRENCY ("2 50 200"),
+# BENCH_WRK_SECONDS (5), BENCH_MEMORY_URLS (1000000), BENCH_RUN_TIMEOUT (600 s, per program run),
+# GETPAGE, BLOG_EXAMPLE, SWIFT (swift).
+set -euo pipefail
+
+mode="${1:-}"
+case "${mode}" in
+    pages | stream | memory) ;;
+    *) echo "usage: $0 pages|stream|memory" >&2; exit 2 ;;
+esac
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(cd "${script_dir}/../.." && pwd)"
+cd "${repo_root}"
+SWIFT="${SWIFT:-swift}"
+
+# --- tools -------------------------------------------------------------------------------------
+missing=()
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v cc >/dev/null 2>&1 || command -v clang >/dev/null 2>&1 || missing+=(gcc)
+if ((${#missing[@]})); then
+    echo "http_bench.sh: installing ${missing[*]}" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+fi
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+CC="$(command -v cc || command -v clang)"
+
+# --- binaries under test -----------------------------------------------------------------------
+if [[ -z "${GETPAGE:-}" || ("${mode}" == pages && -z "${BLOG_EXAMPLE:-}") ]]; then
+    # One product per invocation: with several --product flags SwiftPM builds only the last.
+    echo "http_bench.sh: building getpage and blog-example (release)" >&2
+    "${SWIFT}" build -c release --product getpage >&2
+    "${SWIFT}" build -c release --product blog-example >&2
+    bin_dir="$("${SWIFT}" build -c release --show-bin-path)"
+    GETPAGE="${GETPAGE:-${bin_dir}/getpage}"
+    BLOG_EXAMPLE="${BLOG_EXAMPLE:-${bin_dir}/blog-example}"
+fi
+BLOG_EXAMPLE="${BLOG_EXAMPLE:-}"
+
+# --- Python peers and the corpus ---------------------------------------------------------------
+PY="$(Benchmarks/scripts/venv.sh)"
+"${PY}" Benchmarks/scripts/corpus.py Benchmarks/.corpus
+
+# --- private run folder, launcher, nginx ------------------------------------------------------
+run_dir="$(mktemp -d "${TMPDIR:-/tmp}/swift-deferreds-bench.XXXXXX")"
+nginx_pid=""
+harness_pid=""
+cleanup() {
+    # The harness first (it ends the program it is measuring), then nginx, each by its PID.
+    if [[ -n "${harness_pid}" ]] && kill -0 "${harness_pid}" 2>/dev/null; then
+        kill -TERM "${harness_pid}" 2>/dev/null || true
+        wait "${harness_pid}" 2>/dev/null || true
+    fi
+    if [[ -n "${nginx_pid}" ]] && kill -0 "${nginx_pid}" 2>/dev/null; then
+        kill -TERM "${nginx_pid}" 2>/dev/null || true  # the master stops its worker
+        wait "${nginx_pid}" 2>/dev/null || true
+        echo "http_bench.sh: nginx (pid ${nginx_pid}) stopped" >&2
+    fi
+    rm -rf "${run_dir}"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+"${CC}" -O2 -o "${run_dir}/rusage_run" Benchmarks/scripts/rusage_run.c
+
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+mkdir -p "${run_dir}/nginx"
+cat >"${run_dir}/nginx/nginx.conf" <<EOF
+# Written by Benchmarks/scripts/http_bench.sh for one run.
+worker_processes 1;
+worker_rlimit_nofile 16384;
+daemon off;
+pid ${run_dir}/nginx/nginx.pid;
+error_log ${run_dir}/nginx/error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    sendfile on;
+    keepalive_timeout 65;
+    keepalive_requests 10000000;
+    default_type application/octet-stream;
+    types { text/html html; }
+    client_body_temp_path ${run_dir}/nginx/body;
+    proxy_temp_path ${run_dir}/nginx/proxy;
+    fastcgi_temp_path ${run_dir}/nginx/fastcgi;
+    uwsgi_temp_path ${run_dir}/nginx/uwsgi;
+    scgi_temp_path ${run_dir}/nginx/scgi;
+    server {
+        listen 127.0.0.1:${port};
+        root ${repo_root}/Benchmarks/.corpus/www;
+    }
+}
+EOF
+"${NGINX}" -p "${run_dir}/nginx" -c "${run_dir}/nginx/nginx.conf" -e "${run_dir}/nginx/error.log" &
+nginx_pid=$!
+echo "http_bench.sh: nginx (pid ${nginx_pid}) on 127.0.0.1:${port}" >&2
+for _ in $(seq 50); do
+    if ! kill -0 "${nginx_pid}" 2>/dev/null; then
+        cat "${run_dir}/nginx/error.log" >&2 || true
+        echo "http_bench.sh: nginx did not start" >&2
+        exit 1
+    fi
+    code="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${port}/p/00000.html" || true)"
+    [[ "${code}" == 200 ]] && break
+    sleep 0.1
+done
+if [[ "${code}" != 200 ]]; then
+    echo "http_bench.sh: nginx answers ${code} for /p/00000.html (is the corpus readable by nginx's worker user?)" >&2
+    exit 1
+fi
+
+# --- the benchmark -----------------------------------------------------------------------------
+# In the background with `wait`, so that a signal runs the traps at once instead of after it.
+mkdir -p Benchmarks/results
+"${PY}" Benchmarks/scripts/http_bench.py "${mode}" \
+    --port "${port}" --run-dir "${run_dir}" --launcher "${run_dir}/rusage_run" \
+    --nginx-pid "${nginx_pid}" --getpage "${GETPAGE}" --blog-example "${BLOG_EXAMPLE}" \
+    --python "${PY}" --swift "${SWIFT}" --results Benchmarks/results &
+harness_pid=$!
+wait "${harness_pid}"
+harness_pid=""  # reaped: never signal that PID again
