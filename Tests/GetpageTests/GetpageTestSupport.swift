@@ -226,3 +226,7 @@ func waitUntil(_ limit: Double = 5, _ condition: () -> Bool) -> Bool {
     }
     return true
 }
+
+/// Whether this test process (and so the getpage it runs, built the same way) is built with
+/// ThreadSanitizer (`make test-tsan`).
+let runningUnderThreadSanitizer = dlsym(nil, "__tsan_init") != nil
