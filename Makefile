@@ -7,12 +7,16 @@
 #   make bench-stream    one 256 MiB body to /dev/null: getpage, curl, Twisted
 #   make bench-memory    1,000,000 URLs at C = 100 through getpage: peak RSS and growth
 #   make bench           all of the above and bench-reactor (see Benchmarks/README.md)
+#   make test-asan       the test suite under AddressSanitizer + LeakSanitizer (scratch: .build-asan)
+#   make test-tsan       the test suite under ThreadSanitizer (scratch: .build-tsan)
+#   make soak            getpage against the WebServer with 10 % faults for SOAK_SECONDS (300)
 
 SWIFT ?= swift
 # Debian packages the build needs (nginx-light: the HTTP/2 test's server).
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light
 
-.PHONY: test demo demo-chaining deps bench bench-deferred bench-reactor bench-pages bench-stream bench-memory
+.PHONY: test demo demo-chaining deps bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
+	test-asan test-tsan soak
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -24,6 +28,30 @@ deps:
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The sanitized suites: everything (getpage and blog-example, which the tests run as child
+# processes, and the exit tests' child) is built with the sanitizer and inherits these options.
+# LeakSanitizer's suppressions (.ci/lsan.supp) cover only XCTest's runner and Swift's weak side
+# tables; SWIFT_BACKTRACE=enable=no keeps Swift's backtracer out of the sanitizers' way.
+SANITIZER_ENV := SWIFT_BACKTRACE=enable=no
+ASAN_ENV := $(SANITIZER_ENV) ASAN_OPTIONS=detect_leaks=1 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp:print_suppressions=0
+TSAN_ENV := $(SANITIZER_ENV) TSAN_OPTIONS=second_deadlock_stack=1
+
+test-asan: deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	$(ASAN_ENV) $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan
+
+test-tsan: deps
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	$(TSAN_ENV) $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan
+
+SOAK_SECONDS ?= 300
+
+soak: deps
+	$(SWIFT) build -c release --product getpage
+	python3 Benchmarks/scripts/soak.py --seconds $(SOAK_SECONDS) \
+		--getpage "$$($(SWIFT) build -c release --show-bin-path)/getpage"
 
 demo: deps
 	$(SWIFT) run getpage

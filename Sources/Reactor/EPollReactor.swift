@@ -146,7 +146,7 @@ public final class EPollReactor: ReactorTime {
     public func close() {
         timers.removeAll()
         triggers.removeAll()
-        _ = threadQueue.takeAll()
+        _ = threadQueue.close()
         for (fd, _) in descriptors.all {
             poller.setInterest(fd, reading: false, writing: false, wasRegistered: true)
         }

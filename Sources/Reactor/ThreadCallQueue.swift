@@ -5,7 +5,8 @@ import Glibc
 ///
 /// `callFromThread` appends under a pthread mutex (which ThreadSanitizer understands) and wakes
 /// the reactor's `epoll_wait` through an eventfd. The reactor runs the queued functions at the
-/// start of its next pass, in the order each thread queued them.
+/// start of its next pass, in the order each thread queued them. Once the reactor is closed,
+/// queued functions are dropped unrun, and so is anything queued later.
 ///
 /// Twisted: `IReactorThreads.callFromThread`.
 public final class ThreadCallQueue: @unchecked Sendable {
@@ -15,6 +16,8 @@ public final class ThreadCallQueue: @unchecked Sendable {
     private var pending: [@Sendable () -> Void] = []
     /// The batch being run; only the reactor's thread touches it (swapped with `pending` under the lock).
     private var running: [@Sendable () -> Void] = []
+    /// Set by `close()`: functions queued afterwards are dropped.
+    private var closed = false
 
     init() throws {
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
@@ -30,6 +33,12 @@ public final class ThreadCallQueue: @unchecked Sendable {
     /// Queues `f` to run on the reactor's thread and wakes the reactor. Safe from any thread.
     public func callFromThread(_ f: @escaping @Sendable () -> Void) {
         pthread_mutex_lock(&mutex)
+        // A closed reactor never runs its queue; keeping `f` there would also keep whatever it
+        // holds (often the reactor itself, whose queue this is) alive for good.
+        guard !closed else {
+            pthread_mutex_unlock(&mutex)
+            return
+        }
         let wasEmpty = pending.isEmpty
         pending.append(f)
         pthread_mutex_unlock(&mutex)
@@ -68,11 +77,12 @@ public final class ThreadCallQueue: @unchecked Sendable {
         running.removeAll(keepingCapacity: true)
     }
 
-    /// Takes every queued function, oldest first.
-    func takeAll() -> [@Sendable () -> Void] {
+    /// Stops queueing (for the reactor's `close()`) and takes every function queued so far, oldest
+    /// first; functions queued afterwards are dropped.
+    func close() -> [@Sendable () -> Void] {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
-        guard !pending.isEmpty else { return [] }
+        closed = true
         let taken = pending
         pending = []
         return taken

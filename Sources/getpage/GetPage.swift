@@ -214,8 +214,10 @@ struct GetPage: ParsableCommand {
         }
         let pipeline = Pipeline(reactor: reactor, source: source, settings: settings, reporter: reporter,
                                 limit: concurrency, showProgress: showProgress)
+        let descriptorsAtStart = OpenDescriptors.requested ? OpenDescriptors.snapshot() : nil
         pipeline.start()
         reactor.run()
+        if let descriptorsAtStart { output.error(descriptorsAtStart.report(end: OpenDescriptors.snapshot())) }
         return pipeline.exitCode
     }
 

@@ -152,7 +152,10 @@ import Testing
         }
     }
 
-    @Test func aWriteErrorFailsThatURLAndTheRunGoesOn() throws {
+    // ThreadSanitizer's runtime cannot start under `ulimit -f 64`: it writes a file in /dev/shm and
+    // maps it, and the short file ends in SIGBUS before main. The AddressSanitizer run keeps the test.
+    @Test(.disabled(if: runningUnderThreadSanitizer, "ThreadSanitizer cannot start under ulimit -f"))
+    func aWriteErrorFailsThatURLAndTheRunGoesOn() throws {
         // When a file cannot be written (file size limit), that URL fails, its file is removed, others are saved.
         try withTestServer { server in
             let directory = try TemporaryDirectory()

@@ -106,9 +106,11 @@ struct HandlerBroke: Error {}
         let b = makePipe()
         defer { [a.read, a.write, b.read, b.write].forEach { close($0) } }
         var log: [String] = []
+        // Each handler refers to both readers: let go of them when the test ends (a cycle otherwise).
+        var readerA: PipeReader!
+        var readerB: PipeReader!
+        defer { (readerA, readerB) = (nil, nil) }
         try withReactor { reactor in
-            var readerA: PipeReader!
-            var readerB: PipeReader!
             readerA = PipeReader(a.read) { _, _ in
                 log.append("a")
                 reactor.removeReader(readerB)

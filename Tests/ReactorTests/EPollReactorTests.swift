@@ -143,6 +143,20 @@ import Testing
         #expect(weakToken == nil)
         #expect(reactor.pendingCallCount == 0)
     }
+
+    @Test func aCallFromThreadAfterCloseIsDroppedWithWhatItCaptured() throws {
+        // When a function is queued on a closed reactor (a worker finishing late), it is released at once.
+        final class Token: Sendable {}
+        weak var weakToken: Token?
+        let reactor = try EPollReactor()
+        reactor.close()
+        do {
+            let token = Token()
+            weakToken = token
+            reactor.callFromThread { _ = token }
+        }
+        #expect(weakToken == nil)
+    }
 }
 
 /// Records a (thread, index) call on the reactor's thread.

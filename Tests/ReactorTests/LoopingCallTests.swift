@@ -80,6 +80,7 @@ struct LoopingCallTests {
         let clock = Clock()
         var calls = 0
         var loop: LoopingCall!
+        defer { loop = nil }  // f refers to its own loop: break that cycle when the test ends
         loop = LoopingCall(clock: clock) {
             calls += 1
             if calls == 3 { loop.stop() }
@@ -125,6 +126,8 @@ struct LoopingCallTests {
         clock.pump([1, 1, 1])
 
         #expect(calls == 4)
+        // The clock and the running loop hold each other: cancelling the pending call ends that.
+        for call in clock.getDelayedCalls() { call.cancel() }
     }
 
     // MARK: - Skipping missed slots
@@ -271,6 +274,7 @@ struct LoopingCallTests {
         let clock = Clock()
         var counts: [Int] = []
         var loop: LoopingCall!
+        defer { loop = nil }  // f refers to its own loop: break that cycle when the test ends
         loop = LoopingCall(clock: clock, withCount: { count in
             counts.append(count)
             if counts.count > 4 { loop.stop() }
@@ -289,6 +293,7 @@ struct LoopingCallTests {
         let gate = Deferred<Void>()
         var counts: [Int] = []
         var loop: LoopingCall!
+        defer { loop = nil }  // f refers to its own loop: break that cycle when the test ends
         loop = LoopingCall(clock: clock, withCount: { (count: Int) -> Deferred<Void> in
             counts.append(count)
             if counts.count == 2 { return gate }
@@ -378,6 +383,7 @@ struct LoopingCallTests {
         // When f's deferred, fired by the clock, stops the loop, no call is left behind (Twisted's testWaitDeferred).
         let clock = Clock()
         var loop: LoopingCall!
+        defer { loop = nil }  // f refers to its own loop: break that cycle when the test ends
         loop = LoopingCall(clock: clock) { () -> Deferred<Void> in
             let d = Deferred<Void>()
             d.addCallback { loop.stop() }
@@ -416,6 +422,7 @@ struct LoopingCallTests {
         // When f stops the loop and then throws, start's deferred fails with the error (Twisted's testFailAndStop).
         let clock = Clock()
         var loop: LoopingCall!
+        defer { loop = nil }  // f refers to its own loop: break that cycle when the test ends
         loop = LoopingCall(clock: clock) {
             loop.stop()
             throw Boom(code: 3)
@@ -464,6 +471,7 @@ struct LoopingCallTests {
         let clock = Clock()
         var calls = 0
         var loop: LoopingCall!
+        defer { loop = nil }  // f refers to its own loop: break that cycle when the test ends
         loop = LoopingCall(clock: clock) {
             calls += 1
             if calls > 5 { loop.stop() }

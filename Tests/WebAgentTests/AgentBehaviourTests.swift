@@ -86,7 +86,7 @@ final class PausingRecorder: Protocol {
         let recorder = PausingRecorder()
         var chunksWhilePaused = -1
         try withServer { reactor, server in
-            recorder.pauseAfterFirstChunk = { transport in
+            recorder.pauseAfterFirstChunk = { [unowned recorder] transport in
                 reactor.callLater(0.1) {
                     chunksWhilePaused = recorder.chunks.count
                     transport.resumeProducing()
@@ -197,7 +197,7 @@ final class PausingRecorder: Protocol {
             let pool = HTTPConnectionPool(reactor, persistent: true)
             pool.maxConnectionsPerHost = 3
             let agent = Agent(reactor, pool: pool)
-            server.onRequest = { _ in maxOpen = max(maxOpen, server.openConnections) }
+            server.onRequest = { [unowned server] _ in maxOpen = max(maxOpen, server.openConnections) }
             let all = (0..<12).map { _ in
                 agent.request("GET", server.url("/delay?seconds=0.05")).addCallback { readBody($0) }
                     .addCallback { _ in done += 1 }

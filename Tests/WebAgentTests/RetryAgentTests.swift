@@ -202,8 +202,11 @@ import Testing
         let time = RecordingTime(Clock(), immediate: false)
         let agent = ScriptedAgent([.fail(ConnectionLost()), .respond(200, [:])])
         let jittered = Backoff(initial: 4, multiplier: 2, maxDelay: 30, jitter: 1, random: { 0.5 })
-        _ = RetryAgent(agent, clock: time, attempts: 2, backoff: jittered).request("GET", "http://x.test/")
+        let d = RetryAgent(agent, clock: time, attempts: 2, backoff: jittered).request("GET", "http://x.test/")
         #expect(time.delays == [2])
+        // The wait is still pending on the clock, which the agent holds: cancel it (a cycle otherwise).
+        d.addBoth { (_: Result<Response, Failure>) in }
+        d.cancel()
     }
 
     @Test func cancellingDuringTheWaitStopsRetrying() throws {

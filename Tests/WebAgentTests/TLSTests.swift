@@ -57,6 +57,8 @@ final class TLSServer {
     /// Kills the server by its PID and removes the certificate.
     func stop() {
         kill(process.processIdentifier, SIGKILL)
+        // Until it has seen its child end, a running Process keeps itself alive (a leak at exit).
+        process.waitUntilExit()
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

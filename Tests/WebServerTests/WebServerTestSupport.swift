@@ -30,7 +30,8 @@ func withServer(
         reactor.stop()
     }
     var finished = false
-    try body(server, reactor) {
+    // `finish` is unowned towards the server: routes that call it are held by the server.
+    try body(server, reactor) { [unowned server] in
         guard !finished else { return }
         finished = true
         server.stop().addCallback { _ in reactor.stop() }

@@ -6,6 +6,20 @@ import Testing
 @testable import WebServer
 
 @Suite struct WebServerTests {
+    @Test func aServerNeverStoppedIsFreedWhenItsReactorCloses() throws {
+        // When the reactor of a listening server is closed, the port lets go of the server: it is freed.
+        weak var weakServer: WebServer?
+        let reactor = try EPollReactor()
+        do {
+            let server = WebServer(reactor)
+            try server.listen()
+            weakServer = server
+        }
+        #expect(weakServer != nil, "the listening port keeps its server")
+        reactor.close()
+        #expect(weakServer == nil)
+    }
+
     @Test func getAnswersWithContentLengthAndTheBody() throws {
         // When a client GETs a route, it gets 200 with Content-Length, Date and Server fields and
         // the route's body, and the server counts one request on one connection.

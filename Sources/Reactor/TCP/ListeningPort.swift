@@ -7,7 +7,9 @@ import Glibc
 /// Twisted: `twisted.internet.tcp.Port` (`IListeningPort`).
 public final class ListeningPort: ReadDescriptor, OwnedSocket {
     let reactor: EPollReactor
-    let factory: Factory
+    /// Let go of when the port closes: a factory that holds its port (a `WebServer` keeps its
+    /// ports) would otherwise keep both alive after the reactor has dropped the port.
+    private var factory: Factory?
     public private(set) var fileDescriptor: Int32
     private let host: Address
 
@@ -35,7 +37,7 @@ public final class ListeningPort: ReadDescriptor, OwnedSocket {
             reactor.release(self)
             Glibc.close(fileDescriptor)
             fileDescriptor = -1
-            factory.stopFactory()
+            stopFactory()
         }
         reactor.callLater(0) { done.callback(()) }
         return done
@@ -63,7 +65,7 @@ public final class ListeningPort: ReadDescriptor, OwnedSocket {
                 }
             }
             let address = peer.address
-            guard let handler = factory.buildProtocol(address) else {
+            guard let handler = factory?.buildProtocol(address) else {
                 Glibc.close(fd)
                 continue
             }
@@ -80,6 +82,7 @@ public final class ListeningPort: ReadDescriptor, OwnedSocket {
             Glibc.close(fileDescriptor)
             fileDescriptor = -1
         }
+        factory = nil
     }
 
     public func connectionLost(_ reason: Failure) {
@@ -87,8 +90,15 @@ public final class ListeningPort: ReadDescriptor, OwnedSocket {
         if fileDescriptor >= 0 {
             Glibc.close(fileDescriptor)
             fileDescriptor = -1
-            factory.stopFactory()
+            stopFactory()
         }
+    }
+
+    /// Tells the factory the port is closed, and lets go of it.
+    private func stopFactory() {
+        let stopped = factory
+        factory = nil
+        stopped?.stopFactory()
     }
 }
 
