@@ -7,12 +7,18 @@ import Glibc
 /// the reactor's `epoll_wait` through an eventfd. The reactor runs the queued functions at the
 /// start of its next pass, in the order each thread queued them.
 ///
+/// It also knows the reactor's thread — the one that created the reactor until `run()` starts,
+/// then the one running it — so that `ReactorExecutor` can answer "is this the reactor's thread?"
+/// from any thread.
+///
 /// Twisted: `IReactorThreads.callFromThread`.
 public final class ThreadCallQueue: @unchecked Sendable {
-    // @unchecked: `pending` is only touched under `mutex`; `wakeFD` is immutable.
+    // @unchecked: `pending` and `loopThread` are only touched under `mutex`; `wakeFD` is immutable.
     let wakeFD: Int32
     private var mutex = pthread_mutex_t()
     private var pending: [@Sendable () -> Void] = []
+    /// The reactor's thread (see the type's description).
+    private var loopThread = pthread_self()
     /// The batch being run; only the reactor's thread touches it (swapped with `pending` under the lock).
     private var running: [@Sendable () -> Void] = []
 
@@ -46,6 +52,20 @@ public final class ThreadCallQueue: @unchecked Sendable {
     func drainWakeups() {
         var count: UInt64 = 0
         _ = Glibc.read(wakeFD, &count, 8)
+    }
+
+    /// Records the calling thread as the reactor's (called by `run()`).
+    func adoptCurrentThread() {
+        pthread_mutex_lock(&mutex)
+        loopThread = pthread_self()
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Whether the calling thread is the reactor's. Safe from any thread.
+    public var isReactorThread: Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return pthread_equal(loopThread, pthread_self()) != 0
     }
 
     var isEmpty: Bool {
