@@ -69,3 +69,25 @@ final class RecordingClientFactory: ClientFactory {
         lost = reason
     }
 }
+
+/// Runs `body` as a task isolated to a fresh reactor (a `ReactorHarness`), until it returns; fails
+/// the test if `limit` seconds pass first. Errors the body throws fail the test.
+func withReactorTask(
+    limit: Double = 20, _ body: @escaping @Sendable (isolated ReactorHarness) async throws -> Void
+) throws {
+    let timedOut = try runReactorTask(limit: limit, body)
+    #expect(!timedOut, "the reactor was stopped by the test's time limit")
+}
+
+/// Returns on a later turn of the harness's loop, after the jobs queued so far (tasks just created)
+/// have run. Tests use it instead of `Task.yield()`, which goes through the global thread pool.
+func nextTurn(_ h: isolated ReactorHarness) async throws {
+    let turned = Deferred<Void>()
+    h.reactor.callLater(0) { turned.callback(()) }
+    try await turned.value
+}
+
+/// An error for tests to fire through deferreds and throw from tasks.
+struct AsyncTestError: Error, Equatable {
+    var code = 0
+}
