@@ -34,12 +34,14 @@ public final class ThreadCallQueue: @unchecked Sendable {
     }
 
     /// Queues `f` to run on the reactor's thread and wakes the reactor. Safe from any thread.
+    ///
+    /// The reactor's own thread needs no wake-up: the loop looks at the queue before it waits.
     public func callFromThread(_ f: @escaping @Sendable () -> Void) {
         pthread_mutex_lock(&mutex)
-        let wasEmpty = pending.isEmpty
+        let wakeNeeded = pending.isEmpty && pthread_equal(loopThread, pthread_self()) == 0
         pending.append(f)
         pthread_mutex_unlock(&mutex)
-        if wasEmpty { wake() }
+        if wakeNeeded { wake() }
     }
 
     /// Makes the reactor's current or next `epoll_wait` return.
