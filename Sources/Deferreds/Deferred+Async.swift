@@ -42,7 +42,7 @@ extension Deferred {
     ///
     /// Twisted: `await d` in a coroutine run by `ensureDeferred` (`Deferred.__await__`); the
     /// awaited result stays in the chain here, where Twisted's `inlineCallbacks` leaves `None`.
-    nonisolated(nonsending) public var value: Value {
+    @inlinable nonisolated(nonsending) public var value: Value {
         get async throws {
             if let outcome = settledOutcome() { return try outcome.get() }
             return try await AwaitedDeferred(self).wait()
@@ -51,7 +51,17 @@ extension Deferred {
 
     /// The chain's result when it has fired and is not paused or running (marking a failure handled),
     /// else nil.
-    @usableFromInline final func settledOutcome() -> Result<Value, Failure>? {
+    @inlinable final func settledOutcome() -> Result<Value, Failure>? {
+        if !flags.contains(.handle) {
+            // The root itself: read its fields directly (the common case, and the fast one).
+            guard phase != .pending, pauseCount == 0, !flags.contains(.running) else { return nil }
+            precondition(laterType == nil, "Deferred<\(Value.self)>.value: a stale handle; the chain's type changed")
+            if phase == .failed {
+                flags.insert(.consumed)
+                return .failure(result as! Failure)
+            }
+            return .success(result as! Value)
+        }
         let chain = self.chain
         guard let settled = chain.settledResult else { return nil }
         let tail = chain.tailType
@@ -129,18 +139,18 @@ func taskExecutor(of actor: (any Actor)?) -> (any TaskExecutor)? {
 /// The deferred's step stores the outcome and wakes the waiting code; so does the task's
 /// cancellation handler, which may run on any thread. Only `Wakeup` (atomics) is shared between
 /// threads: the outcome, and the deferred itself, are touched only where the deferred was awaited.
-final class AwaitedDeferred<Value> {
+@usableFromInline final class AwaitedDeferred<Value> {
     private let deferred: Deferred<Value>
     private var outcome: Result<Value, Failure>?
     private let wakeup = Wakeup()
     /// Set while waiting again after cancelling the deferred (whose chain was paused).
     private var continuation: CheckedContinuation<Void, Never>?
 
-    init(_ deferred: Deferred<Value>) {
+    @usableFromInline init(_ deferred: Deferred<Value>) {
         self.deferred = deferred
     }
 
-    nonisolated(nonsending) func wait() async throws -> Value {
+    @usableFromInline nonisolated(nonsending) func wait() async throws -> Value {
         let wakeup = self.wakeup
         deferred.observe(consumingFailure: true) { [self] result in
             outcome = result
