@@ -3,12 +3,13 @@
 #   make demo            getpage's demo: 20 pages from the built-in server, at most 2 at a time
 #   make demo-chaining   the narrated deferred-chaining example (no network)
 #   make bench-deferred  Deferreds micro-benchmarks against Twisted, in one run (release build)
+#   make bench-async     await / Task round trips beside the callback style (release build)
 
 SWIFT ?= swift
 # Debian packages the build needs (nginx-light: the HTTP/2 test's server).
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light
 
-.PHONY: test demo demo-chaining deps bench bench-deferred bench-reactor
+.PHONY: test demo demo-chaining deps bench bench-deferred bench-reactor bench-async
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -27,7 +28,7 @@ demo: deps
 demo-chaining:
 	$(SWIFT) run deferred-chaining
 
-bench: bench-deferred bench-reactor
+bench: bench-deferred bench-reactor bench-async
 
 bench-deferred:
 	$(SWIFT) build -c release --product deferred-bench
@@ -54,3 +55,11 @@ bench-reactor:
 	python3 Benchmarks/scripts/compare_reactor.py --title "Reactor: swift-deferreds vs Twisted" \
 		Benchmarks/results/reactor-swift.jsonl Benchmarks/results/reactor-twisted.jsonl \
 		| tee Benchmarks/results/reactor.md
+
+bench-async:
+	$(SWIFT) build -c release --product async-bench
+	@mkdir -p Benchmarks/results
+	@BIN="$$($(SWIFT) build -c release --show-bin-path)" && \
+	echo "== swift-deferreds: async/await beside callbacks (release) ==" >&2 && \
+	"$$BIN/async-bench" --repeat 3 --markdown Benchmarks/results/async.md | tee Benchmarks/results/async-swift.jsonl >&2 && \
+	cat Benchmarks/results/async.md
