@@ -64,6 +64,31 @@ enum GlobalReactorThread {
         #expect(isolated)
     }
 
+    @Test @ReactorActor func aSemaphoreLimitsAsyncWorkAsItLimitsDeferreds() async throws {
+        // When async operations go through DeferredSemaphore(tokens: 2).run with fromTask, at most two run at once and all finish.
+        let semaphore = DeferredSemaphore(tokens: 2)
+        var running = 0
+        var most = 0
+        let gates = (0..<5).map { _ in Deferred<Int>() }
+        let all = gates.map { gate in
+            semaphore.run {
+                Deferred.fromTask {
+                    running += 1
+                    most = max(most, running)
+                    let value = try await gate.value
+                    running -= 1
+                    return value
+                }
+            }
+        }
+        for (index, gate) in gates.enumerated() {
+            reactor.callLater(0.001 * Double(index + 1)) { gate.callback(index) }
+        }
+        let results = try await gatherResults(all).value
+        #expect(results == [0, 1, 2, 3, 4])
+        #expect(most == 2)
+    }
+
     @Test func nonisolatedCodeReachesTheReactorThroughTheActor() async throws {
         // When nonisolated async code calls a @ReactorActor function, the call runs on the global reactor's thread.
         let onReactor = await isolatedHelper()
