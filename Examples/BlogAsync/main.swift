@@ -60,7 +60,8 @@ func handleError(_ error: any Error) {
 }
 
 // semaphore = DeferredSemaphore(2) ... DeferredList(dl): at most two pages in flight; when the last
-// one is done, stop the reactor so that run() returns and the program ends.
+// one is done, stop the reactor so that run() returns and the program ends. Each child task calls
+// the @ReactorActor getPage, so the page's work runs on the reactor's thread.
 @ReactorActor func getPages(_ urls: [String], atMostInFlight limit: Int) async {
     await withTaskGroup(of: Void.self) { group in
         var waiting = urls.makeIterator()

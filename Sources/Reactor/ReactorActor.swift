@@ -22,7 +22,7 @@
 ///
 /// Bound to the global reactor because a global actor has one executor for the whole process; it is
 /// meant for executables and examples, as the global reactor is. Library code takes its isolation
-/// from its caller instead (`Deferred.value` and `Deferred.fromTask` work in any isolation), and
+/// from its caller instead (`Deferred.value` and `Deferred.fromTask` work in whatever actor calls them), and
 /// tests, which each run their own reactor, isolate their code to an actor of their own whose
 /// executor is `ReactorExecutor(theirReactor)`.
 ///
