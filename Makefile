@@ -10,13 +10,14 @@
 #   make test-asan       the test suite under AddressSanitizer + LeakSanitizer (scratch: .build-asan)
 #   make test-tsan       the test suite under ThreadSanitizer (scratch: .build-tsan)
 #   make soak            getpage against the WebServer with 10 % faults for SOAK_SECONDS (300)
+#   make bench-async     await / Task round trips beside the callback style (release build)
 
 SWIFT ?= swift
 # Debian packages the build needs (nginx-light: the HTTP/2 test's server).
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light
 
 .PHONY: test demo demo-chaining deps bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
-	test-asan test-tsan soak
+	test-asan test-tsan soak bench-async
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -59,7 +60,7 @@ demo: deps
 demo-chaining:
 	$(SWIFT) run deferred-chaining
 
-bench: bench-deferred bench-reactor bench-pages bench-stream bench-memory
+bench: bench-deferred bench-reactor bench-async bench-pages bench-stream bench-memory
 
 # HTTP benchmarks: Benchmarks/scripts/http_bench.sh installs what it needs, builds getpage and
 # blog-example (unless GETPAGE / BLOG_EXAMPLE are set) and runs its own nginx.
@@ -91,3 +92,11 @@ bench-reactor:
 	python3 Benchmarks/scripts/compare_reactor.py --title "Reactor: swift-deferreds vs Twisted" \
 		Benchmarks/results/reactor-swift.jsonl Benchmarks/results/reactor-twisted.jsonl \
 		| tee Benchmarks/results/reactor.md
+
+bench-async:
+	$(SWIFT) build -c release --product async-bench
+	@mkdir -p Benchmarks/results
+	@BIN="$$($(SWIFT) build -c release --show-bin-path)" && \
+	echo "== swift-deferreds: async/await beside callbacks (release) ==" >&2 && \
+	"$$BIN/async-bench" --repeat 3 --markdown Benchmarks/results/async.md | tee Benchmarks/results/async-swift.jsonl >&2 && \
+	cat Benchmarks/results/async.md

@@ -50,6 +50,12 @@ let package = Package(
             dependencies: ["Deferreds", "Reactor", "WebAgent", "WebServer"],
             path: "Examples/BlogExample"
         ),
+        .executableTarget(
+            name: "blog-async",
+            dependencies: ["Deferreds", "Reactor", "WebAgent", "WebServer"],
+            path: "Examples/BlogAsync"
+        ),
+        .executableTarget(name: "async-bench", dependencies: ["Deferreds", "Reactor"], path: "Benchmarks/AsyncBench"),
         .target(name: "TestSupport", dependencies: ["Deferreds", "Reactor"], path: "Tests/TestSupport"),
         .testTarget(name: "DeferredsTests", dependencies: ["Deferreds", "TestSupport"]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "Deferreds", "TestSupport"]),

@@ -76,6 +76,7 @@ public final class EPollReactor: ReactorTime {
     public func run(installSignalHandlers: Bool = true) {
         precondition(state == .idle, "ReactorNotRestartable: this reactor has already run (or was closed)")
         state = .running
+        threadQueue.adoptCurrentThread()
         if installSignalHandlers { _ = clinux_signal_wake_add(threadQueue.wakeFD) }
         defer { if installSignalHandlers { clinux_signal_wake_remove(threadQueue.wakeFD) } }
         triggers.fire(.startup) { [unowned self] in startupComplete = true }

@@ -8,12 +8,18 @@ import Glibc
 /// start of its next pass, in the order each thread queued them. Once the reactor is closed,
 /// queued functions are dropped unrun, and so is anything queued later.
 ///
+/// It also knows the reactor's thread — the one that created the reactor until `run()` starts,
+/// then the one running it — so that `ReactorExecutor` can answer "is this the reactor's thread?"
+/// from any thread.
+///
 /// Twisted: `IReactorThreads.callFromThread`.
 public final class ThreadCallQueue: @unchecked Sendable {
-    // @unchecked: `pending` is only touched under `mutex`; `wakeFD` is immutable.
+    // @unchecked: `pending` and `loopThread` are only touched under `mutex`; `wakeFD` is immutable.
     let wakeFD: Int32
     private var mutex = pthread_mutex_t()
     private var pending: [@Sendable () -> Void] = []
+    /// The reactor's thread (see the type's description).
+    private var loopThread = pthread_self()
     /// The batch being run; only the reactor's thread touches it (swapped with `pending` under the lock).
     private var running: [@Sendable () -> Void] = []
     /// Set by `close()`: functions queued afterwards are dropped.
@@ -31,6 +37,8 @@ public final class ThreadCallQueue: @unchecked Sendable {
     }
 
     /// Queues `f` to run on the reactor's thread and wakes the reactor. Safe from any thread.
+    ///
+    /// The reactor's own thread needs no wake-up: the loop looks at the queue before it waits.
     public func callFromThread(_ f: @escaping @Sendable () -> Void) {
         pthread_mutex_lock(&mutex)
         // A closed reactor never runs its queue; keeping `f` there would also keep whatever it
@@ -39,10 +47,10 @@ public final class ThreadCallQueue: @unchecked Sendable {
             pthread_mutex_unlock(&mutex)
             return
         }
-        let wasEmpty = pending.isEmpty
+        let wakeNeeded = pending.isEmpty && pthread_equal(loopThread, pthread_self()) == 0
         pending.append(f)
         pthread_mutex_unlock(&mutex)
-        if wasEmpty { wake() }
+        if wakeNeeded { wake() }
     }
 
     /// Makes the reactor's current or next `epoll_wait` return.
@@ -55,6 +63,20 @@ public final class ThreadCallQueue: @unchecked Sendable {
     func drainWakeups() {
         var count: UInt64 = 0
         _ = Glibc.read(wakeFD, &count, 8)
+    }
+
+    /// Records the calling thread as the reactor's (called by `run()`).
+    func adoptCurrentThread() {
+        pthread_mutex_lock(&mutex)
+        loopThread = pthread_self()
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Whether the calling thread is the reactor's. Safe from any thread.
+    public var isReactorThread: Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return pthread_equal(loopThread, pthread_self()) != 0
     }
 
     var isEmpty: Bool {

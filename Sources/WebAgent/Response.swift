@@ -28,7 +28,8 @@ public final class Response {
     /// The response this one follows, when a redirect agent followed a redirect.
     public internal(set) var previousResponse: Response?
 
-    let body: ResponseBody
+    /// Where the body comes from (`body` is the public sequence of its chunks).
+    let bodySource: ResponseBody
 
     init(version: (String, Int, Int), code: Int, phrase: String, headers: Headers, length: Int?,
          request: Request, body: ResponseBody) {
@@ -38,17 +39,17 @@ public final class Response {
         self.headers = headers
         self.length = length
         self.request = request
-        self.body = body
+        self.bodySource = body
     }
 
     deinit {
-        body.responseReleased()
+        bodySource.responseReleased()
     }
 
     /// Delivers the body to `protocol` (see the type's description). Calling it twice is a
     /// programmer error.
     public func deliverBody(_ protocol: Protocol) {
-        body.deliver(to: `protocol`)
+        bodySource.deliver(to: `protocol`)
     }
 }
 

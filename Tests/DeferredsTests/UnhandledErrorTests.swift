@@ -202,4 +202,41 @@ struct UnhandledErrorTests {
         #expect(raceWinner == 1)
         #expect(UnhandledReports.messages(for: marker).isEmpty)
     }
+
+    @Test func aFailureThrownToAnAwaitIsNotReported() async {
+        // When a failed deferred is awaited (already failed, or failing during the await), the await throws it and no report is made.
+        let marker = UnhandledReports.newMarker()
+        let thrown = await FailureAwaiter().awaitFailures(marker)
+        #expect(thrown == [marker, marker])
+        #expect(UnhandledReports.messages(for: marker).isEmpty)
+    }
+}
+
+/// Awaits two deferreds that fail with `marker`: one failed already, one failed by another task of
+/// the same actor while the await waits. Both deferreds are freed before it returns.
+private actor FailureAwaiter {
+    func awaitFailures(_ marker: Marker) async -> [Marker] {
+        var thrown: [Marker] = []
+        weak var weakFailed: Deferred<Int>?
+        weak var weakLater: Deferred<Int>?
+        do {
+            let failed = Deferred<Int>.fail(marker)
+            weakFailed = failed
+            do { _ = try await failed.value } catch let failure as Failure {
+                if let marker = failure.value as? Marker { thrown.append(marker) }
+            } catch {}
+
+            let later = Deferred<Int>()
+            weakLater = later
+            Task {
+                _ = self
+                later.errback(marker)
+            }
+            do { _ = try await later.value } catch let failure as Failure {
+                if let marker = failure.value as? Marker { thrown.append(marker) }
+            } catch {}
+        }
+        if weakFailed != nil || weakLater != nil { thrown.append(Marker(id: -1)) }
+        return thrown
+    }
 }

@@ -69,3 +69,42 @@ final class RecordingClientFactory: ClientFactory {
         lost = reason
     }
 }
+
+/// Runs `body` as a task isolated to a fresh reactor (a `ReactorHarness`), until it returns; fails
+/// the test if `limit` seconds pass first. Errors the body throws fail the test.
+func withReactorTask(
+    limit: Double = 20, _ body: @escaping @Sendable (isolated ReactorHarness) async throws -> Void
+) throws {
+    let timedOut = try runReactorTask(limit: limit, body)
+    #expect(!timedOut, "the reactor was stopped by the test's time limit")
+}
+
+/// Returns after the jobs queued so far (tasks just created) have run: the timer fires later in
+/// this pass, and the awaiting code resumes on the next one, after the jobs queued before it.
+/// Tests use it instead of `Task.yield()`, which goes through the global thread pool.
+func nextTurn(_ h: isolated ReactorHarness) async throws {
+    let turned = Deferred<Void>()
+    h.reactor.callLater(0) { turned.callback(()) }
+    try await turned.value
+}
+
+/// An error for tests to fire through deferreds and throw from tasks.
+struct AsyncTestError: Error, Equatable {
+    var code = 0
+}
+
+/// Runs `body` on a new thread and waits for that thread to end.
+func runThreadAndJoin(_ body: @escaping @Sendable () -> Void) {
+    final class ThreadBody: Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var thread = pthread_t()
+    let created = pthread_create(&thread, nil, { raw in
+        Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
+        return nil
+    }, context)
+    precondition(created == 0)
+    pthread_join(thread, nil)
+}

@@ -416,7 +416,7 @@ final class PausingRecorder: Protocol {
                         if index % 100 == 0 {
                             let box = WeakBox()
                             box.response = r
-                            box.transfer = r.body
+                            box.transfer = r.bodySource
                             boxes.append(box)
                         }
                         return readBody(r)

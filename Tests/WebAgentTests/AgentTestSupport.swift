@@ -82,3 +82,12 @@ func httpResponse(_ status: String = "200 OK", headers: [String] = [], body: Str
     head += "Content-Length: \(body.utf8.count)\r\n\r\n"
     return Array((head + body).utf8)
 }
+
+/// Runs `body` as a task isolated to a fresh reactor (a `ReactorHarness`), until it returns; fails
+/// the test if `limit` seconds pass first. Errors the body throws fail the test.
+func withReactorTask(
+    limit: Double = 20, _ body: @escaping @Sendable (isolated ReactorHarness) async throws -> Void
+) throws {
+    let timedOut = try runReactorTask(limit: limit, body)
+    #expect(!timedOut, "the reactor was stopped by the test's time limit")
+}
