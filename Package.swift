@@ -21,6 +21,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "WebAgent", dependencies: ["Reactor", "Deferreds", "CCurl", "CZlib"]),
         .target(name: "WebServer", dependencies: ["Reactor", "Deferreds"]),
+        .target(name: "URLList"),
         .executableTarget(
             name: "deferred-chaining",
             dependencies: ["Deferreds"],
@@ -41,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "getpage",
             dependencies: [
-                "Deferreds", "Reactor", "WebAgent", "WebServer",
+                "Deferreds", "Reactor", "WebAgent", "WebServer", "URLList",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -56,5 +57,6 @@ let package = Package(
         .testTarget(name: "WebAgentTests", dependencies: ["WebAgent", "WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "GetpageTests", dependencies: ["WebServer", "Reactor", "Deferreds"]),
+        .testTarget(name: "URLListTests", dependencies: ["URLList"]),
     ]
 )

@@ -2,6 +2,7 @@ import ArgumentParser
 import Deferreds
 import Glibc
 import Reactor
+import URLList
 import WebAgent
 import WebServer
 
