@@ -3,12 +3,13 @@
 #   make demo            getpage's demo: 20 pages from the built-in server, at most 2 at a time
 #   make demo-chaining   the narrated deferred-chaining example (no network)
 #   make bench-deferred  Deferreds micro-benchmarks against Twisted, in one run (release build)
+#   make fuzz            the libFuzzer targets, FUZZ_SECONDS (60) each, from Fuzz/corpus (Fuzz/README.md)
 
 SWIFT ?= swift
 # Debian packages the build needs (nginx-light: the HTTP/2 test's server).
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light
 
-.PHONY: test demo demo-chaining deps bench bench-deferred bench-reactor
+.PHONY: test demo demo-chaining deps bench bench-deferred bench-reactor fuzz
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -26,6 +27,10 @@ demo: deps
 
 demo-chaining:
 	$(SWIFT) run deferred-chaining
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) Fuzz/run
 
 bench: bench-deferred bench-reactor
 

@@ -60,3 +60,19 @@ let package = Package(
         .testTarget(name: "URLListTests", dependencies: ["URLList"]),
     ]
 )
+
+// Fuzz targets (`make fuzz`, see Fuzz/README.md): only in the manifest when SWIFT_DEFERREDS_FUZZ=1,
+// so `swift build`, `swift test` and CI never build them. `Fuzz/run` builds them with
+// `--sanitize=fuzzer --sanitize=address` in its own scratch path.
+if Context.environment["SWIFT_DEFERREDS_FUZZ"] == "1" {
+    package.targets += [
+        .target(name: "FuzzSupport", path: "Fuzz/Support"),
+        .executableTarget(
+            name: "fuzz-http-request-parser", dependencies: ["FuzzSupport", "WebServer"],
+            path: "Fuzz/Targets/HTTPRequestParser"),
+        .executableTarget(name: "fuzz-headers", dependencies: ["FuzzSupport", "WebAgent"], path: "Fuzz/Targets/Headers"),
+        .executableTarget(
+            name: "fuzz-uri", dependencies: ["FuzzSupport", "WebAgent", "URLList"], path: "Fuzz/Targets/URI"),
+        .executableTarget(name: "fuzz-url-list", dependencies: ["FuzzSupport", "URLList"], path: "Fuzz/Targets/URLList"),
+    ]
+}

@@ -41,16 +41,9 @@ public final class Agent: AgentProtocol {
 
     public func request(_ method: String, _ uri: String, _ headers: Headers? = nil,
                         _ bodyProducer: (any BodyProducer)? = nil, timeout: Double? = nil) -> Deferred<Response> {
-        guard !method.isEmpty, method.utf8.allSatisfy(Headers.isTokenByte) else {
-            return Deferred.fail(InvalidMethod(method: method))
-        }
-        let parsed: URI
-        do { parsed = try URI.parse(uri) } catch { return Deferred.fail(error) }
-        guard parsed.scheme == "http" || parsed.scheme == "https" else {
-            return Deferred.fail(SchemeNotSupported(scheme: parsed.scheme))
-        }
         let headers = headers ?? Headers()
-        if let invalid = headers.firstInvalid() { return Deferred.fail(invalid) }
+        let parsed: URI
+        do { parsed = try Agent.validate(method, uri, headers) } catch { return Deferred.fail(error) }
         if let timeout { precondition(timeout >= 0 && !timeout.isNaN, "Agent.request: timeout must be >= 0") }
         let request = Request(method: method, absoluteURI: uri, headers: headers, bodyProducer: bodyProducer)
         var transfer: CurlTransfer?
@@ -63,5 +56,22 @@ public final class Agent: AgentProtocol {
         transfer = created
         created.begin()
         return deferred
+    }
+
+    /// What `request` checks before anything is sent: the method is an HTTP token, the URI parses
+    /// (`URI.parse`) with the scheme http or https, and every header can be sent.
+    ///
+    /// - Returns: the parsed URI.
+    /// - Throws: `InvalidMethod`, `InvalidURI`, `SchemeNotSupported` or `InvalidHeader`.
+    static func validate(_ method: String, _ uri: String, _ headers: Headers) throws -> URI {
+        guard !method.isEmpty, method.utf8.allSatisfy(Headers.isTokenByte) else {
+            throw InvalidMethod(method: method)
+        }
+        let parsed = try URI.parse(uri)
+        guard parsed.scheme == "http" || parsed.scheme == "https" else {
+            throw SchemeNotSupported(scheme: parsed.scheme)
+        }
+        if let invalid = headers.firstInvalid() { throw invalid }
+        return parsed
     }
 }

@@ -135,6 +135,17 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
         }
     }
 
+    /// The header lines handed to libcurl, one per value: `Name: value`, canonically spelled, in
+    /// `getAllRawHeaders()` order; an empty value is written `Name;` (libcurl's way to send a field
+    /// with no value). Only meaningful when `firstInvalid()` is nil.
+    func fieldLines() -> [String] {
+        var lines: [String] = []
+        for (name, values) in getAllRawHeaders() {
+            for value in values { lines.append(value.isEmpty ? "\(name);" : "\(name): \(value)") }
+        }
+        return lines
+    }
+
     /// The first header that cannot be sent, if any.
     func firstInvalid() -> InvalidHeader? {
         for entry in entries {

@@ -136,9 +136,7 @@ final class CurlTransfer: ResponseBody {
         }
         // libcurl adds Accept: */* unless told otherwise; Twisted sends no Accept by default.
         if !headers.hasHeader("Accept") { appendHeaderLine("Accept:") }
-        for (name, values) in headers.getAllRawHeaders() {
-            for value in values { appendHeaderLine(value.isEmpty ? "\(name);" : "\(name): \(value)") }
-        }
+        for line in headers.fieldLines() { appendHeaderLine(line) }
         ccurl_easy_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList)
 
         if let timeout = options.timeout {
