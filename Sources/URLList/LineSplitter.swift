@@ -79,7 +79,9 @@ public struct LineSplitter: Sendable {
             return finishLine(line)
         }
         scanFrom = buffer.count
-        if buffer.count - start > maxLineBytes {
+        // A CR may yet turn out to be part of the line end: give up one byte later. Only a line that
+        // is too long whatever follows is dropped early, so the split of the input does not matter.
+        if buffer.count - start > maxLineBytes + 1 {
             skipping = true
         }
         if skipping {
@@ -97,7 +99,7 @@ public struct LineSplitter: Sendable {
 
     private mutating func finishLine(_ line: ArraySlice<UInt8>) -> Event {
         lineNumber += 1
-        if skipping {
+        if skipping || line.count > maxLineBytes {
             skipping = false
             return .tooLong(number: lineNumber)
         }

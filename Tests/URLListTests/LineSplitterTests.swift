@@ -59,4 +59,25 @@ func line(_ number: Int, _ text: String) -> LineSplitter.Event {
         #expect(splitter.next() == .end)
         #expect(splitter.lineNumber == 0)
     }
+
+    @Test func theLimitHoldsWhetherALongLineArrivesInOnePieceOrMany() {
+        // When a line over the limit arrives whole with its LF (found by fuzz-url-list: it came out
+        // as a line), it is tooLong, exactly as when it arrives in pieces; a line of exactly the
+        // limit followed by CR LF is a line either way.
+        let input = Array("http://a.test/\n0123\r\n01234\n".utf8)
+        var whole = LineSplitter(maxLineBytes: 4)
+        whole.feed(input)
+        whole.finish()
+        var byteByByte = LineSplitter(maxLineBytes: 4)
+        var events: [LineSplitter.Event] = []
+        for byte in input {
+            byteByByte.feed([byte])
+            events += drain(&byteByByte)
+        }
+        byteByByte.finish()
+        events += drain(&byteByByte)
+        let expected: [LineSplitter.Event] = [.tooLong(number: 1), line(2, "0123"), .tooLong(number: 3), .end]
+        #expect(drain(&whole) == expected)
+        #expect(events.filter { $0 != .needMore } == expected)
+    }
 }

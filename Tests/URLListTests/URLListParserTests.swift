@@ -44,4 +44,14 @@ func items(_ text: String, maxLineBytes: Int = 1024) -> [URLListItem] {
         #expect(entry.line == 1)
         #expect(reason == "non-ASCII character (percent-encode it)")
     }
+
+    @Test func aLineOverTheLimitIsAnInvalidItem() {
+        // When a line passes maxLineBytes, even arriving whole, it is reported by number, not read as a URL.
+        let list = "http://a.test/\n" + String(repeating: "x", count: 40) + "\nhttp://b.test/\n"
+        #expect(items(list, maxLineBytes: 32) == [
+            .url(URLEntry(line: 1, url: "http://a.test/")),
+            .invalid(URLEntry(line: 2, url: ""), reason: "line longer than 32 bytes"),
+            .url(URLEntry(line: 3, url: "http://b.test/")),
+        ])
+    }
 }
