@@ -1,6 +1,8 @@
 /// HTTP headers: case-insensitive names, each with its values in the order they were added.
 ///
-/// Names are compared without regard to case; `getAllRawHeaders()` spells them canonically, as
+/// Names are compared without regard to ASCII case (HTTP names are ASCII tokens: other characters
+/// are compared as they are, so `K` and the Kelvin sign `\u{212A}` stay apart and a name holding
+/// the latter is refused when sent); `getAllRawHeaders()` spells them canonically, as
 /// Twisted does: each dash-separated word capitalised, with the usual exceptions (`Content-MD5`,
 /// `DNT`, `ETag`, `P3P`, `TE`, `WWW-Authenticate`, `X-XSS-Protection`). Names keep the order in
 /// which they were first added.
@@ -40,7 +42,7 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
 
     /// The values of `name`, or nil when it is absent.
     public func getRawHeaders(_ name: String) -> [String]? {
-        let key = name.lowercased()
+        let key = Headers.fold(name)
         return entries.first { $0.name == key }?.values
     }
 
@@ -51,7 +53,7 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
 
     /// Replaces the values of `name` (an empty list removes it).
     public mutating func setRawHeaders(_ name: String, _ values: [String]) {
-        let key = name.lowercased()
+        let key = Headers.fold(name)
         if let index = entries.firstIndex(where: { $0.name == key }) {
             if values.isEmpty {
                 entries.remove(at: index)
@@ -65,7 +67,7 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
 
     /// Adds one value to `name`, after its other values.
     public mutating func addRawHeader(_ name: String, _ value: String) {
-        let key = name.lowercased()
+        let key = Headers.fold(name)
         if let index = entries.firstIndex(where: { $0.name == key }) {
             entries[index].values.append(value)
         } else {
@@ -78,7 +80,7 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
     }
 
     public mutating func removeHeader(_ name: String) {
-        let key = name.lowercased()
+        let key = Headers.fold(name)
         entries.removeAll { $0.name == key }
     }
 
@@ -106,13 +108,27 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
         "www-authenticate": "WWW-Authenticate", "x-xss-protection": "X-XSS-Protection",
     ]
 
-    /// The canonical spelling of a header name (`content-type` → `Content-Type`).
+    /// The canonical spelling of a header name (`content-type` → `Content-Type`): the first ASCII
+    /// letter of each dash-separated word upper-case, the other ASCII letters lower-case, except for
+    /// the names spelled otherwise by custom (`ETag`, `WWW-Authenticate`…). Only ASCII letters
+    /// change, so spelling a name canonically twice changes nothing more.
     public static func canonicalName(_ name: String) -> String {
-        let lower = name.lowercased()
+        let lower = fold(name)
         if let exception = exceptions[lower] { return exception }
-        return lower.split(separator: "-", omittingEmptySubsequences: false)
-            .map { word in word.prefix(1).uppercased() + word.dropFirst() }
-            .joined(separator: "-")
+        var bytes = Array(lower.utf8)
+        var wordStart = true
+        for index in bytes.indices {
+            if wordStart, bytes[index] >= UInt8(ascii: "a"), bytes[index] <= UInt8(ascii: "z") { bytes[index] -= 0x20 }
+            wordStart = bytes[index] == UInt8(ascii: "-")
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `name` with its ASCII letters lower-case: the key names are compared by.
+    static func fold(_ name: String) -> String {
+        guard name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else { return name }
+        return String(decoding: name.utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 },
+                      as: UTF8.self)
     }
 
     /// Whether `name` is an HTTP token (RFC 9110: visible ASCII except separators).
