@@ -1,5 +1,6 @@
 /// The check a URL list applies to each URL before it is requested: absolute http or https, with a
-/// host and a valid port, and only visible ASCII.
+/// host (a name without `[`, `]` or `:`, or a bracketed IPv6 address) and a decimal port in
+/// 1…65535, and only visible ASCII.
 ///
 /// It mirrors what `WebAgent`'s `Agent.request` accepts, so that a line the agent would refuse is
 /// reported with its line number instead of failing later; the agent checks again anyway.
@@ -38,9 +39,28 @@ public enum URLSyntax {
             port = authority[authority.index(after: colon)...]
         }
         if host.isEmpty { return "no host" }
+        if authority.hasPrefix("[") {
+            guard isIPv6Literal(host) else { return "bad IPv6 address '\(host)'" }
+        } else if host.contains(where: { $0 == "[" || $0 == "]" || $0 == ":" }) {
+            return "bad host '\(host)'"
+        }
         if let port, !port.isEmpty {
-            guard let number = Int(port), (1...65535).contains(number) else { return "bad port '\(port)'" }
+            guard port.allSatisfy({ $0 >= "0" && $0 <= "9" }), let number = Int(port), (1...65535).contains(number)
+            else { return "bad port '\(port)'" }
         }
         return nil
+    }
+
+    /// Hex digits, colons and dots with at least one colon, then optionally a zone (`%25` and
+    /// unreserved or percent-encoded characters).
+    static func isIPv6Literal(_ host: Substring) -> Bool {
+        let address = host.prefix { $0 != "%" }
+        let zone = host[address.endIndex...]
+        guard address.contains(":"), address.allSatisfy({ $0 == ":" || $0 == "." || $0.isHexDigit }) else {
+            return false
+        }
+        return zone.isEmpty
+            || (zone.hasPrefix("%25") && zone.count > 3
+                && zone.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-._~%".contains($0)) })
     }
 }

@@ -6,7 +6,7 @@ import URLList
         // When a URL is http(s) with a host (a name, an address or a bracketed IPv6 address) and an
         // optional valid port, nothing is wrong with it.
         for url in ["http://a.test", "HTTPS://a.test:443/p?q#f", "http://127.0.0.1:8080/", "http://[::1]:81/x",
-                    "http://user@a.test/"] {
+                    "http://user@a.test/", "http://[fe80::1%25eth0]/"] {
             #expect(URLSyntax.problem(in: url) == nil, "\(url)")
         }
     }
@@ -24,6 +24,10 @@ import URLList
             ("http://[::1]x/", "junk after the IPv6 address"),
             ("http://a.test:0/", "bad port '0'"),
             ("http://a.test:65536/", "bad port '65536'"),
+            ("http://a.test:+80/", "bad port '+80'"),
+            ("https://ClosedRan[:://[::1]:8443//", "bad host 'ClosedRan[:'"),
+            ("http://a:b:80/", "bad host 'a:b'"),
+            ("http://[zz::1]/", "bad IPv6 address 'zz::1'"),
         ]
         for (url, reason) in cases {
             #expect(URLSyntax.problem(in: url) == reason, "\(url)")
