@@ -8,7 +8,8 @@ import Reactor
 /// (informational 1xx responses are skipped). Nothing is sent for bad input: the deferred fails
 /// with `InvalidMethod`, `InvalidURI`, `SchemeNotSupported` or `InvalidHeader`. A refused
 /// connection fails with `ConnectionRefusedError`, an unknown host with `DNSLookupError`, a slow
-/// connect with `ConnectTimeoutError`, and a response that never came with `ResponseNeverReceived`.
+/// connect with `ConnectTimeoutError`, and a response that never came with `ResponseNeverReceived`
+/// (holding `HeadersTooLarge` when its header passed `maxHeaderBytes`).
 /// `cancel()` on the deferred aborts the transfer (`CancelledError`).
 ///
 /// Every agent on a reactor without its own pool shares that reactor's libcurl multi handle, so
@@ -29,14 +30,23 @@ public final class Agent: AgentProtocol {
     public let caFile: String?
     /// Fail the body with `BodyTooLarge` once it passes this many bytes; nil for no limit.
     public let maxBodyBytes: Int?
+    /// Fail the request with `HeadersTooLarge` (inside `ResponseNeverReceived`) once the status
+    /// lines and header fields received pass this many bytes (line ends included, 1xx responses
+    /// counted). libcurl also refuses any single header line over 100 KiB, whatever this limit.
+    public let maxHeaderBytes: Int
+
+    /// The default `maxHeaderBytes`: 64 KiB.
+    public static let defaultMaxHeaderBytes = 64 * 1024
 
     public init(_ reactor: EPollReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
-                caFile: String? = nil, maxBodyBytes: Int? = nil) {
+                caFile: String? = nil, maxBodyBytes: Int? = nil, maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
+        precondition(maxHeaderBytes > 0, "Agent: maxHeaderBytes must be > 0, got \(maxHeaderBytes)")
         self.reactor = reactor
         self.pool = pool ?? HTTPConnectionPool.shared(for: reactor)
         self.connectTimeout = connectTimeout
         self.caFile = caFile
         self.maxBodyBytes = maxBodyBytes
+        self.maxHeaderBytes = maxHeaderBytes
     }
 
     public func request(_ method: String, _ uri: String, _ headers: Headers? = nil,
@@ -51,7 +61,7 @@ public final class Agent: AgentProtocol {
         let created = CurlTransfer(
             multi: pool.multi, request: request, uri: parsed,
             options: TransferOptions(connectTimeout: connectTimeout, timeout: timeout, caFile: caFile,
-                                     maxBodyBytes: maxBodyBytes),
+                                     maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes),
             deferred: deferred)
         transfer = created
         created.begin()

@@ -9,6 +9,7 @@ struct TransferOptions {
     var timeout: Double?
     var caFile: String?
     var maxBodyBytes: Int?
+    var maxHeaderBytes: Int
 }
 
 /// One request/response exchange on a libcurl easy handle: the only code that touches a `CURL*`
@@ -44,6 +45,9 @@ final class CurlTransfer: ResponseBody {
     private var headerPairs: [(String, String)] = []
     private var headersComplete = false
     private var headersDispatched = false
+    /// Header bytes received so far (every status line and field, line ends included).
+    private var headerBytes = 0
+    private var headersTooLarge = false
 
     // Body.
     private var bodyState = BodyState.waiting
@@ -187,6 +191,12 @@ final class CurlTransfer: ResponseBody {
     // MARK: - libcurl callbacks (record only; no user code)
 
     private func headerLine(_ bytes: UnsafeRawBufferPointer) -> Int {
+        headerBytes += bytes.count
+        if headerBytes > options.maxHeaderBytes && !headersComplete {
+            // Returning less than was given makes libcurl abort the transfer (CURLE_WRITE_ERROR).
+            headersTooLarge = true
+            return 0
+        }
         var end = bytes.count
         while end > 0, bytes[end - 1] == 0x0A || bytes[end - 1] == 0x0D { end -= 1 }
         let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[0..<end]), as: UTF8.self)
@@ -354,6 +364,7 @@ final class CurlTransfer: ResponseBody {
     /// Why the transfer ended, for the response deferred (before headers) or the body protocol.
     private func endReason(_ code: CURLcode) -> Failure {
         if bodyTooLarge, let limit = options.maxBodyBytes { return Failure(BodyTooLarge(limit: limit)) }
+        if headersTooLarge { return Failure(HeadersTooLarge(limit: options.maxHeaderBytes)) }
         if code == CURLE_OK {
             if let uploadFailure { return Failure(RequestTransmissionFailed(reasons: [uploadFailure])) }
             return Failure(bodyIsCloseDelimited ? PotentialDataLoss() as any Error : ResponseDone())
@@ -361,7 +372,8 @@ final class CurlTransfer: ResponseBody {
         if let uploadFailure, code == CURLE_ABORTED_BY_CALLBACK {
             return Failure(RequestTransmissionFailed(reasons: [uploadFailure]))
         }
-        return Failure(CurlErrors.error(for: code, easy: easy, uri: uri, receivedHeaders: headersDispatched))
+        return Failure(CurlErrors.error(for: code, easy: easy, uri: uri, receivedHeaders: headersDispatched,
+                                        maxHeaderBytes: options.maxHeaderBytes))
     }
 
     private var bodyIsCloseDelimited: Bool {
