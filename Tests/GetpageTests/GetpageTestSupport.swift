@@ -208,3 +208,52 @@ func waitUntil(_ limit: Double = 5, _ condition: () -> Bool) -> Bool {
     }
     return true
 }
+
+/// Runs `path` with `arguments` to the end, its output discarded; nil when it cannot be started.
+/// (posix_spawn and waitpid: Foundation's waitUntilExit can hang in a test process.)
+@discardableResult
+func runCommand(_ path: String, _ arguments: [String]) -> Int32? {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    guard posix_spawn(&pid, path, &actions, nil, argv, environ) == 0 else { return nil }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return status
+}
+
+/// A tmpfs of a given size mounted on a fresh directory for one test: a filesystem that fills up,
+/// or one that is read-only. Mounting needs root (CAP_SYS_ADMIN).
+final class SmallFilesystem {
+    let directory: TemporaryDirectory
+    var path: String { directory.path }
+
+    /// Mounts it; nil when mounting is not allowed here.
+    init?(bytes: Int, readOnly: Bool = false) {
+        guard let directory = try? TemporaryDirectory() else { return nil }
+        self.directory = directory
+        let options = "size=\(bytes)" + (readOnly ? ",ro" : "") + ",mode=0755"
+        guard runCommand("/bin/mount", ["-t", "tmpfs", "-o", options, "tmpfs", directory.path]) == 0 else {
+            directory.cleanUp()
+            return nil
+        }
+    }
+
+    /// Unmounts it and removes its directory.
+    func unmount() {
+        runCommand("/bin/umount", [path])
+        directory.cleanUp()
+    }
+
+    /// Whether a tmpfs can be mounted here (root in a system that allows it).
+    static let available: Bool = {
+        guard let probe = SmallFilesystem(bytes: 64 * 1024) else { return false }
+        probe.unmount()
+        return true
+    }()
+}
