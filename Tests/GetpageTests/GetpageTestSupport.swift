@@ -257,3 +257,44 @@ final class SmallFilesystem {
         return true
     }()
 }
+
+/// A finished run of a binary, with its peak resident memory.
+struct MeasuredRun {
+    let run: ToolRun
+    /// The process's peak resident set size, from wait4's rusage (kernel: ru_maxrss, KiB).
+    let maxResidentKiB: Int
+}
+
+/// Runs `getpage` with `arguments` in a process of its own and waits for it with `wait4`, which
+/// reports that one process's peak memory; killed after `limit` seconds.
+func getpageMeasured(_ arguments: [String], limit: Double = 30) throws -> MeasuredRun {
+    let out = try TemporaryDirectory()
+    defer { out.cleanUp() }
+    let binary = productsDirectory.appendingPathComponent("getpage").path
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, out.file("stdout"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_addopen(&actions, 2, out.file("stderr"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    let argv = ([binary] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, binary, &actions, nil, argv, environ)
+    guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }
+    var status: Int32 = 0
+    var usage = rusage()
+    let deadline = Date().addingTimeInterval(limit)
+    while true {
+        let waited = wait4(pid, &status, WNOHANG, &usage)
+        if waited == pid { break }
+        if waited < 0 && errno != EINTR { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        if Date() > deadline { kill(pid, SIGKILL) }
+        usleep(5_000)
+    }
+    let read = { (name: String) in (try? String(contentsOfFile: out.file(name), encoding: .utf8)) ?? "" }
+    // The exit status as the shell shows it: the code, or 128 + the signal.
+    let exit = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    return MeasuredRun(run: ToolRun(status: exit, stdout: read("stdout"), stderr: read("stderr")),
+                       maxResidentKiB: usage.ru_maxrss)
+}
