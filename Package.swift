@@ -70,9 +70,11 @@ if Context.environment["SWIFT_DEFERREDS_FUZZ"] == "1" {
         .executableTarget(
             name: "fuzz-http-request-parser", dependencies: ["FuzzSupport", "WebServer"],
             path: "Fuzz/Targets/HTTPRequestParser"),
-        .executableTarget(name: "fuzz-headers", dependencies: ["FuzzSupport", "WebAgent"], path: "Fuzz/Targets/Headers"),
+        .executableTarget(
+            name: "fuzz-headers", dependencies: ["FuzzSupport", "WebAgent"], path: "Fuzz/Targets/Headers"),
         .executableTarget(
             name: "fuzz-uri", dependencies: ["FuzzSupport", "WebAgent", "URLList"], path: "Fuzz/Targets/URI"),
-        .executableTarget(name: "fuzz-url-list", dependencies: ["FuzzSupport", "URLList"], path: "Fuzz/Targets/URLList"),
+        .executableTarget(
+            name: "fuzz-url-list", dependencies: ["FuzzSupport", "URLList"], path: "Fuzz/Targets/URLList"),
     ]
 }

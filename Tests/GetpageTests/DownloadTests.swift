@@ -38,7 +38,8 @@ import Testing
             #expect(stopped["error"] as? String == "Response body exceeds the limit of 50000000 bytes", "\(stopped)")
             let delivered = try #require(stopped["bytes"] as? Int)
             #expect(delivered > 40_000_000 && delivered <= 50_000_000)
-            #expect(objects.contains { ($0["url"] as? String)?.hasSuffix("/page/1") == true && $0["status"] as? Int == 200 })
+            let page = server.url("/page/1")
+            #expect(objects.contains { $0["url"] as? String == page && $0["status"] as? Int == 200 })
             #expect(measured.maxResidentKiB < 64 * 1024, "peak RSS \(measured.maxResidentKiB) KiB")
             #expect(seconds < 20)
         }

@@ -21,7 +21,8 @@ import Testing
         // Content-Encoding: gzip and its exact Content-Length.
         var response: TestResponse?
         try withServer { server, reactor, finish in
-            exchange(reactor, server, "GET /fault/gzip-bomb?mib=3 HTTP/1.1\r\nHost: t\r\n\r\n").addCallback { result, _ in
+            let request = "GET /fault/gzip-bomb?mib=3 HTTP/1.1\r\nHost: t\r\n\r\n"
+            exchange(reactor, server, request).addCallback { result, _ in
                 response = result.first
                 finish()
             }

@@ -27,10 +27,13 @@ public func fuzzHTTPRequestParser(_ data: UnsafePointer<UInt8>?, _ count: Int) -
         let whole = parse([bytes], limits: limits)
         for cut in [pieces(of: bytes, seed: 0), pieces(of: bytes, seed: seed)] {
             let split = parse(cut, limits: limits)
-            invariant(split.requests.count == whole.requests.count && zip(split.requests, whole.requests).allSatisfy(same),
-                      "split input gave other requests: \(split.requests.map(describe)) vs \(whole.requests.map(describe))")
+            invariant(split.requests.count == whole.requests.count
+                          && zip(split.requests, whole.requests).allSatisfy(same),
+                      "split input gave other requests: \(split.requests.map(describe)) "
+                          + "vs \(whole.requests.map(describe))")
             invariant(split.error?.kind == whole.error?.kind,
-                      "split input gave another error: \(String(describing: split.error)) vs \(String(describing: whole.error))")
+                      "split input gave another error: \(String(describing: split.error)) "
+                          + "vs \(String(describing: whole.error))")
         }
         for request in whole.requests {
             checkWellFormed(request, limits)
@@ -73,7 +76,8 @@ private func checkSticky(_ parser: inout HTTPRequestParser, _ error: HTTPParseEr
 }
 
 private func checkWellFormed(_ request: HTTPRequest, _ limits: HTTPRequestParser.Limits) {
-    invariant(!request.method.isEmpty && request.method.utf8.allSatisfy(isTokenByte), "method \(request.method.debugDescription)")
+    invariant(!request.method.isEmpty && request.method.utf8.allSatisfy(isTokenByte),
+              "method \(request.method.debugDescription)")
     invariant(!request.target.isEmpty && request.target.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F },
               "target \(request.target.debugDescription)")
     invariant(request.version.major == 1 && (request.version.minor == 0 || request.version.minor == 1),

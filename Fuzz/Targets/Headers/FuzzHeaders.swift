@@ -88,10 +88,12 @@ private func check(_ headers: Headers, _ model: Model, probe: String) {
     checkCanonical(probe)
 
     let all = headers.getAllRawHeaders()
-    invariant(all.count == model.entries.count, "getAllRawHeaders has \(all.count) names, the model \(model.entries.count)")
+    invariant(all.count == model.entries.count,
+              "getAllRawHeaders has \(all.count) names, the model \(model.entries.count)")
     for ((name, values), entry) in zip(all, model.entries) {
         invariant(asciiLowercased(name) == entry.key, "name \(name.debugDescription) for \(entry.key.debugDescription)")
-        invariant(name == Headers.canonicalName(entry.key), "getAllRawHeaders spells \(name.debugDescription) otherwise")
+        invariant(name == Headers.canonicalName(entry.key),
+                  "getAllRawHeaders spells \(name.debugDescription) otherwise")
         invariant(values == entry.values, "values of \(name.debugDescription)")
         checkCanonical(name)
     }

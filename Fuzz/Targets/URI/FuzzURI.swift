@@ -84,9 +84,11 @@ private func isHostLibcurlTakes(_ host: String) -> Bool {
 }
 
 private func isAlphanumeric(_ byte: UInt8) -> Bool {
-    (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || ((byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z"))
+    (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+        || ((byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z"))
 }
 
 private func isHexDigit(_ byte: UInt8) -> Bool {
-    (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || ((byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "f"))
+    (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+        || ((byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "f"))
 }
