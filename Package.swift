@@ -63,7 +63,7 @@ let package = Package(
 
 // Fuzz targets (`make fuzz`, see Fuzz/README.md): only in the manifest when SWIFT_DEFERREDS_FUZZ=1,
 // so `swift build`, `swift test` and CI never build them. `Fuzz/run` builds them with
-// `--sanitize=fuzzer --sanitize=address` in its own scratch path.
+// libFuzzer and ASan in its own scratch path.
 if Context.environment["SWIFT_DEFERREDS_FUZZ"] == "1" {
     package.targets += [
         .target(name: "FuzzSupport", path: "Fuzz/Support"),
