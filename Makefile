@@ -11,13 +11,14 @@
 #   make test-tsan       the test suite under ThreadSanitizer (scratch: .build-tsan)
 #   make soak            getpage against the WebServer with 10 % faults for SOAK_SECONDS (300)
 #   make bench-async     await / Task round trips beside the callback style (release build)
+#   make fuzz            the libFuzzer targets, FUZZ_SECONDS (60) each, from Fuzz/corpus (Fuzz/README.md)
 
 SWIFT ?= swift
 # Debian packages the build needs (nginx-light: the HTTP/2 test's server).
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light
 
 .PHONY: test demo demo-chaining deps bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
-	test-asan test-tsan soak bench-async
+	test-asan test-tsan soak bench-async fuzz
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -66,6 +67,10 @@ bench: bench-deferred bench-reactor bench-async bench-pages bench-stream bench-m
 # blog-example (unless GETPAGE / BLOG_EXAMPLE are set) and runs its own nginx.
 bench-pages bench-stream bench-memory: deps
 	SWIFT="$(SWIFT)" Benchmarks/scripts/http_bench.sh $(@:bench-%=%)
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) Fuzz/run
 
 bench-deferred:
 	$(SWIFT) build -c release --product deferred-bench

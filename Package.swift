@@ -21,6 +21,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "WebAgent", dependencies: ["Reactor", "Deferreds", "CCurl", "CZlib"]),
         .target(name: "WebServer", dependencies: ["Reactor", "Deferreds"]),
+        .target(name: "URLList"),
         .executableTarget(
             name: "deferred-chaining",
             dependencies: ["Deferreds"],
@@ -41,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "getpage",
             dependencies: [
-                "Deferreds", "Reactor", "WebAgent", "WebServer",
+                "Deferreds", "Reactor", "WebAgent", "WebServer", "URLList",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -62,5 +63,24 @@ let package = Package(
         .testTarget(name: "WebAgentTests", dependencies: ["WebAgent", "WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "GetpageTests", dependencies: ["WebServer", "Reactor", "Deferreds"]),
+        .testTarget(name: "URLListTests", dependencies: ["URLList"]),
     ]
 )
+
+// Fuzz targets (`make fuzz`, see Fuzz/README.md): only in the manifest when SWIFT_DEFERREDS_FUZZ=1,
+// so `swift build`, `swift test` and CI never build them. `Fuzz/run` builds them with
+// libFuzzer and ASan in its own scratch path.
+if Context.environment["SWIFT_DEFERREDS_FUZZ"] == "1" {
+    package.targets += [
+        .target(name: "FuzzSupport", path: "Fuzz/Support"),
+        .executableTarget(
+            name: "fuzz-http-request-parser", dependencies: ["FuzzSupport", "WebServer"],
+            path: "Fuzz/Targets/HTTPRequestParser"),
+        .executableTarget(
+            name: "fuzz-headers", dependencies: ["FuzzSupport", "WebAgent"], path: "Fuzz/Targets/Headers"),
+        .executableTarget(
+            name: "fuzz-uri", dependencies: ["FuzzSupport", "WebAgent", "URLList"], path: "Fuzz/Targets/URI"),
+        .executableTarget(
+            name: "fuzz-url-list", dependencies: ["FuzzSupport", "URLList"], path: "Fuzz/Targets/URLList"),
+    ]
+}

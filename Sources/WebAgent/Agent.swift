@@ -8,7 +8,8 @@ import Reactor
 /// (informational 1xx responses are skipped). Nothing is sent for bad input: the deferred fails
 /// with `InvalidMethod`, `InvalidURI`, `SchemeNotSupported` or `InvalidHeader`. A refused
 /// connection fails with `ConnectionRefusedError`, an unknown host with `DNSLookupError`, a slow
-/// connect with `ConnectTimeoutError`, and a response that never came with `ResponseNeverReceived`.
+/// connect with `ConnectTimeoutError`, and a response that never came with `ResponseNeverReceived`
+/// (holding `HeadersTooLarge` when its header passed `maxHeaderBytes`).
 /// `cancel()` on the deferred aborts the transfer (`CancelledError`).
 ///
 /// Every agent on a reactor without its own pool shares that reactor's libcurl multi handle, so
@@ -30,28 +31,30 @@ public final class Agent: AgentProtocol {
     public let caFile: String?
     /// Fail the body with `BodyTooLarge` once it passes this many bytes; nil for no limit.
     public let maxBodyBytes: Int?
+    /// Fail the request with `HeadersTooLarge` (inside `ResponseNeverReceived`) once the status
+    /// lines and header fields received pass this many bytes (line ends included, 1xx responses
+    /// counted). libcurl also refuses any single header line over 100 KiB, whatever this limit.
+    public let maxHeaderBytes: Int
+
+    /// The default `maxHeaderBytes`: 64 KiB.
+    public static let defaultMaxHeaderBytes = 64 * 1024
 
     public init(_ reactor: EPollReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
-                caFile: String? = nil, maxBodyBytes: Int? = nil) {
+                caFile: String? = nil, maxBodyBytes: Int? = nil, maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
+        precondition(maxHeaderBytes > 0, "Agent: maxHeaderBytes must be > 0, got \(maxHeaderBytes)")
         self.reactor = reactor
         self.pool = pool ?? HTTPConnectionPool.shared(for: reactor)
         self.connectTimeout = connectTimeout
         self.caFile = caFile
         self.maxBodyBytes = maxBodyBytes
+        self.maxHeaderBytes = maxHeaderBytes
     }
 
     public func request(_ method: String, _ uri: String, _ headers: Headers? = nil,
                         _ bodyProducer: (any BodyProducer)? = nil, timeout: Double? = nil) -> Deferred<Response> {
-        guard !method.isEmpty, method.utf8.allSatisfy(Headers.isTokenByte) else {
-            return Deferred.fail(InvalidMethod(method: method))
-        }
-        let parsed: URI
-        do { parsed = try URI.parse(uri) } catch { return Deferred.fail(error) }
-        guard parsed.scheme == "http" || parsed.scheme == "https" else {
-            return Deferred.fail(SchemeNotSupported(scheme: parsed.scheme))
-        }
         let headers = headers ?? Headers()
-        if let invalid = headers.firstInvalid() { return Deferred.fail(invalid) }
+        let parsed: URI
+        do { parsed = try Agent.validate(method, uri, headers) } catch { return Deferred.fail(error) }
         if let timeout { precondition(timeout >= 0 && !timeout.isNaN, "Agent.request: timeout must be >= 0") }
         let request = Request(method: method, absoluteURI: uri, headers: headers, bodyProducer: bodyProducer)
         var transfer: CurlTransfer?
@@ -59,10 +62,27 @@ public final class Agent: AgentProtocol {
         let created = CurlTransfer(
             multi: pool.multi, request: request, uri: parsed,
             options: TransferOptions(connectTimeout: connectTimeout, timeout: timeout, caFile: caFile,
-                                     maxBodyBytes: maxBodyBytes),
+                                     maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes),
             deferred: deferred)
         transfer = created
         created.begin()
         return deferred
+    }
+
+    /// What `request` checks before anything is sent: the method is an HTTP token, the URI parses
+    /// (`URI.parse`) with the scheme http or https, and every header can be sent.
+    ///
+    /// - Returns: the parsed URI.
+    /// - Throws: `InvalidMethod`, `InvalidURI`, `SchemeNotSupported` or `InvalidHeader`.
+    static func validate(_ method: String, _ uri: String, _ headers: Headers) throws -> URI {
+        guard !method.isEmpty, method.utf8.allSatisfy(Headers.isTokenByte) else {
+            throw InvalidMethod(method: method)
+        }
+        let parsed = try URI.parse(uri)
+        guard parsed.scheme == "http" || parsed.scheme == "https" else {
+            throw SchemeNotSupported(scheme: parsed.scheme)
+        }
+        if let invalid = headers.firstInvalid() { throw invalid }
+        return parsed
     }
 }

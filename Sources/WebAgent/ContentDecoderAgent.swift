@@ -17,7 +17,10 @@ import Reactor
 /// 64 KiB, each handed to `dataReceived` before the next is made, so a small body that inflates to
 /// gigabytes never sits in memory. A body protocol that pauses its transport stops the inflating
 /// (and the transfer) until it resumes; stopping it stops the transfer, and the protocol gets
-/// `CancelledError`, as from an undecoded body.
+/// `CancelledError`, as from an undecoded body. With `maxBodyBytes`, a decoded body that would pass
+/// that many bytes is cut there: the piece that would cross the limit is not delivered, the
+/// transfer stops, and the body ends with `ResponseFailed` holding `BodyTooLarge` (a decompression
+/// bomb costs at most the limit's worth of inflating, not its full size).
 ///
 /// A body that cannot be decoded (corrupt data, or compressed data that ends before its end
 /// marker) ends with `ResponseFailed` holding a `ContentDecodingError`; the transfer is stopped.
@@ -43,14 +46,20 @@ public final class ContentDecoderAgent: AgentProtocol {
 
     /// The codings offered in `Accept-Encoding` and decoded, in the order offered.
     public let codings: [Coding]
+    /// The most decoded body bytes delivered; nil for no limit.
+    public let maxBodyBytes: Int?
     private let agent: any AgentProtocol
 
     /// - Parameters:
     ///   - agent: the agent that sends the requests.
     ///   - codings: the codings to offer and decode; both by default.
-    public init(_ agent: any AgentProtocol, codings: [Coding] = [.gzip, .deflate]) {
+    ///   - maxBodyBytes: fail a decoded body with `BodyTooLarge` once it would pass this many bytes
+    ///     (`Agent(maxBodyBytes:)` counts the bytes on the wire, before decoding).
+    public init(_ agent: any AgentProtocol, codings: [Coding] = [.gzip, .deflate], maxBodyBytes: Int? = nil) {
+        precondition((maxBodyBytes ?? 0) >= 0, "ContentDecoderAgent: maxBodyBytes must be >= 0")
         self.agent = agent
         self.codings = codings
+        self.maxBodyBytes = maxBodyBytes
     }
 
     public func request(_ method: String, _ uri: String, _ headers: Headers? = nil,
@@ -60,13 +69,13 @@ public final class ContentDecoderAgent: AgentProtocol {
             headers.addRawHeader("Accept-Encoding", codings.map(\.rawValue).joined(separator: ", "))
         }
         return agent.request(method, uri, headers, bodyProducer, timeout: timeout)
-            .addCallback { [codings] (response: Response) -> Response in
-                ContentDecoderAgent.decoding(response, codings)
+            .addCallback { [codings, maxBodyBytes] (response: Response) -> Response in
+                ContentDecoderAgent.decoding(response, codings, maxBodyBytes: maxBodyBytes)
             }
     }
 
-    /// `response`, or a response that decodes it.
-    static func decoding(_ response: Response, _ codings: [Coding]) -> Response {
+    /// `response`, or a response that decodes it (whose decoded body is cut at `maxBodyBytes`).
+    static func decoding(_ response: Response, _ codings: [Coding], maxBodyBytes: Int? = nil) -> Response {
         guard response.request.method != "HEAD", response.code != 204, response.code != 304,
               let values = response.headers.getRawHeaders("Content-Encoding")
         else { return response }
@@ -90,8 +99,10 @@ public final class ContentDecoderAgent: AgentProtocol {
             headers.setRawHeaders("Content-Encoding", [names.joined(separator: ", ")])
         }
         var decoded = response
-        for coding in toUndo {
-            let body = DecodingBody(original: decoded, coding: coding)
+        for (index, coding) in toUndo.enumerated() {
+            // Only the last decoding, whose bytes the caller gets, is limited.
+            let limit = index == toUndo.count - 1 ? maxBodyBytes : nil
+            let body = DecodingBody(original: decoded, coding: coding, maxBodyBytes: limit)
             decoded = Response(version: response.version, code: response.code, phrase: response.phrase,
                                headers: headers, length: nil, request: response.request, body: body)
             body.decoded = decoded
@@ -121,18 +132,20 @@ public struct ContentDecodingError: Error, CustomStringConvertible {
 final class DecodingBody: ResponseBody {
     private var original: Response?
     private let coding: ContentDecoderAgent.Coding
+    private let maxBodyBytes: Int?
     weak var decoded: Response?
 
-    init(original: Response, coding: ContentDecoderAgent.Coding) {
+    init(original: Response, coding: ContentDecoderAgent.Coding, maxBodyBytes: Int?) {
         self.original = original
         self.coding = coding
+        self.maxBodyBytes = maxBodyBytes
     }
 
     override func start(_ protocolHandler: Protocol) {
         guard let original else { return }
         self.original = nil
         original.deliverBody(DecodingProtocol(user: protocolHandler, coding: coding, original: original,
-                                              response: decoded))
+                                              response: decoded, maxBodyBytes: maxBodyBytes))
     }
 
     override func responseReleased() {
@@ -164,12 +177,17 @@ private final class DecodingProtocol: Protocol {
     private var pausedByUser = false
     private var innerPaused = false
     private var draining = false
+    private let maxBodyBytes: Int?
+    /// Decoded bytes handed to the user so far.
+    private var delivered = 0
 
-    init(user: Protocol, coding: ContentDecoderAgent.Coding, original: Response, response: Response?) {
+    init(user: Protocol, coding: ContentDecoderAgent.Coding, original: Response, response: Response?,
+         maxBodyBytes: Int?) {
         self.user = user
         self.inflater = Inflater(coding: coding)
         self.original = original
         self.response = response
+        self.maxBodyBytes = maxBodyBytes
     }
 
     override func makeConnection(_ transport: any Transport) {
@@ -272,7 +290,14 @@ private final class DecodingProtocol: Protocol {
                 return
             }
             inputOffset += step.consumed
-            if !step.output.isEmpty { user.dataReceived(step.output) }
+            if !step.output.isEmpty {
+                if let limit = maxBodyBytes, delivered + step.output.count > limit {
+                    failDecoding(BodyTooLarge(limit: limit))
+                    return
+                }
+                delivered += step.output.count
+                user.dataReceived(step.output)
+            }
             if step.consumed == 0 && step.output.isEmpty { break }   // it needs more input
         }
         if inputOffset == input.count {
@@ -289,7 +314,7 @@ private final class DecodingProtocol: Protocol {
         Failure(ResponseFailed(reasons: [Failure(error)], response: response))
     }
 
-    /// Bad data: stop the transfer (its connectionLost is ignored) and tell the user.
+    /// Bad data, or too much of it: stop the transfer (its connectionLost is ignored) and tell the user.
     private func failDecoding(_ error: any Error) {
         let wasDecoding: Bool
         if case .decoding = state { wasDecoding = true } else { wasDecoding = false }

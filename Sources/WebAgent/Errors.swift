@@ -123,6 +123,14 @@ public struct BodyTooLarge: Error, CustomStringConvertible {
     public var description: String { "Response body exceeds the limit of \(limit) bytes" }
 }
 
+/// The response's status line and header fields passed the limit the agent set
+/// (`Agent(maxHeaderBytes:)`); the request fails with it inside `ResponseNeverReceived`.
+public struct HeadersTooLarge: Error, CustomStringConvertible {
+    public let limit: Int
+    public init(limit: Int) { self.limit = limit }
+    public var description: String { "Response headers exceed the limit of \(limit) bytes" }
+}
+
 /// A transfer error without a more specific type: libcurl's message and code.
 public struct TransferError: Error, CustomStringConvertible {
     public let code: Int

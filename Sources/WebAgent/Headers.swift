@@ -1,6 +1,8 @@
 /// HTTP headers: case-insensitive names, each with its values in the order they were added.
 ///
-/// Names are compared without regard to case; `getAllRawHeaders()` spells them canonically, as
+/// Names are compared without regard to ASCII case (HTTP names are ASCII tokens: other characters
+/// are compared as they are, so `K` and the Kelvin sign `\u{212A}` stay apart and a name holding
+/// the latter is refused when sent); `getAllRawHeaders()` spells them canonically, as
 /// Twisted does: each dash-separated word capitalised, with the usual exceptions (`Content-MD5`,
 /// `DNT`, `ETag`, `P3P`, `TE`, `WWW-Authenticate`, `X-XSS-Protection`). Names keep the order in
 /// which they were first added.
@@ -105,20 +107,19 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
         "Content-MD5", "DNT", "ETag", "P3P", "TE", "WWW-Authenticate", "X-XSS-Protection",
     ]
 
-    /// Whether two header names are the same name: equal but for the case of ASCII letters (names
-    /// with other characters are compared after Unicode lower-casing).
+    /// Whether two header names are the same name: equal but for the case of ASCII letters.
     static func sameName(_ a: String, _ b: String) -> Bool {
         if a == b { return true }
         guard a.utf8.count == b.utf8.count else { return false }
-        var ascii = true
-        let equal = a.utf8.elementsEqual(b.utf8) { x, y in
-            if x >= 0x80 || y >= 0x80 { ascii = false }
-            return x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A)
+        return a.utf8.elementsEqual(b.utf8) { x, y in
+            x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A)
         }
-        return ascii ? equal : a.lowercased() == b.lowercased()
     }
 
-    /// The canonical spelling of a header name (`content-type` → `Content-Type`).
+    /// The canonical spelling of a header name (`content-type` → `Content-Type`): the first ASCII
+    /// letter of each dash-separated word upper-case, the other ASCII letters lower-case, except for
+    /// the names spelled otherwise by custom (`ETag`, `WWW-Authenticate`…). Only ASCII letters
+    /// change, so spelling a name canonically twice changes nothing more.
     public static func canonicalName(_ name: String) -> String {
         let utf8 = name.utf8
         for exception in exceptions where exception.utf8.count == utf8.count && sameName(exception, name) {
@@ -128,18 +129,13 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
         var startOfWord = true
         var canonical = true
         for byte in utf8 {
-            if byte >= 0x80 || (startOfWord ? (byte >= 0x61 && byte <= 0x7A) : (byte >= 0x41 && byte <= 0x5A)) {
+            if startOfWord ? (byte >= 0x61 && byte <= 0x7A) : (byte >= 0x41 && byte <= 0x5A) {
                 canonical = false
                 break
             }
             startOfWord = byte == UInt8(ascii: "-")
         }
         if canonical { return name }
-        if utf8.contains(where: { $0 >= 0x80 }) {
-            return name.lowercased().split(separator: "-", omittingEmptySubsequences: false)
-                .map { word in word.prefix(1).uppercased() + word.dropFirst() }
-                .joined(separator: "-")
-        }
         var bytes = [UInt8]()
         bytes.reserveCapacity(utf8.count)
         startOfWord = true
@@ -149,6 +145,13 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
             startOfWord = byte == UInt8(ascii: "-")
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `name` with its ASCII letters lower-case: names are the same when these are equal.
+    static func fold(_ name: String) -> String {
+        guard name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else { return name }
+        return String(decoding: name.utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 },
+                      as: UTF8.self)
     }
 
     /// Whether `name` is an HTTP token (RFC 9110: visible ASCII except separators).
@@ -169,6 +172,17 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
         default:
             return "!#$%&'*+-.^_`|~".utf8.contains(byte)
         }
+    }
+
+    /// The header lines handed to libcurl, one per value: `Name: value`, canonically spelled, in
+    /// `getAllRawHeaders()` order; an empty value is written `Name;` (libcurl's way to send a field
+    /// with no value). Only meaningful when `firstInvalid()` is nil.
+    func fieldLines() -> [String] {
+        var lines: [String] = []
+        for (name, values) in getAllRawHeaders() {
+            for value in values { lines.append(value.isEmpty ? "\(name);" : "\(name): \(value)") }
+        }
+        return lines
     }
 
     /// The first header that cannot be sent, if any.

@@ -1,8 +1,10 @@
 /// The parts of an http or https URI that the agents need, parsed strictly.
 ///
-/// Accepts `scheme://host[:port][/path][?query][#fragment]` with a bracketed IPv6 host; refuses
-/// whitespace, control characters and non-ASCII bytes anywhere (percent-encode them), an empty
-/// host, and a port outside 1…65535.
+/// Accepts `scheme://[userinfo@]host[:port][/path][?query][#fragment]` with a bracketed IPv6 host;
+/// refuses whitespace, control characters and non-ASCII bytes anywhere (percent-encode them), an
+/// empty host, a host holding `[`, `]` or `:` outside an IPv6 address, an IPv6 address with other
+/// than hex digits, colons and dots (and an optional `%25` zone), and a port that is not decimal
+/// digits in 1…65535. The userinfo is dropped.
 struct URI: Equatable {
     var scheme: String
     var host: String
@@ -68,6 +70,12 @@ struct URI: Equatable {
             host = authorityStart..<authorityEnd
         }
         guard !host.isEmpty else { throw InvalidURI(uri: text, reason: "empty host") }
+        let bracketed = authorityStart < authorityEnd && bytes[authorityStart] == UInt8(ascii: "[")
+        if bracketed {
+            guard URI.isIPv6Literal(string(host)) else { throw InvalidURI(uri: text, reason: "bad IPv6 address") }
+        } else if bytes[host].contains(where: { $0 == UInt8(ascii: "[") || $0 == UInt8(ascii: "]") || $0 == UInt8(ascii: ":") }) {
+            throw InvalidURI(uri: text, reason: "bad host \(string(host))")
+        }
         var port = scheme == "https" ? 443 : 80
         if let portRange, !portRange.isEmpty {
             var number = 0
@@ -82,6 +90,33 @@ struct URI: Equatable {
             port = number
         }
         return URI(scheme: scheme, host: string(host), port: port, pathAndQuery: pathAndQuery, fragment: fragment)
+    }
+
+    /// Hex digits, colons and dots with at least one colon, then optionally a zone: `%25` and
+    /// unreserved or percent-encoded characters (RFC 6874).
+    static func isIPv6Literal<S: StringProtocol>(_ host: S) -> Bool {
+        let bytes = Array(host.utf8)
+        let zone = bytes.firstIndex(of: UInt8(ascii: "%")) ?? bytes.count
+        let address = bytes[..<zone]
+        guard address.contains(UInt8(ascii: ":")),
+            address.allSatisfy({ $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") || hexDigit($0) })
+        else { return false }
+        guard zone < bytes.count else { return true }
+        let zoneID = bytes[zone...]
+        return zoneID.starts(with: Array("%25".utf8)) && zoneID.count > 3
+            && zoneID.allSatisfy { isUnreservedByte($0) || $0 == UInt8(ascii: "%") }
+    }
+
+    private static func hexDigit(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+            || ((byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "f"))
+    }
+
+    private static func isUnreservedByte(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+            || ((byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z"))
+            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+            || byte == UInt8(ascii: "~")
     }
 
     static func isSchemeByte(_ byte: UInt8) -> Bool {
@@ -102,7 +137,12 @@ struct URI: Equatable {
 
     /// Resolves a Location header value against this URI (absolute, scheme-relative, absolute-path
     /// or relative), keeping this URI's fragment when the location has none (RFC 9110 §10.2.2).
+    /// A location with whitespace, control or non-ASCII characters anywhere (its fragment too) is
+    /// refused with `InvalidURI`.
     func resolve(_ location: String) throws -> URI {
+        guard location.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw InvalidURI(uri: location, reason: "whitespace, control or non-ASCII characters")
+        }
         var resolved: URI
         if let colon = location.firstIndex(of: ":"),
             let first = location.utf8.first, (first | 0x20) >= UInt8(ascii: "a"), (first | 0x20) <= UInt8(ascii: "z"),

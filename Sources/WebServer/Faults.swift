@@ -66,6 +66,8 @@ public enum Fault: Sendable {
 /// |   | seconds on the reactor's timers, the first after S; keeps the connection |
 /// | `/fault/retry-after?fails=K&key=X` | 503 with `Retry-After: 1` for the first K (1) requests with key X |
 /// |   | (default ""), then 200 `ok\n`; each key counts apart, so parallel tests do not interfere |
+/// | `/fault/gzip-bomb?mib=M` | 200, `Content-Encoding: gzip`, M (10,240) MiB of zeros in about M KiB of gzip |
+/// |   | (`GzipBomb`): 10 GiB once inflated by default, whatever the request's `Accept-Encoding` |
 extension WebServer {
     func installFaultRoutes() {
         route("/fault/stall-headers") { _ in
@@ -131,6 +133,12 @@ extension WebServer {
                 body: .bytes(WebServer.patternBytes(count: count)))
             response.fault = .drip(interval: interval)
             return response
+        }
+        route("/fault/gzip-bomb") { request in
+            let mebibytes = max(0, min(request.queryInt("mib", default: 10_240), 1 << 20))
+            return HTTPResponse(
+                headers: ["Content-Type": "application/octet-stream", "Content-Encoding": "gzip"],
+                body: GzipBomb.body(mebibytes: mebibytes))
         }
         route("/fault/retry-after") { [unowned self] request in
             let fails = request.queryInt("fails", default: 1)

@@ -1,5 +1,6 @@
 import Deferreds
 import Reactor
+import URLList
 import WebAgent
 
 /// The server answered with a status that counts as a failure (400 and above).

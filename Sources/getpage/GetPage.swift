@@ -2,6 +2,7 @@ import ArgumentParser
 import Deferreds
 import Glibc
 import Reactor
+import URLList
 import WebAgent
 import WebServer
 
@@ -76,7 +77,8 @@ struct GetPage: ParsableCommand {
     @Flag(help: "Ask for gzip or deflate and decompress the bodies.")
     var compressed = false
 
-    @Option(help: ArgumentHelp("Fail a URL whose body passes this many bytes.", valueName: "bytes"))
+    @Option(help: ArgumentHelp(
+        "Fail a URL whose body passes this many bytes (decompressed bytes with --compressed).", valueName: "bytes"))
     var maxBody: Int?
 
     @Option(help: ArgumentHelp(
@@ -256,7 +258,8 @@ struct GetPage: ParsableCommand {
             var agent: any AgentProtocol = Agent(reactor, pool: pool, connectTimeout: connectTimeout,
                                                  maxBodyBytes: maxBody)
             if redirects > 0 { agent = RedirectAgent(agent, redirectLimit: redirects) }
-            if compressed { agent = ContentDecoderAgent(agent) }
+            // The agent's limit counts bytes on the wire; the decoder's counts what they inflate to.
+            if compressed { agent = ContentDecoderAgent(agent, maxBodyBytes: maxBody) }
             return agent
         }
         if format == .tutorial { return make }

@@ -1,5 +1,6 @@
 import Deferreds
 import Reactor
+import URLList
 
 /// Feeds the URLs through a `DeferredSemaphore`, at most `limit` downloads in flight.
 ///

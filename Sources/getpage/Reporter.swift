@@ -1,5 +1,6 @@
 import Deferreds
 import Reactor
+import URLList
 import WebAgent
 
 /// How results are printed (`--format`).

@@ -230,3 +230,108 @@ func waitUntil(_ limit: Double = 5, _ condition: () -> Bool) -> Bool {
 /// Whether this test process (and so the getpage it runs, built the same way) is built with
 /// ThreadSanitizer (`make test-tsan`).
 let runningUnderThreadSanitizer = dlsym(nil, "__tsan_init") != nil
+
+/// Runs `path` with `arguments` to the end, its output discarded; nil when it cannot be started.
+/// (posix_spawn and waitpid: Foundation's waitUntilExit can hang in a test process.)
+@discardableResult
+func runCommand(_ path: String, _ arguments: [String]) -> Int32? {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    guard posix_spawn(&pid, path, &actions, nil, argv, environ) == 0 else { return nil }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return status
+}
+
+/// A tmpfs of a given size mounted on a fresh directory for one test: a filesystem that fills up,
+/// or one that is read-only. Mounting needs root (CAP_SYS_ADMIN).
+final class SmallFilesystem {
+    let directory: TemporaryDirectory
+    var path: String { directory.path }
+
+    /// Mounts it; nil when mounting is not allowed here.
+    init?(bytes: Int, readOnly: Bool = false) {
+        guard let directory = try? TemporaryDirectory() else { return nil }
+        self.directory = directory
+        let options = "size=\(bytes)" + (readOnly ? ",ro" : "") + ",mode=0755"
+        guard runCommand("/bin/mount", ["-t", "tmpfs", "-o", options, "tmpfs", directory.path]) == 0 else {
+            directory.cleanUp()
+            return nil
+        }
+    }
+
+    /// Unmounts it and removes its directory.
+    func unmount() {
+        runCommand("/bin/umount", [path])
+        directory.cleanUp()
+    }
+
+    /// Whether a tmpfs can be mounted here (root in a system that allows it).
+    static let available: Bool = {
+        guard let probe = SmallFilesystem(bytes: 64 * 1024) else { return false }
+        probe.unmount()
+        return true
+    }()
+}
+
+/// A finished run of a binary, with its peak resident memory.
+struct MeasuredRun {
+    let run: ToolRun
+    /// The process's peak resident set size (VmHWM), KiB, as last read while it ran.
+    let peakResidentKiB: Int
+    /// How many times VmHWM was read.
+    let samples: Int
+}
+
+/// Runs `getpage` with `arguments` and reads its peak memory (`VmHWM` in /proc/<pid>/status) every
+/// 2 ms until it exits; killed after `limit` seconds.
+///
+/// Not wait4's `ru_maxrss`: a process started with posix_spawn (vfork-like, sharing the test
+/// process's memory until exec) inherits the test process's peak there, hundreds of MiB in a full
+/// test run. VmHWM belongs to the process's own memory and only grows, so the last reading before
+/// the exit covers all but its last 2 ms.
+func getpageMeasured(_ arguments: [String], limit: Double = 30) throws -> MeasuredRun {
+    let out = try TemporaryDirectory()
+    defer { out.cleanUp() }
+    let binary = productsDirectory.appendingPathComponent("getpage").path
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, out.file("stdout"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_addopen(&actions, 2, out.file("stderr"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    let argv = ([binary] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, binary, &actions, nil, argv, environ)
+    guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }
+    var status: Int32 = 0
+    var peak = 0
+    var samples = 0
+    let deadline = Date().addingTimeInterval(limit)
+    while true {
+        if let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kib = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+        {
+            peak = max(peak, kib)
+            samples += 1
+        }
+        let waited = waitpid(pid, &status, WNOHANG)
+        if waited == pid { break }
+        if waited < 0 && errno != EINTR { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        if Date() > deadline { kill(pid, SIGKILL) }
+        usleep(2_000)
+    }
+    let read = { (name: String) in (try? String(contentsOfFile: out.file(name), encoding: .utf8)) ?? "" }
+    // The exit status as the shell shows it: the code, or 128 + the signal.
+    let exit = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    return MeasuredRun(run: ToolRun(status: exit, stdout: read("stdout"), stderr: read("stderr")),
+                       peakResidentKiB: peak, samples: samples)
+}

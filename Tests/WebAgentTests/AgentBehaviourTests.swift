@@ -363,6 +363,45 @@ final class PausingRecorder: Protocol {
         #expect(failed?.reasons.first?.check(BodyTooLarge.self) != nil)
     }
 
+    @Test func maxHeaderBytesStopsAnOversizedHeaderWithHeadersTooLarge() throws {
+        // When the header block passes the agent's limit, whether by one long field or by all of
+        // them together, the request fails with HeadersTooLarge (inside ResponseNeverReceived); a
+        // header within the limit is fine, and so is a long one under the default limit of 64 KiB.
+        var endings: [String: Ending] = [:]
+        try withServer { reactor, server in
+            let cases: [(String, Agent)] = [
+                ("one long field", Agent(reactor, maxHeaderBytes: 1024)),   // an X-Huge line of 2,000 bytes
+                ("all together", Agent(reactor, maxHeaderBytes: 1024)),     // 900 bytes plus the others
+                ("within", Agent(reactor, maxHeaderBytes: 1024)),
+                ("default", Agent(reactor)),
+                ("past the default", Agent(reactor)),
+            ]
+            let sizes = ["one long field": 2000, "all together": 900, "within": 500, "default": 60_000,
+                         "past the default": 70_000]
+            let all = cases.map { name, agent in
+                agent.request("GET", server.url("/fault/huge-header?size=\(sizes[name]!)"))
+                    .addCallback { response in
+                        readBody(response).addCallback { Ending.body(status: response.code, bytes: $0.count) }
+                    }
+                    .addBoth { result -> Void in
+                        switch result {
+                        case .success(let ending): endings[name] = ending
+                        case .failure(let failure):
+                            let never = failure.value as? ResponseNeverReceived
+                            let limit = (never?.reasons.first?.value as? HeadersTooLarge)?.limit
+                            endings[name] = .failed(describe(failure) + (limit.map { "(\($0))" } ?? ""))
+                        }
+                    }
+            }
+            DeferredList(all).addBoth { _ in reactor.stop() }
+        }
+        #expect(endings["one long field"] == .failed("ResponseNeverReceived>HeadersTooLarge(1024)"))
+        #expect(endings["all together"] == .failed("ResponseNeverReceived>HeadersTooLarge(1024)"))
+        #expect(endings["within"] == .body(status: 200, bytes: 3))
+        #expect(endings["default"] == .body(status: 200, bytes: 3))
+        #expect(endings["past the default"] == .failed("ResponseNeverReceived>HeadersTooLarge(65536)"))
+    }
+
     @Test func aBodyPausedWhenTheTransferEndsIsStillDeliveredAfterTheResponseIsDropped() throws {
         // When the protocol pauses near the end and nothing keeps the Response, resuming still
         // delivers the rest of the body and then ResponseDone.

@@ -1,6 +1,7 @@
 import Deferreds
 import Reactor
 import Testing
+import WebServer
 
 @testable import WebAgent
 
@@ -139,6 +140,57 @@ import Testing
         #expect(chunks.count >= 16)
         #expect(recorder?.receivedWhilePaused == 0)
         #expect(recorder?.reason?.check(ResponseDone.self) != nil)
+    }
+
+    @Test func maxBodyBytesCutsADecompressionBombShort() throws {
+        // When a gzip body would inflate past maxBodyBytes (64 MiB of zeros from the server's gzip
+        // bomb, a limit of 1 MiB), the protocol gets no more than the limit, then ResponseFailed
+        // holding BodyTooLarge; the bytes on the wire (66 KiB) were nowhere near the limit.
+        var recorder: BodyRecorder?
+        try withServer { reactor, server in
+            ContentDecoderAgent(Agent(reactor), maxBodyBytes: 1 << 20)
+                .request("GET", server.url("/fault/gzip-bomb?mib=64"))
+                .addCallback { response -> Deferred<Void> in
+                    recorder = BodyRecorder()
+                    response.deliverBody(recorder!)
+                    return recorder!.done
+                }.addBoth { _ in reactor.stop() }
+        }
+        let received = recorder?.chunks.reduce(0) { $0 + $1.count } ?? -1
+        #expect(received <= 1 << 20 && received > (1 << 20) - 65_536, "\(received)")
+        #expect(recorder?.chunks.allSatisfy { $0.allSatisfy { $0 == 0 } } == true)
+        let failed = try #require(recorder?.reason?.value as? ResponseFailed, "\(String(describing: recorder?.reason))")
+        #expect((failed.reasons.first?.value as? BodyTooLarge)?.limit == 1 << 20)
+    }
+
+    @Test func withoutALimitTheBombInflatesWhole() throws {
+        // When no maxBodyBytes is set, the same body inflates whole (here 16 MiB of zeros), in pieces
+        // of at most 64 KiB: the limit above is what stopped it.
+        final class Counter: Protocol {
+            var count = 0
+            var largest = 0
+            var reason: Failure?
+            let done = Deferred<Void>()
+            override func dataReceived(_ bytes: [UInt8]) {
+                count += bytes.count
+                largest = max(largest, bytes.count)
+            }
+            override func connectionLost(_ reason: Failure) {
+                self.reason = reason
+                done.callback(())
+            }
+        }
+        let counter = Counter()
+        try withServer { reactor, server in
+            ContentDecoderAgent(Agent(reactor)).request("GET", server.url("/fault/gzip-bomb?mib=16"))
+                .addCallback { response -> Deferred<Void> in
+                    response.deliverBody(counter)
+                    return counter.done
+                }.addBoth { _ in reactor.stop() }
+        }
+        #expect(counter.count == 16 << 20)
+        #expect(counter.largest <= 65_536)
+        #expect(counter.reason?.check(ResponseDone.self) != nil)
     }
 
     @Test func stoppingTheTransportStopsTheTransfer() throws {

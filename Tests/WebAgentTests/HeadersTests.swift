@@ -48,4 +48,38 @@ import Testing
         #expect(Headers(["X": ["nul\u{0}"]]).firstInvalid() != nil)
         #expect(Headers(["Ünïcode": ["v"]]).firstInvalid() != nil)
     }
+
+    @Test func namesFoldByASCIICaseOnly() {
+        // When names differ in non-ASCII letters (found by fuzz-headers: "Ϗ" and "ϗ" were one name), they
+        // stay apart; a name with the Kelvin sign, which Unicode lower-cases to "k", is not taken for "k…"
+        // and cannot be sent.
+        var headers = Headers()
+        headers.addRawHeader("X-É", "upper")
+        headers.addRawHeader("x-é", "lower")
+        #expect(headers.getRawHeaders("X-É") == ["upper"])
+        #expect(headers.getRawHeaders("x-é") == ["lower"])
+        let kelvin = Headers(["\u{212A}eep-Alive": ["1"]])
+        #expect(kelvin.getRawHeaders("keep-alive") == nil)
+        #expect(kelvin.firstInvalid()?.name == "\u{212A}eep-Alive")  // reported as spelled
+    }
+
+    @Test func canonicalSpellingChangesOnlyASCIICaseAndIsIdempotent() {
+        // When a name is spelled canonically (found by fuzz-headers: "ß" became "SS", then "Ss"), only
+        // ASCII letters change, and spelling the result again changes nothing.
+        for name in ["ß-name", "x-ϗ", "content-TYPE", "a--b", "-x", "1abc-def", "etag", "Www-Authenticate"] {
+            let canonical = Headers.canonicalName(name)
+            #expect(Headers.canonicalName(canonical) == canonical, "\(name)")
+            #expect(Headers.fold(canonical) == Headers.fold(name), "\(name)")
+        }
+        #expect(Headers.canonicalName("ß-name") == "ß-Name")
+        #expect(Headers.canonicalName("content-TYPE") == "Content-Type")
+        #expect(Headers.canonicalName("a--b") == "A--B")
+        #expect(Headers.canonicalName("Www-Authenticate") == "WWW-Authenticate")
+    }
+
+    @Test func fieldLinesAreOneLinePerValue() {
+        // When headers are handed to libcurl, each value is one "Name: value" line, an empty one "Name;".
+        let headers = Headers(pairs: [("accept", "a"), ("x-empty", ""), ("ACCEPT", "b")])
+        #expect(headers.fieldLines() == ["Accept: a", "Accept: b", "X-Empty;"])
+    }
 }

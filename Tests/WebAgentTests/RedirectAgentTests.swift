@@ -265,8 +265,10 @@ import Testing
     }
 
     @Test func redirectToAnotherSchemeFailsWithSchemeNotSupported() throws {
-        // When a Location has a scheme other than http(s), the agent fails with SchemeNotSupported.
-        for location in ["ftp://127.0.0.1/file", "mailto:someone@example.test", "javascript:alert(1)"] {
+        // When a Location has a scheme other than http(s) (file, ftp, mailto, javascript), the agent
+        // fails with SchemeNotSupported and sends no second request.
+        for location in ["file:///etc/passwd", "ftp://127.0.0.1/file", "mailto:someone@example.test",
+                         "javascript:alert(1)"] {
             var outcome: Result<Response, Failure>?
             var server: ScriptedServer?
             try withReactor { reactor in

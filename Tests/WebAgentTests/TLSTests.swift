@@ -5,8 +5,8 @@ import Testing
 
 @testable import WebAgent
 
-/// An `openssl s_server -www` on a loopback port with a self-signed certificate made for the test;
-/// stopped (by its process) when the test ends.
+/// An `openssl s_server -www` on a loopback port (127.0.0.1 only) with a self-signed certificate
+/// for the IP address 127.0.0.1 made for the test; stopped (by its process) when the test ends.
 final class TLSServer {
     let directory: String
     let certificate: String
@@ -18,19 +18,11 @@ final class TLSServer {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         certificate = directory + "/cert.pem"
         let key = directory + "/key.pem"
-        let make = Process()
-        make.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        make.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
-                          "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-        make.standardError = FileHandle.nullDevice
-        make.standardOutput = FileHandle.nullDevice
-        try make.run()
-        make.waitUntilExit()
-        guard make.terminationStatus == 0 else { throw TLSError(message: "openssl req failed") }
+        try TLSServer.makeCertificate(certificate, key: key)
 
         let output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["s_server", "-accept", "0", "-cert", certificate, "-key", key, "-www"]
+        process.arguments = ["s_server", "-accept", "127.0.0.1:0", "-cert", certificate, "-key", key, "-www"]
         process.standardOutput = output
         process.standardError = output
         try process.run()
@@ -61,6 +53,34 @@ final class TLSServer {
         process.waitUntilExit()
         try? FileManager.default.removeItem(atPath: directory)
     }
+
+    /// Makes a self-signed certificate for the IP address 127.0.0.1 (and its key) with openssl.
+    static func makeCertificate(_ certificate: String, key: String) throws {
+        let make = Process()
+        make.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        make.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+                          "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        make.standardError = FileHandle.nullDevice
+        make.standardOutput = FileHandle.nullDevice
+        try make.run()
+        make.waitUntilExit()
+        guard make.terminationStatus == 0 else { throw TLSError(message: "openssl req failed") }
+    }
+}
+
+/// How one request ended: its status and version (once the body is read), or its failure.
+private typealias Outcome = Result<(code: Int, version: (String, Int, Int)), Failure>
+
+private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
+    deferred.addCallback { response -> Deferred<Outcome> in
+        readBody(response).addBoth { result -> Outcome in
+            // s_server -www answers HTTP/1.0 and ends the body by closing: readBody calls that partial.
+            if case .failure(let failure) = result, failure.check(PartialDownloadError.self) == nil {
+                return .failure(failure)
+            }
+            return .success((response.code, response.version))
+        }
+    }.addErrback { failure in .failure(failure) }
 }
 
 /// nginx on a loopback port serving HTTPS with HTTP/2 (ALPN), with a certificate made for the test;
@@ -176,24 +196,59 @@ struct HTTP2Tests {
 @Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
 struct TLSTests {
     @Test func aSelfSignedCertificateIsRefusedByDefaultAndAcceptedWithItsCAFile() throws {
-        // When the server's certificate is self-signed, the request fails with TLSError; with the
-        // certificate given as the CA file, it succeeds.
+        // When the server's certificate is self-signed, the request fails with TLSError itself (not
+        // wrapped, not a generic transfer error); with the certificate given as the CA file, it
+        // succeeds, over HTTP/1.x since this server offers no h2.
         let server = try TLSServer()
         defer { server.stop() }
-        var refused: Failure?
-        var status: Int?
+        var refused: Outcome?
+        var accepted: Outcome?
         try withReactor { reactor in
             let url = "https://127.0.0.1:\(server.port)/"
-            Agent(reactor).request("GET", url).addBoth { result -> Deferred<Void> in
-                if case .failure(let failure) = result { refused = failure }
-                return Agent(reactor, caFile: server.certificate).request("GET", url)
-                    .addCallback { response -> Deferred<[UInt8]> in
-                        status = response.code
-                        return readBody(response)
-                    }.addCallback { _ in }
+            outcome(of: Agent(reactor).request("GET", url)).addCallback { result -> Deferred<Void> in
+                refused = result
+                return outcome(of: Agent(reactor, caFile: server.certificate).request("GET", url))
+                    .addCallback { accepted = $0 }
             }.addBoth { _ in reactor.stop() }
         }
-        #expect(refused?.check(TLSError.self) != nil, "\(String(describing: refused))")
-        #expect(status == 200)
+        guard case .failure(let failure) = refused else {
+            Issue.record("a self-signed certificate was accepted: \(String(describing: refused))")
+            return
+        }
+        let tls = try #require(failure.value as? TLSError, "\(failure)")
+        #expect(tls.message.contains("certificate"), "\(tls.message)")
+        guard case .success(let response) = accepted else {
+            Issue.record("refused with the CA file: \(String(describing: accepted))")
+            return
+        }
+        #expect(response.code == 200)
+        #expect(response.version.0 == "HTTP" && response.version.1 == 1)
+    }
+
+    @Test func theCAFileDoesNotTurnVerificationOff() throws {
+        // When the CA file holds another certificate, or the URL names a host the certificate is not
+        // for (localhost; it is for the address 127.0.0.1), the request still fails with TLSError.
+        let server = try TLSServer()
+        defer { server.stop() }
+        let otherCertificate = server.directory + "/other.pem"
+        try TLSServer.makeCertificate(otherCertificate, key: server.directory + "/other-key.pem")
+        var wrongIssuer: Outcome?
+        var wrongHost: Outcome?
+        try withReactor { reactor in
+            outcome(of: Agent(reactor, caFile: otherCertificate).request("GET", "https://127.0.0.1:\(server.port)/"))
+                .addCallback { result -> Deferred<Void> in
+                    wrongIssuer = result
+                    return outcome(of: Agent(reactor, caFile: server.certificate)
+                        .request("GET", "https://localhost:\(server.port)/"))
+                        .addCallback { wrongHost = $0 }
+                }.addBoth { _ in reactor.stop() }
+        }
+        for (name, result) in [("another CA", wrongIssuer), ("another host", wrongHost)] {
+            guard case .failure(let failure) = result else {
+                Issue.record("\(name): accepted: \(String(describing: result))")
+                continue
+            }
+            #expect(failure.value is TLSError, "\(name): \(failure)")
+        }
     }
 }

@@ -19,9 +19,22 @@ import Testing
     @Test func refusesWhitespaceControlsEmptyHostsAndBadPorts() {
         // When a URI has spaces, control or non-ASCII bytes, no host or a bad port, parsing throws.
         for bad in ["", "http://", "http://a b/", "http://h/\r\n", "http://h:0/", "http://h:70000/", "http://h:x/",
-                    "no-scheme", "http://é.test/", "http://[::1/"] {
+                    "no-scheme", "http://é.test/", "http://[::1/", "http://h:+80/", "http://h:-1/"] {
             #expect(throws: InvalidURI.self, "\(bad.debugDescription)") { try URI.parse(bad) }
         }
+    }
+
+    @Test func refusesHostsLibcurlCannotTake() throws {
+        // When a host holds brackets or colons outside an IPv6 address (found by fuzz-uri:
+        // "https://ClosedRan[:://…" passed with the host "ClosedRan[:"), or a bracketed host is not an
+        // IPv6 address, parsing throws; IPv6 addresses, with or without a zone, parse.
+        for bad in ["https://ClosedRan[:://[::1]:8443//", "http://a:b:80/", "http://a]b/", "http://[zz::1]/",
+                    "http://[1.2.3.4]/", "http://[::1%eth0]/", "http://[::1%25]/"] {
+            #expect(throws: InvalidURI.self, "\(bad)") { try URI.parse(bad) }
+        }
+        #expect(try URI.parse("http://[fe80::1%25eth0]:8080/").host == "fe80::1%25eth0")
+        #expect(try URI.parse("http://[::ffff:127.0.0.1]/").host == "::ffff:127.0.0.1")
+        #expect(try URI.parse("http://user:pw@h:81/").host == "h")
     }
 
     @Test func resolvesLocationsAgainstTheRequest() throws {
@@ -35,6 +48,15 @@ import Testing
         #expect(try base.resolve("//elsewhere/p").string == "http://elsewhere/p#top")
         #expect(try base.resolve("https://s/p#f").string == "https://s/p#f")
         #expect(try base.resolve("/login?next=http://x/").string == "http://h:1/login?next=http://x/#top")
+    }
+
+    @Test func refusesLocationsWithInvisibleOrNonASCIICharactersAnywhere() throws {
+        // When a relative Location has a non-ASCII byte in its fragment (found by fuzz-uri: it resolved
+        // to a URI that no longer parsed), resolving throws InvalidURI; so does a space in its query.
+        let base = try URI.parse("http://example.test:8080/a/b?x=2#frag")
+        for location in [".~/c?d#eE\u{FFFD}", "c?d e", "#\u{7F}"] {
+            #expect(throws: InvalidURI.self, "\(location.debugDescription)") { try base.resolve(location) }
+        }
     }
 
     @Test func refusesLocationsWithOtherSchemes() throws {

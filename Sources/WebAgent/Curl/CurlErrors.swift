@@ -5,7 +5,11 @@ import Reactor
 
 /// libcurl result codes mapped to the typed errors of the API.
 enum CurlErrors {
-    static func error(for code: CURLcode, easy: UnsafeMutableRawPointer, uri: URI, receivedHeaders: Bool) -> any Error {
+    /// libcurl's own limit on one header line (CURL_MAX_HTTP_HEADER).
+    static let curlMaxHeaderLine = 100 * 1024
+
+    static func error(for code: CURLcode, easy: UnsafeMutableRawPointer, uri: URI, receivedHeaders: Bool,
+                      maxHeaderBytes: Int) -> any Error {
         let message = String(cString: curl_easy_strerror(code))
         var osErrno = 0
         ccurl_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno)
@@ -36,8 +40,8 @@ enum CurlErrors {
         case CURLE_PARTIAL_FILE:
             return ConnectionLost("the connection closed before the body was complete")
         case CURLE_OUT_OF_MEMORY where !receivedHeaders:
-            // libcurl's answer to response headers over its 100 KB limit.
-            return ParseError(message: "response headers too large")
+            // libcurl's answer to a header line over its 100 KiB limit (the line never reached us).
+            return HeadersTooLarge(limit: min(maxHeaderBytes, curlMaxHeaderLine))
         case CURLE_RECV_ERROR, CURLE_SEND_ERROR:
             if osErrno == Int(ECONNRESET) { return ConnectionLost("Connection reset by peer") }
             if osErrno == 0 && !receivedHeaders { return ParseError(message: message) }

@@ -9,6 +9,7 @@ struct TransferOptions {
     var timeout: Double?
     var caFile: String?
     var maxBodyBytes: Int?
+    var maxHeaderBytes: Int
 }
 
 /// One request/response exchange on a libcurl easy handle: the only code that touches a `CURL*`
@@ -43,6 +44,9 @@ final class CurlTransfer: ResponseBody {
     private var head = ResponseHead()
     private var headersComplete = false
     private var headersDispatched = false
+    /// Header bytes received so far (every status line and field, line ends included).
+    private var headerBytes = 0
+    private var headersTooLarge = false
 
     // Body.
     private var bodyState = BodyState.waiting
@@ -140,9 +144,7 @@ final class CurlTransfer: ResponseBody {
         }
         // libcurl adds Accept: */* unless told otherwise; Twisted sends no Accept by default.
         if !headers.hasHeader("Accept") { appendHeaderLine("Accept:") }
-        for (name, values) in headers.getAllRawHeaders() {
-            for value in values { appendHeaderLine(value.isEmpty ? "\(name);" : "\(name): \(value)") }
-        }
+        for line in headers.fieldLines() { appendHeaderLine(line) }
         ccurl_easy_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList)
 
         if let timeout = options.timeout {
@@ -193,6 +195,12 @@ final class CurlTransfer: ResponseBody {
     // MARK: - libcurl callbacks (record only; no user code)
 
     private func headerLine(_ bytes: UnsafeRawBufferPointer) -> Int {
+        headerBytes += bytes.count
+        if headerBytes > options.maxHeaderBytes && !headersComplete {
+            // Returning less than was given makes libcurl abort the transfer (CURLE_WRITE_ERROR).
+            headersTooLarge = true
+            return 0
+        }
         switch head.take(bytes) {
         case .statusLine:
             headersComplete = false
@@ -359,6 +367,7 @@ final class CurlTransfer: ResponseBody {
     /// Why the transfer ended, for the response deferred (before headers) or the body protocol.
     private func endReason(_ code: CURLcode) -> Failure {
         if bodyTooLarge, let limit = options.maxBodyBytes { return Failure(BodyTooLarge(limit: limit)) }
+        if headersTooLarge { return Failure(HeadersTooLarge(limit: options.maxHeaderBytes)) }
         if code == CURLE_OK {
             if let uploadFailure { return Failure(RequestTransmissionFailed(reasons: [uploadFailure])) }
             return Failure(bodyIsCloseDelimited ? PotentialDataLoss() as any Error : ResponseDone())
@@ -366,7 +375,8 @@ final class CurlTransfer: ResponseBody {
         if let uploadFailure, code == CURLE_ABORTED_BY_CALLBACK {
             return Failure(RequestTransmissionFailed(reasons: [uploadFailure]))
         }
-        return Failure(CurlErrors.error(for: code, easy: easy, uri: uri, receivedHeaders: headersDispatched))
+        return Failure(CurlErrors.error(for: code, easy: easy, uri: uri, receivedHeaders: headersDispatched,
+                                        maxHeaderBytes: options.maxHeaderBytes))
     }
 
     private var bodyIsCloseDelimited: Bool {
