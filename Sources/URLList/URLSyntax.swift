@@ -12,41 +12,57 @@
 public enum URLSyntax {
     /// Why `url` cannot be fetched, for the user, or nil when it can.
     public static func problem(in url: String) -> String? {
-        if url.isEmpty { return "empty URL" }
-        if let bad = url.unicodeScalars.first(where: { $0.value <= 0x20 || $0.value >= 0x7F }) {
-            return bad.value > 0x7F ? "non-ASCII character (percent-encode it)" : "space or control character"
+        var contiguous = url
+        return contiguous.withUTF8 { problem(inBytes: $0) }
+    }
+
+    /// `problem(in:)` on the URL's bytes: it runs for every line of a list that may have millions,
+    /// so it works byte by byte rather than on `Character`s.
+    private static func problem(inBytes bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        func text(_ range: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) }
+        if bytes.isEmpty { return "empty URL" }
+        if let bad = bytes.first(where: { $0 <= 0x20 || $0 >= 0x7F }) {
+            return bad > 0x7F ? "non-ASCII character (percent-encode it)" : "space or control character"
         }
-        guard let schemeEnd = url.firstRange(of: "://") else { return "not an absolute URL (no scheme://)" }
-        let scheme = url[..<schemeEnd.lowerBound].lowercased()
+        guard let schemeEnd = (0..<max(0, bytes.count - 2)).first(where: {
+            bytes[$0] == UInt8(ascii: ":") && bytes[$0 + 1] == UInt8(ascii: "/") && bytes[$0 + 2] == UInt8(ascii: "/")
+        }) else { return "not an absolute URL (no scheme://)" }
+        let scheme = text(0..<schemeEnd).lowercased()
         guard scheme == "http" || scheme == "https" else {
             return "unsupported scheme '\(scheme)' (http or https only)"
         }
-        let rest = url[schemeEnd.upperBound...]
-        var authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
-        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
-        var host = authority
-        var port: Substring?
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { return "unclosed IPv6 address" }
-            host = authority[authority.index(after: authority.startIndex)..<close]
-            let after = authority[authority.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":") else { return "junk after the IPv6 address" }
-                port = after.dropFirst()
+        let restStart = schemeEnd + 3
+        let authorityEnd = (restStart..<bytes.count).first {
+            bytes[$0] == UInt8(ascii: "/") || bytes[$0] == UInt8(ascii: "?") || bytes[$0] == UInt8(ascii: "#")
+        } ?? bytes.count
+        var authorityStart = restStart
+        if let at = (restStart..<authorityEnd).last(where: { bytes[$0] == UInt8(ascii: "@") }) { authorityStart = at + 1 }
+        let bracketed = authorityStart < authorityEnd && bytes[authorityStart] == UInt8(ascii: "[")
+        var host = authorityStart..<authorityEnd
+        var port: Range<Int>?
+        if bracketed {
+            guard let close = (authorityStart..<authorityEnd).first(where: { bytes[$0] == UInt8(ascii: "]") }) else {
+                return "unclosed IPv6 address"
             }
-        } else if let colon = authority.lastIndex(of: ":") {
-            host = authority[..<colon]
-            port = authority[authority.index(after: colon)...]
+            host = (authorityStart + 1)..<close
+            if close + 1 < authorityEnd {
+                guard bytes[close + 1] == UInt8(ascii: ":") else { return "junk after the IPv6 address" }
+                port = (close + 2)..<authorityEnd
+            }
+        } else if let colon = (authorityStart..<authorityEnd).last(where: { bytes[$0] == UInt8(ascii: ":") }) {
+            host = authorityStart..<colon
+            port = (colon + 1)..<authorityEnd
         }
         if host.isEmpty { return "no host" }
-        if authority.hasPrefix("[") {
-            guard isIPv6Literal(host) else { return "bad IPv6 address '\(host)'" }
-        } else if host.contains(where: { $0 == "[" || $0 == "]" || $0 == ":" }) {
-            return "bad host '\(host)'"
+        if bracketed {
+            guard isIPv6Literal(Substring(text(host))) else { return "bad IPv6 address '\(text(host))'" }
+        } else if bytes[host].contains(where: { $0 == UInt8(ascii: "[") || $0 == UInt8(ascii: "]") || $0 == UInt8(ascii: ":") }) {
+            return "bad host '\(text(host))'"
         }
         if let port, !port.isEmpty {
-            guard port.allSatisfy({ $0 >= "0" && $0 <= "9" }), let number = Int(port), (1...65535).contains(number)
-            else { return "bad port '\(port)'" }
+            guard bytes[port].allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+                let number = Int(text(port)), (1...65535).contains(number)
+            else { return "bad port '\(text(port))'" }
         }
         return nil
     }
