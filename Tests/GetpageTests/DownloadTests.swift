@@ -42,8 +42,12 @@ import Testing
             let page = server.url("/page/1")
             #expect(objects.contains { $0["url"] as? String == page && $0["status"] as? Int == 200 })
             #expect(measured.samples >= 10, "VmHWM was read \(measured.samples) times")
-            #expect(measured.peakResidentKiB > 0 && measured.peakResidentKiB < 64 * 1024,
-                    "peak RSS \(measured.peakResidentKiB) KiB")
+            // Under AddressSanitizer freed memory stays resident in its quarantine, so the bound
+            // is checked in the plain and ThreadSanitizer runs only.
+            if !runningUnderAddressSanitizer {
+                #expect(measured.peakResidentKiB > 0 && measured.peakResidentKiB < 64 * 1024,
+                        "peak RSS \(measured.peakResidentKiB) KiB")
+            }
             #expect(seconds < 20)
         }
     }

@@ -231,6 +231,10 @@ func waitUntil(_ limit: Double = 5, _ condition: () -> Bool) -> Bool {
 /// ThreadSanitizer (`make test-tsan`).
 let runningUnderThreadSanitizer = dlsym(nil, "__tsan_init") != nil
 
+/// Whether this test process (and so getpage) is built with AddressSanitizer (`make test-asan`),
+/// whose quarantine keeps freed memory resident (up to 256 MiB): peak RSS then says little.
+let runningUnderAddressSanitizer = dlsym(nil, "__asan_init") != nil
+
 /// Runs `path` with `arguments` to the end, its output discarded; nil when it cannot be started.
 /// (posix_spawn and waitpid: Foundation's waitUntilExit can hang in a test process.)
 @discardableResult
