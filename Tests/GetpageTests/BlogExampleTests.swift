@@ -1,11 +1,13 @@
 import Foundation
 import Testing
 
-/// End-to-end tests of the `blog-example` binary, the tutorial's program.
+/// End-to-end tests of the tutorial's program: `blog-example` (callbacks) and `blog-async` (the same
+/// in async/await style), which must behave alike.
 @Suite struct BlogExampleTests {
-    @Test func withoutURLsItFetchesThreeDemoPagesOffline() throws {
+    @Test(arguments: ["blog-example", "blog-async"])
+    func withoutURLsItFetchesThreeDemoPagesOffline(_ tool: String) throws {
         // When run with no argument, it starts its own server and prints the tutorial's output for 3 pages.
-        let run = try RunningTool("blog-example", []).finish()
+        let run = try RunningTool(tool, []).finish()
         #expect(run.status == 0, "\(run.stderr)")
         let lines = run.stdout.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.filter { $0.hasPrefix("Requesting http://127.0.0.1:") }.count == 3)
@@ -15,10 +17,11 @@ import Testing
         for page in 1...3 { #expect(run.stdout.contains("<h1>Demo page \(page)</h1>")) }
     }
 
-    @Test func itFetchesTheURLsItIsGivenAndReportsErrors() throws {
+    @Test(arguments: ["blog-example", "blog-async"])
+    func itFetchesTheURLsItIsGivenAndReportsErrors(_ tool: String) throws {
         // When given URLs, it fetches them, sending User-Agent twisted, and prints "Error:" for a refused one.
         try withTestServer { server in
-            let run = try RunningTool("blog-example", [server.url("/headers"), "http://127.0.0.1:1/"]).finish()
+            let run = try RunningTool(tool, [server.url("/headers"), "http://127.0.0.1:1/"]).finish()
             #expect(run.status == 0)
             #expect(run.stdout.contains("Requesting \(server.url("/headers"))\n"))
             #expect(run.stdout.contains("##### Received #####\n"))
@@ -27,10 +30,12 @@ import Testing
         }
     }
 
-    @Test func itKeepsAtMostTwoRequestsInFlight() throws {
-        // When given 6 slow URLs, the DeferredSemaphore(tokens: 2) lets the server see at most 2 at once.
+    @Test(arguments: ["blog-example", "blog-async"])
+    func itKeepsAtMostTwoRequestsInFlight(_ tool: String) throws {
+        // When given 6 slow URLs, the DeferredSemaphore(tokens: 2) — in blog-async, the task group of
+        // two — lets the server see at most 2 at once.
         try withTestServer { server in
-            let run = try RunningTool("blog-example", (1...6).map { server.url("/slow?n=\($0)") }).finish()
+            let run = try RunningTool(tool, (1...6).map { server.url("/slow?n=\($0)") }).finish()
             #expect(run.status == 0)
             #expect(server.counters.requests == 6)
             #expect(server.counters.maxConcurrent == 2)
