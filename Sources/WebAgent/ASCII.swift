@@ -9,23 +9,10 @@ extension String {
         return String(Substring(utf8))
     }
 
-    /// ASCII letters lower-cased; the same string (no copy) when there are none to change. Text
-    /// with non-ASCII bytes falls back to Unicode lower-casing.
+    /// ASCII letters lower-cased, every other byte as it is (what HTTP means by case-insensitive);
+    /// the same string, without a copy, when there is nothing to change.
     var asciiLowercased: String {
-        var needsWork = false
-        for byte in utf8 where byte >= 0x41 && byte <= 0x5A || byte >= 0x80 {
-            needsWork = true
-            break
-        }
-        guard needsWork else { return self }
-        if utf8.contains(where: { $0 >= 0x80 }) { return lowercased() }
-        return String(unsafeUninitializedCapacity: utf8.count) { buffer in
-            var index = 0
-            for byte in utf8 {
-                buffer[index] = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
-                index += 1
-            }
-            return index
-        }
+        guard utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return self }
+        return String(decoding: utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 }

@@ -149,9 +149,7 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
 
     /// `name` with its ASCII letters lower-case: names are the same when these are equal.
     static func fold(_ name: String) -> String {
-        guard name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else { return name }
-        return String(decoding: name.utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 },
-                      as: UTF8.self)
+        name.asciiLowercased
     }
 
     /// Whether `name` is an HTTP token (RFC 9110: visible ASCII except separators).
