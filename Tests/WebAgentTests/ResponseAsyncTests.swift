@@ -65,7 +65,8 @@ import WebServer
             let firstPause = Deferred<Int>()
             var pauses = 0
             var resumes = 0
-            reader.onBackPressure = { paused in
+            // Unowned: the reader keeps this closure, so a strong capture would be a cycle (LeakSanitizer).
+            reader.onBackPressure = { [unowned reader] paused in
                 if paused {
                     pauses += 1
                     if !firstPause.called { firstPause.callback(reader.heldBytes) }
