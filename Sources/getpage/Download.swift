@@ -54,6 +54,11 @@ struct DownloadOutcome {
         case .failed, .cancelled, .invalid: false
         }
     }
+
+    var isInvalid: Bool {
+        if case .invalid = result { return true }
+        return false
+    }
 }
 
 /// One URL's download: the request, its retries and its body, with the result reported once.
@@ -164,10 +169,10 @@ final class Download {
         let receiver = BodyReceiver(sink: sink)
         receiver.onBytes = { [self] count in outcome.bytes += count }
         response.deliverBody(receiver)
-        return receiver.finished.addBoth { [self] (result: Result<String, Failure>) throws -> Void in
+        return receiver.finished.addBoth { [self] (result: Result<Failure, Failure>) throws -> Void in
             switch result {
             case .success(let reason):
-                events.finished(entry, reason)
+                events.finished(entry, reason.getErrorMessage())
                 if let statusError { throw statusError }
             case .failure(let failure):
                 events.finished(entry, Download.message(failure))
@@ -215,13 +220,14 @@ protocol DownloadEvents: AnyObject {
     func requesting(_ entry: URLEntry, attempt: Int)
     func response(_ entry: URLEntry, _ response: Response)
     func bodyChunk(_ bytes: [UInt8])
-    func finished(_ entry: URLEntry, _ reason: String)
+    /// The body is over; `reason` is the message to show (computed only if shown).
+    func finished(_ entry: URLEntry, _ reason: @autoclosure () -> String)
     func retrying(_ entry: URLEntry, attempt: Int, of attempts: Int, _ failure: Failure)
 }
 
 /// Receives one response body and passes it on as it arrives: Twisted's body protocol.
 ///
-/// `finished` fires with the `connectionLost` reason's message when the body is complete
+/// `finished` fires with the `connectionLost` reason when the body is complete
 /// (`ResponseDone`, or `PotentialDataLoss` for a body that ends when the connection closes), and
 /// fails with the reason otherwise, or with `OutputWriteError` when the sink cannot take a chunk
 /// (the transfer is then stopped). Cancelling `finished` stops the transfer.
@@ -233,14 +239,14 @@ final class BodyReceiver: Protocol {
     }
 
     private let sink: Sink
-    let finished: Deferred<String>
+    let finished: Deferred<Failure>
     var onBytes: (Int) -> Void = { _ in }
     private var stopTransfer: () -> Void = {}
 
     init(sink: Sink) {
         self.sink = sink
         var stop: () -> Void = {}
-        finished = Deferred<String>(canceller: { _ in stop() })
+        finished = Deferred<Failure>(canceller: { _ in stop() })
         super.init()
         stop = { [weak self] in self?.stopTransfer() }
     }
@@ -270,7 +276,7 @@ final class BodyReceiver: Protocol {
     override func connectionLost(_ reason: Failure) {
         guard !finished.called else { return }
         if reason.check(ResponseDone.self, PotentialDataLoss.self) != nil {
-            finished.callback(reason.getErrorMessage())
+            finished.callback(reason)
         } else {
             finished.errback(reason)
         }

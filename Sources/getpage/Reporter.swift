@@ -86,8 +86,8 @@ final class Reporter: DownloadEvents {
         output.write([UInt8(ascii: "\n")])
     }
 
-    func finished(_ entry: URLEntry, _ reason: String) {
-        if tutorial { output.line("Finished: \(reason)") }
+    func finished(_ entry: URLEntry, _ reason: @autoclosure () -> String) {
+        if tutorial { output.line("Finished: \(reason())") }
     }
 
     func retrying(_ entry: URLEntry, attempt: Int, of attempts: Int, _ failure: Failure) {
@@ -129,7 +129,7 @@ final class Reporter: DownloadEvents {
             output.line(jsonLine(outcome))
         case .summary:
             // The demo's "done" line (below) says the same.
-            if !quiet, !trace, let line = summaryLine(outcome) { output.line(line) }
+            if !quiet, !trace, !outcome.isInvalid { output.line { summaryLine(outcome, into: &$0) } }
             if quiet, case .failed(let message) = outcome.result {
                 output.error("getpage: \(outcome.entry.url): \(message)")
             }
@@ -159,24 +159,59 @@ final class Reporter: DownloadEvents {
         }
     }
 
-    /// The summary format's line for `outcome`; nil for an invalid entry (reported on standard error).
-    func summaryLine(_ outcome: DownloadOutcome) -> String? {
-        let status = outcome.status.map(String.init) ?? "---"
-        let size = padLeft(formatBytes(outcome.bytes), 10)
-        let time = padLeft("\(milliseconds(outcome.elapsed)) ms", 8)
-        let tries = outcome.attempts > 1 ? " (\(outcome.attempts) attempts)" : ""
+    /// Appends the summary format's line for `outcome` (not for an invalid entry, which is
+    /// reported on standard error): "OK    200    2.0 KiB     1 ms  URL".
+    func summaryLine(_ outcome: DownloadOutcome, into line: inout [UInt8]) {
+        switch outcome.result {
+        case .ok: line.append("OK    ")
+        case .skipped: line.append("SKIP  ")
+        case .failed: line.append("FAIL  ")
+        case .cancelled: line.append("STOP  ")
+        case .invalid: return
+        }
+        if case .skipped = outcome.result {
+            line.append("---")
+        } else if let status = outcome.status {
+            line.appendDecimal(status)
+        } else {
+            line.append("---")
+        }
+        line.append(UInt8(ascii: " "))
+        line.appendPaddedLeft(10) { $0.appendByteCount(outcome.bytes) }
+        line.append(UInt8(ascii: " "))
+        line.appendPaddedLeft(8) {
+            $0.appendDecimal(milliseconds(outcome.elapsed))
+            $0.append(" ms")
+        }
+        line.append("  ")
+        line.append(outcome.entry.url)
         switch outcome.result {
         case .ok:
-            let file = outcome.file.map { " -> \($0)" } ?? ""
-            return "OK    \(status) \(size) \(time)  \(outcome.entry.url)\(file)\(tries)"
+            if let file = outcome.file {
+                line.append(" -> ")
+                line.append(file)
+            }
         case .skipped:
-            return "SKIP  --- \(size) \(time)  \(outcome.entry.url) (\(outcome.file ?? "") exists)"
+            line.append(" (")
+            line.append(outcome.file ?? "")
+            line.append(" exists)")
         case .failed(let message):
-            return "FAIL  \(status) \(size) \(time)  \(outcome.entry.url): \(message)" + tries
+            line.append(": ")
+            line.append(message)
         case .cancelled:
-            return "STOP  \(status) \(size) \(time)  \(outcome.entry.url): interrupted"
+            line.append(": interrupted")
         case .invalid:
-            return nil
+            break
+        }
+        switch outcome.result {
+        case .ok, .failed:
+            if outcome.attempts > 1 {
+                line.append(" (")
+                line.appendDecimal(outcome.attempts)
+                line.append(" attempts)")
+            }
+        default:
+            break
         }
     }
 

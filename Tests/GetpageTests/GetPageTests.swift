@@ -109,6 +109,31 @@ import Testing
         }
     }
 
+    @Test func theSummaryFormatPrintsOneAlignedLinePerURL() throws {
+        // When pages of 100 B, 2,150 B and 1,572,864 B, a 404 and a refused port are fetched, each
+        // gets one line: verdict, status, size (B, KiB, MiB, one decimal), time, URL and any error.
+        try withTestServer { server in
+            let urls = [server.url("/bytes/100"), server.url("/bytes/2150"), server.url("/bytes/1572864"),
+                        server.url("/status/404"), "http://127.0.0.1:1/refused"]
+            let run = try getpage(["--format", "summary", "-c", "1"] + urls)
+            #expect(run.status == 1, "\(run.stderr)")
+            let lines = run.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.count == 5, "\(run.stdout)")
+            let expected = [
+                "OK    200      100 B", "OK    200    2.1 KiB", "OK    200    1.5 MiB", "FAIL  404 ", "FAIL  ---        0 B",
+            ]
+            for (line, (start, url)) in zip(lines, zip(expected, urls)) {
+                #expect(line.hasPrefix(start + " "), "\(line)")
+                // The time is right-aligned in 8 columns ("   12 ms"), then two spaces and the URL.
+                let afterSize = line.dropFirst(21)
+                #expect(afterSize.count > 10 && afterSize.prefix(8).hasSuffix(" ms"), "\(line)")
+                #expect(afterSize.dropFirst(8).hasPrefix("  " + url), "\(line)")
+            }
+            #expect(lines[3].hasSuffix(": HTTP 404 Not Found"), "\(lines[3])")
+            #expect(lines[4].contains("/refused: "), "\(lines[4])")
+        }
+    }
+
     @Test func theDemoKeepsAtMostTwoInFlight() throws {
         // When getpage runs with no URL, it serves and fetches 20 pages offline, never more than 2 at once.
         let run = try getpage([])
