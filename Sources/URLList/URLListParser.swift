@@ -78,7 +78,7 @@ public struct URLListParser: Sendable {
         while true {
             switch lines.next() {
             case .line(let number, let bytes):
-                let text = String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
+                let text = URLListParser.trimmedText(bytes)
                 if text.isEmpty || text.hasPrefix("#") { continue }
                 return .item(URLListItem.classify(URLEntry(line: number, url: text)))
             case .tooLong(let number):
@@ -90,6 +90,26 @@ public struct URLListParser: Sendable {
                 return .end
             }
         }
+    }
+}
+
+extension URLListParser {
+    /// The line as text, without leading and trailing spaces, tabs, CRs and LFs: trimmed as bytes
+    /// when the line is ASCII (URL lines are), else as characters (a combining mark after a space
+    /// makes one character with it, which `trimmingWhitespace` keeps).
+    static func trimmedText(_ bytes: ArraySlice<UInt8>) -> String {
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        var ascii = true
+        for byte in bytes where byte >= 0x80 {
+            ascii = false
+            break
+        }
+        guard ascii else { return String(decoding: bytes, as: UTF8.self).trimmingWhitespace() }
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
+        while start < end, isSpace(bytes[start]) { start += 1 }
+        while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+        return String(decoding: bytes[start..<end], as: UTF8.self)
     }
 }
 

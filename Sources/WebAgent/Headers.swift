@@ -89,6 +89,11 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
         entries.map { ($0.spelling, $0.values) }
     }
 
+    /// Makes room for `count` names, before adding them one by one.
+    mutating func reserveCapacity(_ count: Int) {
+        entries.reserveCapacity(count)
+    }
+
     /// Whether there are no headers.
     public var isEmpty: Bool { entries.isEmpty }
 
@@ -106,14 +111,29 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
     private static let exceptions = [
         "Content-MD5", "DNT", "ETag", "P3P", "TE", "WWW-Authenticate", "X-XSS-Protection",
     ]
+    /// Bit n is set when an exception is n bytes long: most names skip the list on their length.
+    private static let exceptionLengths: UInt64 = exceptions.reduce(0) { $0 | 1 << UInt64($1.utf8.count) }
 
     /// Whether two header names are the same name: equal but for the case of ASCII letters.
     static func sameName(_ a: String, _ b: String) -> Bool {
-        if a == b { return true }
-        guard a.utf8.count == b.utf8.count else { return false }
-        return a.utf8.elementsEqual(b.utf8) { x, y in
-            x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A)
+        let (x, y) = (a.utf8, b.utf8)
+        guard x.count == y.count else { return false }
+        // Native strings are contiguous UTF-8: compare through pointers, not the generic view.
+        if let same = x.withContiguousStorageIfAvailable({ p in
+            y.withContiguousStorageIfAvailable { q in Headers.sameName(p, q) }
+        }), let same {
+            return same
         }
+        return x.elementsEqual(y, by: Headers.sameByte)
+    }
+
+    private static func sameName(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        for index in 0..<a.count where !sameByte(a[index], b[index]) { return false }
+        return true
+    }
+
+    private static func sameByte(_ x: UInt8, _ y: UInt8) -> Bool {
+        x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A)
     }
 
     /// The canonical spelling of a header name (`content-type` → `Content-Type`): the first ASCII
@@ -122,29 +142,34 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
     /// change, so spelling a name canonically twice changes nothing more.
     public static func canonicalName(_ name: String) -> String {
         let utf8 = name.utf8
-        for exception in exceptions where exception.utf8.count == utf8.count && sameName(exception, name) {
-            return exception
+        let count = utf8.count
+        if count < 64, exceptionLengths & (1 << UInt64(count)) != 0 {
+            for exception in exceptions where exception.utf8.count == count && sameName(exception, name) {
+                return exception
+            }
         }
         // Already canonical (the usual case for names a server sends): the same string, no copy.
-        var startOfWord = true
-        var canonical = true
-        for byte in utf8 {
-            if startOfWord ? (byte >= 0x61 && byte <= 0x7A) : (byte >= 0x41 && byte <= 0x5A) {
-                canonical = false
-                break
-            }
-            startOfWord = byte == UInt8(ascii: "-")
-        }
+        let canonical = utf8.withContiguousStorageIfAvailable(isCanonical) ?? isCanonical(utf8)
         if canonical { return name }
         var bytes = [UInt8]()
-        bytes.reserveCapacity(utf8.count)
-        startOfWord = true
+        bytes.reserveCapacity(count)
+        var startOfWord = true
         for byte in utf8 {
             let lower = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
             bytes.append(startOfWord && lower >= 0x61 && lower <= 0x7A ? lower & 0xDF : lower)
             startOfWord = byte == UInt8(ascii: "-")
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether no ASCII letter needs another case: upper at the start of a word, lower elsewhere.
+    private static func isCanonical<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> Bool {
+        var startOfWord = true
+        for byte in bytes {
+            if startOfWord ? (byte >= 0x61 && byte <= 0x7A) : (byte >= 0x41 && byte <= 0x5A) { return false }
+            startOfWord = byte == UInt8(ascii: "-")
+        }
+        return true
     }
 
     /// `name` with its ASCII letters lower-case: names are the same when these are equal.

@@ -22,6 +22,18 @@ func items(_ text: String, maxLineBytes: Int = 1024) -> [URLListItem] {
         ])
     }
 
+    @Test func aNonASCIILineIsTrimmedByCharactersNotBytes() {
+        // When a line starts with a space followed by a combining accent, the two are one
+        // character, which is kept (as Swift's characters see it); blanks around are still trimmed.
+        let line = " \u{301}http://a.test/\t"
+        guard case .invalid(let entry, _)? = items(line).first else {
+            Issue.record("expected an invalid item")
+            return
+        }
+        #expect(entry.url == " \u{301}http://a.test/")
+        #expect(entry.url.unicodeScalars.first == " ")
+    }
+
     @Test func linesThatAreNotURLsAreInvalidItemsWithAReason() {
         // When a line is not an http(s) URL, it is an invalid item with its line number.
         let list = "ftp://a.test/\nhttp://\nhttp://b.test/\n"
