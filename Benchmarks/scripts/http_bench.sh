@@ -4,8 +4,8 @@
 #   Benchmarks/scripts/http_bench.sh pages|stream|memory
 #
 # Installs what is missing (nginx-light, wrk, curl, a C compiler; the Python venv with the
-# pinned Twisted, treq and aiohttp), builds getpage and blog-example in release mode unless
-# GETPAGE / BLOG_EXAMPLE name the binaries, generates the corpus once (Benchmarks/.corpus),
+# pinned Twisted, treq and aiohttp), builds getpage and blog-example as `make getpage` does
+# (release, static Swift runtime) unless GETPAGE / BLOG_EXAMPLE name the binaries, generates the corpus once (Benchmarks/.corpus),
 # starts nginx (1 worker, no access log, keep-alive) on a free port, runs
 # Benchmarks/scripts/http_bench.py, and stops that nginx by its PID on the way out, also when
 # anything fails or the run is interrupted.
@@ -42,11 +42,13 @@ CC="$(command -v cc || command -v clang)"
 
 # --- binaries under test -----------------------------------------------------------------------
 if [[ -z "${GETPAGE:-}" || ("${mode}" == pages && -z "${BLOG_EXAMPLE:-}") ]]; then
+    # As `make getpage` builds them: release, Swift runtime linked statically (.build-static).
     # One product per invocation: with several --product flags SwiftPM builds only the last.
-    echo "http_bench.sh: building getpage and blog-example (release)" >&2
-    "${SWIFT}" build -c release --product getpage >&2
-    "${SWIFT}" build -c release --product blog-example >&2
-    bin_dir="$("${SWIFT}" build -c release --show-bin-path)"
+    echo "http_bench.sh: building getpage and blog-example (release, --static-swift-stdlib)" >&2
+    static=(-c release --static-swift-stdlib --scratch-path .build-static)
+    "${SWIFT}" build "${static[@]}" --product getpage >&2
+    "${SWIFT}" build "${static[@]}" --product blog-example >&2
+    bin_dir="$("${SWIFT}" build "${static[@]}" --show-bin-path)"
     GETPAGE="${GETPAGE:-${bin_dir}/getpage}"
     BLOG_EXAMPLE="${BLOG_EXAMPLE:-${bin_dir}/blog-example}"
 fi
