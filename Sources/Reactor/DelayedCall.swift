@@ -30,7 +30,7 @@ public final class DelayedCall {
     @exclusivity(unchecked) var inQueue = false
     @exclusivity(unchecked) var state = State.pending
 
-    init(time: Double, function: @escaping () -> Void) {
+    init(time: Double, function: consuming @escaping () -> Void) {
         self.time = time
         self.function = function
     }

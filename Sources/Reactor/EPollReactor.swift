@@ -196,7 +196,7 @@ public final class EPollReactor: ReactorTime {
     }
 
     @discardableResult
-    public func callLater(_ delay: Double, _ f: @escaping () -> Void) -> DelayedCall {
+    public func callLater(_ delay: Double, _ f: consuming @escaping () -> Void) -> DelayedCall {
         let now = seconds()
         latestReading = now
         return timers.schedule(at: now + max(0, delay), f)

@@ -95,8 +95,12 @@ public final class ThreadCallQueue: @unchecked Sendable {
 
     /// Runs every function queued so far, oldest first (on the reactor's thread). Functions queued
     /// while they run wait for the next call.
+    @inline(__always)
     func runAll() {
-        guard queued.load(ordering: .acquiring) else { return }
+        if queued.load(ordering: .acquiring) { runQueued() }
+    }
+
+    private func runQueued() {
         pthread_mutex_lock(mutex)
         swap(&pending, &running)
         queued.store(false, ordering: .relaxed)

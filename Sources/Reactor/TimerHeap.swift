@@ -64,7 +64,13 @@ final class TimerQueue {
     var sequenceMark: UInt64 { nextSequence }
 
     /// The time of the earliest pending call (calls held back by a pass are not looked at).
+    @inline(__always)
     var earliestTime: Double? {
+        guard let (front, _) = front() else { return nil }
+        return front.isLive ? front.time : earliestAfterDroppingStale()
+    }
+
+    private func earliestAfterDroppingStale() -> Double? {
         while let (front, fromRing) = front() {
             if front.isLive { return front.time }
             remove(fromRing: fromRing).release()
@@ -73,7 +79,7 @@ final class TimerQueue {
         return nil
     }
 
-    func schedule(at time: Double, _ function: @escaping () -> Void) -> DelayedCall {
+    func schedule(at time: Double, _ function: consuming @escaping () -> Void) -> DelayedCall {
         precondition(!time.isNaN, "callLater(_:_:) needs a delay in seconds, got NaN")
         let call = DelayedCall(time: time, function: function)
         call.queue = self
