@@ -12,11 +12,12 @@ import Glibc
 /// `stop()` fires the shutdown triggers ("before" ones may return deferreds, which are awaited while
 /// the loop keeps turning), drops every descriptor with `ConnectionLost`, and returns from `run()`.
 ///
-/// A pass whose poll would return at once (a timer is already due, a thread call is queued) may
-/// skip the system call: while zero-delay calls chain, descriptors are polled at least every 50 µs
-/// (between pass starts) and every 128 passes, so a ready one waits at most that long plus one
-/// pass; a pass that would wait always polls (`PollThrottle` has the exact rule). Twisted polls on
-/// every pass; here an `epoll_wait(0)` would cost more than the rest of the pass.
+/// A pass whose poll would not wait (a timer is already due, a thread call is queued) skips it
+/// while the last poll is recent (`PollThrottle` has the rule). So while zero-delay calls chain,
+/// descriptors and SIGINT/SIGTERM are polled by the first pass that starts 50 µs or more after the
+/// last polling pass started, or by the 128th pass after it, whichever comes first. A pass that
+/// would wait always polls, and every pass runs the thread calls, polled or not. Twisted polls on
+/// every pass; here an `epoll_wait(0)` costs more than the rest of a chained pass.
 ///
 /// Everything here runs on the thread that calls `run()`; the reactor is not `Sendable`. The one
 /// thread-safe entry is `callFromThread(_:)` (or `threadQueue`, which other threads may hold).
@@ -54,7 +55,7 @@ public final class EPollReactor: ReactorTime {
     /// The latest clock reading taken by a pass or by `callLater`: the clock is monotonic, so a
     /// timer due by then is due now, and the pass's timeout needs no new reading.
     @exclusivity(unchecked) private var latestReading = -Double.infinity
-    @exclusivity(unchecked) private(set) var pollThrottle = PollThrottle()
+    @exclusivity(unchecked) private var pollThrottle = PollThrottle()
 
     /// Where the reactor reports errors it cannot hand to anyone (a descriptor that threw, a
     /// failing shutdown trigger). The default writes to standard error.
@@ -106,8 +107,11 @@ public final class EPollReactor: ReactorTime {
             let timeout = nextTimeout()
             if pollThrottle.shouldPoll(timeout: timeout, passStart: passStart) {
                 poller.poll(timeoutMilliseconds: timeout) { fd, events in dispatch(fd, events) }
+                // A signal marks itself pending before it writes the wake-up eventfd, so it is
+                // seen after the poll it wakes (or an earlier one): passes without a poll need
+                // not look.
+                if installSignalHandlers { checkSignals() }
             }
-            if installSignalHandlers { checkSignals() }
         }
     }
 
@@ -264,6 +268,7 @@ public final class EPollReactor: ReactorTime {
     /// Runs the queued thread calls, then the timed calls due now and scheduled before now.
     ///
     /// - Returns: the time the timed calls were compared with (the pass's start).
+    @inline(__always)
     private func runUntilCurrent() -> Double {
         threadQueue.runAll()
         let now = seconds()
@@ -276,6 +281,7 @@ public final class EPollReactor: ReactorTime {
         return now
     }
 
+    @inline(__always)
     private func nextTimeout() -> Int32 {
         if shutdownRequested || !threadQueue.isEmpty { return 0 }
         guard let earliest = timers.earliestTime else { return -1 }

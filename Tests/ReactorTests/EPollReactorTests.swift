@@ -201,6 +201,25 @@ import Testing
         #expect(shutdownRan)
     }
 
+    @Test func sigintStopsTheReactorWhileZeroDelayCallsChainForEver() throws {
+        // When SIGINT arrives while every timed call schedules another callLater(0) (passes that skip
+        // their poll), the reactor still stops.
+        let reactor = try EPollReactor()
+        defer { reactor.close() }
+        var steps = 0
+        func step() {
+            steps += 1
+            if steps == 1_000 { kill(getpid(), SIGINT) }
+            reactor.callLater(0, step)
+        }
+        reactor.callLater(0, step)
+        let limit = reactor.callLater(20) { reactor.stop() }
+        reactor.run(installSignalHandlers: true)
+        #expect(limit.active, "stopped by SIGINT, not by the time limit")
+        #expect(steps >= 1_000)
+        limit.cancel()
+    }
+
     @Test func closeDropsTimersAndReleasesWhatTheyCaptured() throws {
         // When a reactor is closed, pending calls are dropped and the objects they captured freed.
         final class Token {}
