@@ -22,7 +22,7 @@ public final class Clock: ReactorTime {
     public func seconds() -> Double { now }
 
     @discardableResult
-    public func callLater(_ delay: Double, _ f: @escaping () -> Void) -> DelayedCall {
+    public func callLater(_ delay: Double, _ f: consuming @escaping () -> Void) -> DelayedCall {
         queue.schedule(at: now + max(0, delay), f)
     }
 

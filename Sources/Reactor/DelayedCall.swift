@@ -25,11 +25,12 @@ public final class DelayedCall {
     @exclusivity(unchecked) var sequence: UInt64 = 0
     /// Bumped when the call moves; heap entries of older generations are stale.
     @exclusivity(unchecked) var generation: UInt32 = 0
-    /// Whether the queue's heap holds a current entry for the call (not just its buffer).
-    @exclusivity(unchecked) var inHeap = false
+    /// Whether the queue holds a current entry for the call (not once it is taken off: to run, or
+    /// held back by a reactor pass).
+    @exclusivity(unchecked) var inQueue = false
     @exclusivity(unchecked) var state = State.pending
 
-    init(time: Double, function: @escaping () -> Void) {
+    init(time: Double, function: consuming @escaping () -> Void) {
         self.time = time
         self.function = function
     }
@@ -67,7 +68,6 @@ public final class DelayedCall {
     func takeForRunning() -> (() -> Void)? {
         state = .called
         queue = nil
-        defer { function = nil }
-        return function
+        return function.take()
     }
 }

@@ -5,12 +5,19 @@ import Glibc
 /// A single-threaded event loop on Linux epoll: timers, file descriptors, calls from other threads,
 /// system events and signals.
 ///
-/// `run()` turns the loop until `stop()`: each pass runs the functions queued by `callFromThread`,
-/// then the timed calls due at the start of the pass (a `callLater(0)` made by one of them waits
-/// for the next pass, as in Twisted), then waits in `epoll_wait` until the next timer is due or a
-/// descriptor is ready, and dispatches the ready descriptors. `stop()` fires the shutdown triggers
-/// ("before" ones may return deferreds, which are awaited while the loop keeps turning), drops
-/// every descriptor with `ConnectionLost`, and returns from `run()`.
+/// `run()` turns the loop until `stop()`. Each *pass* runs the functions queued by
+/// `callFromThread`, then the timed calls due at the start of the pass (a `callLater(0)` made by one
+/// of them waits for the next pass, as in Twisted), then polls the descriptors with `epoll_wait` —
+/// waiting until the next timer is due or a descriptor is ready — and dispatches the ready ones.
+/// `stop()` fires the shutdown triggers ("before" ones may return deferreds, which are awaited while
+/// the loop keeps turning), drops every descriptor with `ConnectionLost`, and returns from `run()`.
+///
+/// A pass whose poll would not wait (a timer is already due, a thread call is queued) skips it
+/// while the last poll is recent (`PollThrottle` has the rule). So while zero-delay calls chain,
+/// descriptors and SIGINT/SIGTERM are polled by the first pass that starts 50 µs or more after the
+/// last polling pass started, or by the 128th pass after it, whichever comes first. A pass that
+/// would wait always polls, and every pass runs the thread calls, polled or not. Twisted polls on
+/// every pass; here an `epoll_wait(0)` costs more than the rest of a chained pass.
 ///
 /// Everything here runs on the thread that calls `run()`; the reactor is not `Sendable`. The one
 /// thread-safe entry is `callFromThread(_:)` (or `threadQueue`, which other threads may hold).
@@ -29,20 +36,26 @@ public final class EPollReactor: ReactorTime {
         case idle, running, stopping, stopped, closed
     }
 
+    // The reactor's state is only touched on its thread and never across a call that could reenter
+    // the same access, so the runtime's exclusivity checks (a large part of an empty pass) are off.
     let poller: Poller
     /// The thread-safe queue behind `callFromThread`; hand it to other threads instead of the reactor.
     public let threadQueue: ThreadCallQueue
-    private(set) var state = State.idle
-    private var shutdownRequested = false
-    private var startupComplete = false
+    @exclusivity(unchecked) private(set) var state = State.idle
+    @exclusivity(unchecked) private var shutdownRequested = false
+    @exclusivity(unchecked) private var startupComplete = false
     private let timers = TimerQueue(now: { 0 })
-    private var descriptors = DescriptorTable()
+    @exclusivity(unchecked) private var descriptors = DescriptorTable()
     private let triggers = SystemEventTriggers()
-    private var wakeReader: WakeReader?
+    @exclusivity(unchecked) private var wakeReader: WakeReader?
     private var attachments: [ObjectIdentifier: AnyObject] = [:]
     /// Sockets the reactor owns (connections, listening ports), also while not watched (a paused
     /// connection): closed at shutdown and by `close()`.
     private var ownedSockets: [ObjectIdentifier: any OwnedSocket] = [:]
+    /// The latest clock reading taken by a pass or by `callLater`: the clock is monotonic, so a
+    /// timer due by then is due now, and the pass's timeout needs no new reading.
+    @exclusivity(unchecked) private var latestReading = -Double.infinity
+    @exclusivity(unchecked) private var pollThrottle = PollThrottle()
 
     /// Where the reactor reports errors it cannot hand to anyone (a descriptor that threw, a
     /// failing shutdown trigger). The default writes to standard error.
@@ -89,10 +102,16 @@ public final class EPollReactor: ReactorTime {
                 }
                 if state == .stopped { break }
             }
-            runUntilCurrent()
+            let passStart = runUntilCurrent()
             guard state == .running || state == .stopping else { break }
-            poller.poll(timeoutMilliseconds: nextTimeout()) { fd, events in dispatch(fd, events) }
-            if installSignalHandlers { checkSignals() }
+            let timeout = nextTimeout()
+            if pollThrottle.shouldPoll(timeout: timeout, passStart: passStart) {
+                poller.poll(timeoutMilliseconds: timeout) { fd, events in dispatch(fd, events) }
+                // A signal marks itself pending before it writes the wake-up eventfd, so it is
+                // seen after the poll it wakes (or an earlier one): passes without a poll need
+                // not look.
+                if installSignalHandlers { checkSignals() }
+            }
         }
     }
 
@@ -181,8 +200,10 @@ public final class EPollReactor: ReactorTime {
     }
 
     @discardableResult
-    public func callLater(_ delay: Double, _ f: @escaping () -> Void) -> DelayedCall {
-        timers.schedule(at: seconds() + max(0, delay), f)
+    public func callLater(_ delay: Double, _ f: consuming @escaping () -> Void) -> DelayedCall {
+        let now = seconds()
+        latestReading = now
+        return timers.schedule(at: now + max(0, delay), f)
     }
 
     /// The number of timed calls pending.
@@ -244,21 +265,27 @@ public final class EPollReactor: ReactorTime {
 
     // MARK: - The loop's steps
 
-    private func runUntilCurrent() {
+    /// Runs the queued thread calls, then the timed calls due now and scheduled before now.
+    ///
+    /// - Returns: the time the timed calls were compared with (the pass's start).
+    @inline(__always)
+    private func runUntilCurrent() -> Double {
         threadQueue.runAll()
-        timers.flushBuffer()
         let now = seconds()
-        timers.buffering = true
-        while let call = timers.popDue(at: now) {
+        latestReading = now
+        let mark = timers.sequenceMark
+        while let call = timers.popDue(at: now, scheduledBefore: mark) {
             call.takeForRunning()?()
         }
-        timers.buffering = false
+        timers.endPass()
+        return now
     }
 
+    @inline(__always)
     private func nextTimeout() -> Int32 {
-        timers.flushBuffer()
         if shutdownRequested || !threadQueue.isEmpty { return 0 }
         guard let earliest = timers.earliestTime else { return -1 }
+        if earliest <= latestReading { return 0 }
         let milliseconds = ((earliest - seconds()) * 1000).rounded(.up)
         if milliseconds <= 0 { return 0 }
         return milliseconds >= Double(Int32.max) ? Int32.max : Int32(milliseconds)

@@ -1,11 +1,13 @@
 import CLinux
 import Glibc
+import Synchronization
 
 /// The reactor's one thread-safe entry: functions queued from any thread, run on the reactor's.
 ///
-/// `callFromThread` appends under a pthread mutex (which ThreadSanitizer understands) and wakes
-/// the reactor's `epoll_wait` through an eventfd. The reactor runs the queued functions at the
-/// start of its next pass, in the order each thread queued them. Once the reactor is closed,
+/// `callFromThread` appends under a pthread mutex (which ThreadSanitizer understands), raises an
+/// atomic flag and wakes the reactor's `epoll_wait` through an eventfd. The reactor runs the queued
+/// functions at the start of its next pass, in the order each thread queued them; it reads the flag
+/// each pass and takes the mutex only when something is queued. Once the reactor is closed,
 /// queued functions are dropped unrun, and so is anything queued later.
 ///
 /// It also knows the reactor's thread — the one that created the reactor until `run()` starts,
@@ -14,25 +16,32 @@ import Glibc
 ///
 /// Twisted: `IReactorThreads.callFromThread`.
 public final class ThreadCallQueue: @unchecked Sendable {
-    // @unchecked: `pending` and `loopThread` are only touched under `mutex`; `wakeFD` is immutable.
+    // @unchecked: `pending`, `loopThread` and `closed` are only touched under `mutex`; `wakeFD` is
+    // immutable. (Their exclusivity is unchecked because the mutex already serialises them, and the
+    // runtime's checks cost more than the rest of an empty pass.)
     let wakeFD: Int32
-    private var mutex = pthread_mutex_t()
-    private var pending: [@Sendable () -> Void] = []
+    /// Allocated, not a stored property: the mutex needs a stable address.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    @exclusivity(unchecked) private var pending: [@Sendable () -> Void] = []
+    /// Whether `pending` is non-empty; written under `mutex`, read without it by the reactor's pass.
+    private let queued = Atomic<Bool>(false)
     /// The reactor's thread (see the type's description).
-    private var loopThread = pthread_self()
+    @exclusivity(unchecked) private var loopThread = pthread_self()
     /// The batch being run; only the reactor's thread touches it (swapped with `pending` under the lock).
-    private var running: [@Sendable () -> Void] = []
+    @exclusivity(unchecked) private var running: [@Sendable () -> Void] = []
     /// Set by `close()`: functions queued afterwards are dropped.
-    private var closed = false
+    @exclusivity(unchecked) private var closed = false
 
     init() throws {
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
         guard wakeFD >= 0 else { throw SystemCallError(call: "eventfd", errno: errno) }
-        pthread_mutex_init(&mutex, nil)
+        mutex = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
     }
 
     deinit {
-        pthread_mutex_destroy(&mutex)
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
         Glibc.close(wakeFD)
     }
 
@@ -40,16 +49,17 @@ public final class ThreadCallQueue: @unchecked Sendable {
     ///
     /// The reactor's own thread needs no wake-up: the loop looks at the queue before it waits.
     public func callFromThread(_ f: @escaping @Sendable () -> Void) {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         // A closed reactor never runs its queue; keeping `f` there would also keep whatever it
         // holds (often the reactor itself, whose queue this is) alive for good.
         guard !closed else {
-            pthread_mutex_unlock(&mutex)
+            pthread_mutex_unlock(mutex)
             return
         }
         let wakeNeeded = pending.isEmpty && pthread_equal(loopThread, pthread_self()) == 0
         pending.append(f)
-        pthread_mutex_unlock(&mutex)
+        queued.store(true, ordering: .releasing)
+        pthread_mutex_unlock(mutex)
         if wakeNeeded { wake() }
     }
 
@@ -67,34 +77,34 @@ public final class ThreadCallQueue: @unchecked Sendable {
 
     /// Records the calling thread as the reactor's (called by `run()`).
     func adoptCurrentThread() {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         loopThread = pthread_self()
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
     }
 
     /// Whether the calling thread is the reactor's. Safe from any thread.
     public var isReactorThread: Bool {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         return pthread_equal(loopThread, pthread_self()) != 0
     }
 
-    var isEmpty: Bool {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return pending.isEmpty
-    }
+    /// Whether nothing is queued. Without the lock: a function being queued right now may not be
+    /// seen yet, but its `callFromThread` then wakes the reactor's `epoll_wait`.
+    var isEmpty: Bool { !queued.load(ordering: .acquiring) }
 
     /// Runs every function queued so far, oldest first (on the reactor's thread). Functions queued
     /// while they run wait for the next call.
+    @inline(__always)
     func runAll() {
-        pthread_mutex_lock(&mutex)
-        if pending.isEmpty {
-            pthread_mutex_unlock(&mutex)
-            return
-        }
+        if queued.load(ordering: .acquiring) { runQueued() }
+    }
+
+    private func runQueued() {
+        pthread_mutex_lock(mutex)
         swap(&pending, &running)
-        pthread_mutex_unlock(&mutex)
+        queued.store(false, ordering: .relaxed)
+        pthread_mutex_unlock(mutex)
         for call in running { call() }
         running.removeAll(keepingCapacity: true)
     }
@@ -102,11 +112,12 @@ public final class ThreadCallQueue: @unchecked Sendable {
     /// Stops queueing (for the reactor's `close()`) and takes every function queued so far, oldest
     /// first; functions queued afterwards are dropped.
     func close() -> [@Sendable () -> Void] {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         closed = true
         let taken = pending
         pending = []
+        queued.store(false, ordering: .relaxed)
         return taken
     }
 }

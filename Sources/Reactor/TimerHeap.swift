@@ -1,15 +1,24 @@
-/// The pending calls of a clock or reactor, as a binary min-heap ordered by (time, sequence).
+/// The pending calls of a clock or reactor, in (time, sequence) order: a first-in-first-out ring for
+/// calls scheduled in that order, and a binary min-heap for the others.
+///
+/// Most calls are scheduled no earlier than the one before (every `callLater(0)`, every timeout of
+/// one length): they go to the ring, where adding and taking the earliest cost O(1) and no sifting.
+/// A call that would sort before the ring's last entry goes to the heap. The earliest call is the
+/// earlier of the two fronts.
 ///
 /// Entries are plain data — the time, the sequence number, an unretained reference and the call's
-/// generation — so sifting moves no reference counts and touches no `DelayedCall`; the queue holds
-/// one retain per entry, taken on insertion and given back on removal. Cancelling or moving a call
-/// leaves its old entry behind as stale (its generation no longer matches): stale entries are
-/// dropped when they reach the top, and the heap is rebuilt without them as soon as they outnumber
-/// the live ones, so a cancelled timeout never lingers in memory for long.
+/// generation — so moving them moves no reference counts and touches no `DelayedCall`; the queue
+/// holds one retain per entry, taken on insertion and given back on removal. Cancelling or moving a
+/// call leaves its old entry behind as stale (its generation no longer matches): stale entries are
+/// dropped when they reach the front, and the ring and heap are rebuilt without them as soon as they
+/// outnumber the live ones, so a cancelled timeout never lingers in memory for long.
 ///
-/// While `buffering` is on (during a reactor pass), new calls wait in a buffer and join the heap
-/// at the next `flushBuffer()`: as in Twisted, a `callLater(0)` made by a timed call runs on the
-/// next pass, not in the current one.
+/// Every call gets the next sequence number when it is scheduled, so a reactor pass can tell the
+/// calls made during it apart without a separate buffer: it notes `sequenceMark` when it starts and
+/// runs only calls numbered below it (as in Twisted, a `callLater(0)` made by a timed call runs on
+/// the next pass, not in the current one). A call made during the pass normally sorts after every
+/// call the pass runs (its time is at least the pass's); the rare one that does not (moved earlier
+/// by `delay(_:)`) is held back and put back by `endPass()`.
 final class TimerQueue {
     private struct Entry {
         var time: Double
@@ -27,13 +36,15 @@ final class TimerQueue {
         }
     }
 
+    // Only touched on the owner's thread, never across a call out: exclusivity checks are off (the
+    // runtime's check costs more than the operations themselves).
+    @exclusivity(unchecked) private var ring = Ring()
     @exclusivity(unchecked) private var heap: [Entry] = []
+    /// Stale entries in the ring and the heap.
     @exclusivity(unchecked) private var staleCount = 0
-    @exclusivity(unchecked) private var buffer: [DelayedCall] = []
-    @exclusivity(unchecked) private var spareBuffer: [DelayedCall] = []
+    /// Calls taken off during a pass because they were made during it (see the type).
+    @exclusivity(unchecked) private var heldBack: [DelayedCall] = []
     @exclusivity(unchecked) private var nextSequence: UInt64 = 0
-    /// New calls go to the buffer instead of the heap.
-    @exclusivity(unchecked) var buffering = false
     /// The clock the calls' times are measured on.
     var now: () -> Double
 
@@ -41,117 +52,157 @@ final class TimerQueue {
         self.now = now
     }
 
-    deinit { removeAll() }
-
-    /// The number of pending calls.
-    var count: Int { heap.count - staleCount + buffer.lazy.filter { $0.state == .pending }.count }
-
-    /// The time of the earliest pending call in the heap (the buffer is not looked at).
-    var earliestTime: Double? {
-        dropStaleTop()
-        return heap.first?.time
+    deinit {
+        removeAll()
+        ring.deallocate()
     }
 
-    func schedule(at time: Double, _ function: @escaping () -> Void) -> DelayedCall {
+    /// The number of pending calls.
+    var count: Int { ring.count + heap.count - staleCount + heldBack.lazy.filter { $0.state == .pending }.count }
+
+    /// The sequence number the next scheduled call will get.
+    var sequenceMark: UInt64 { nextSequence }
+
+    /// The time of the earliest pending call (calls held back by a pass are not looked at).
+    @inline(__always)
+    var earliestTime: Double? {
+        guard let (front, _) = front() else { return nil }
+        return front.isLive ? front.time : earliestAfterDroppingStale()
+    }
+
+    private func earliestAfterDroppingStale() -> Double? {
+        while let (front, fromRing) = front() {
+            if front.isLive { return front.time }
+            remove(fromRing: fromRing).release()
+            staleCount -= 1
+        }
+        return nil
+    }
+
+    func schedule(at time: Double, _ function: consuming @escaping () -> Void) -> DelayedCall {
         precondition(!time.isNaN, "callLater(_:_:) needs a delay in seconds, got NaN")
         let call = DelayedCall(time: time, function: function)
         call.queue = self
         call.sequence = nextSequence
         nextSequence &+= 1
-        if buffering {
-            buffer.append(call)
-        } else {
-            push(call)
-        }
+        insert(call)
         return call
     }
 
-    /// Moves the buffered calls into the heap.
-    func flushBuffer() {
-        guard !buffer.isEmpty else { return }
-        swap(&buffer, &spareBuffer)
-        for call in spareBuffer where call.state == .pending { push(call) }
-        spareBuffer.removeAll(keepingCapacity: true)
-    }
-
-    /// Removes and returns the earliest pending call if it is due at `time`.
-    func popDue(at time: Double) -> DelayedCall? {
-        while let top = heap.first {
-            if !top.isLive {
-                removeTop().release()
+    /// Removes and returns the earliest pending call if it is due at `time` and was scheduled before
+    /// `mark` (a `sequenceMark`); due calls scheduled since are held back until `endPass()`.
+    @inline(__always)
+    func popDue(at time: Double, scheduledBefore mark: UInt64 = .max) -> DelayedCall? {
+        while let (front, fromRing) = front() {
+            guard front.isLive else {
+                remove(fromRing: fromRing).release()
                 staleCount -= 1
                 continue
             }
-            guard top.time <= time else { return nil }
-            return removeTop().takeRetainedValue()
+            guard front.time <= time else { return nil }
+            let call = remove(fromRing: fromRing).takeRetainedValue()
+            if front.sequence < mark { return call }
+            heldBack.append(call)
         }
         return nil
     }
 
-    /// A pending call was cancelled: its entry (if in the heap) is now stale.
+    /// Puts the calls held back by `popDue` back in the queue.
+    @inline(__always)
+    func endPass() {
+        if !heldBack.isEmpty { reinsertHeldBack() }
+    }
+
+    private func reinsertHeldBack() {
+        let calls = heldBack
+        heldBack = []
+        for call in calls where call.state == .pending { insert(call) }
+    }
+
+    /// A pending call was cancelled: its entry (if queued) is now stale.
     func cancelled(_ call: DelayedCall) {
-        guard call.inHeap else { return }
-        call.inHeap = false
+        guard call.inQueue else { return }
+        call.inQueue = false
         noteStale()
     }
 
     /// Moves a pending call to `time`: a new entry replaces the old, now stale, one.
     func move(_ call: DelayedCall, to time: Double) {
         call.time = time
-        guard call.inHeap else { return }  // still buffered: it joins the heap with its new time
+        guard call.inQueue else { return }  // held back: it rejoins the queue with its new time
         call.generation &+= 1
         noteStale()
-        push(call)
+        insert(call)
     }
 
     /// The pending calls, earliest first (for `Clock.getDelayedCalls`).
     func pendingCalls() -> [DelayedCall] {
-        let inHeap = heap.filter { $0.isLive }.sorted { $0.precedes($1) }.map { $0.call.takeUnretainedValue() }
-        return inHeap + buffer.filter { $0.state == .pending }
+        let queued = (ring.entries + heap).filter { $0.isLive }.sorted { $0.precedes($1) }
+        return queued.map { $0.call.takeUnretainedValue() } + heldBack.filter { $0.state == .pending }
     }
 
     /// Drops every pending call without running it.
     func removeAll() {
-        let entries = heap
+        let entries = ring.entries + heap
+        ring.removeAll()
         heap = []
         staleCount = 0
-        let buffered = buffer
-        buffer = []
+        let held = heldBack
+        heldBack = []
         for entry in entries {
             let call = entry.call.takeRetainedValue()
             if entry.generation == call.generation {
-                call.inHeap = false
+                call.inQueue = false
                 call.cancel()
             }
         }
-        for call in buffered { call.cancel() }
+        for call in held { call.cancel() }
     }
 
-    // MARK: - Heap
+    // MARK: - Ring and heap
 
-    private func push(_ call: DelayedCall) {
-        call.inHeap = true
-        heap.append(Entry(time: call.time, sequence: call.sequence, call: Unmanaged.passRetained(call),
-                          generation: call.generation))
-        heap.withUnsafeMutableBufferPointer { TimerQueue.siftUp($0, from: $0.count - 1) }
+    @inline(__always)
+    private func insert(_ call: DelayedCall) {
+        call.inQueue = true
+        let entry = Entry(time: call.time, sequence: call.sequence, call: Unmanaged.passRetained(call),
+                          generation: call.generation)
+        if ring.isEmpty || ring.last.precedes(entry) {
+            ring.append(entry)
+        } else {
+            heapPush(entry)
+        }
+    }
+
+    /// The earliest entry, live or stale, and where it is.
+    @inline(__always)
+    private func front() -> (Entry, fromRing: Bool)? {
+        if ring.isEmpty { return heap.first.map { ($0, false) } }
+        let first = ring.first
+        if let top = heap.first, top.precedes(first) { return (top, false) }
+        return (first, true)
+    }
+
+    @inline(__always)
+    private func remove(fromRing: Bool) -> Unmanaged<DelayedCall> {
+        let call = fromRing ? ring.removeFirst().call : heapRemoveTop()
+        call._withUnsafeGuaranteedRef { $0.inQueue = false }
+        return call
     }
 
     private func noteStale() {
         staleCount += 1
-        if staleCount > 64 && staleCount * 2 > heap.count { compact() }
+        if staleCount > 64 && staleCount * 2 > ring.count + heap.count { compact() }
     }
 
-    private func dropStaleTop() {
-        while let top = heap.first, !top.isLive {
-            removeTop().release()
-            staleCount -= 1
-        }
-    }
-
-    /// Rebuilds the heap from its live entries.
+    /// Rebuilds the ring and the heap from their live entries.
     private func compact() {
+        let ringEntries = ring.entries
+        ring.removeAll()
+        for entry in ringEntries {
+            if entry.isLive { ring.append(entry) } else { entry.call.release() }
+        }
         var live: [Entry] = []
-        live.reserveCapacity(heap.count - staleCount)
+        live.reserveCapacity(heap.count)
         for entry in heap {
             if entry.isLive { live.append(entry) } else { entry.call.release() }
         }
@@ -165,14 +216,18 @@ final class TimerQueue {
         }
     }
 
-    private func removeTop() -> Unmanaged<DelayedCall> {
+    private func heapPush(_ entry: Entry) {
+        heap.append(entry)
+        heap.withUnsafeMutableBufferPointer { TimerQueue.siftUp($0, from: $0.count - 1) }
+    }
+
+    private func heapRemoveTop() -> Unmanaged<DelayedCall> {
         let top = heap[0].call
         let last = heap.removeLast()
         if !heap.isEmpty {
             heap[0] = last
             heap.withUnsafeMutableBufferPointer { TimerQueue.siftDown($0, from: 0) }
         }
-        top._withUnsafeGuaranteedRef { $0.inHeap = false }
         return top
     }
 
@@ -202,5 +257,59 @@ final class TimerQueue {
             index = child
         }
         heap[index] = entry
+    }
+
+    /// A first-in-first-out queue of entries in a circular buffer whose size is a power of two.
+    /// (Not an `Array`: taking from the front of one costs a copy or leaves a hole to compact.)
+    private struct Ring {
+        private var storage: UnsafeMutablePointer<Entry>?
+        private var mask = -1
+        private var head = 0
+        private(set) var count = 0
+
+        var isEmpty: Bool { count == 0 }
+        /// The oldest entry; the ring must not be empty.
+        var first: Entry { storage.unsafelyUnwrapped[head] }
+        /// The newest entry; the ring must not be empty.
+        var last: Entry { storage.unsafelyUnwrapped[(head &+ count &- 1) & mask] }
+        /// Every entry, oldest first.
+        var entries: [Entry] { (0..<count).map { storage.unsafelyUnwrapped[(head + $0) & mask] } }
+
+        mutating func append(_ entry: Entry) {
+            if count == mask &+ 1 { grow() }
+            storage.unsafelyUnwrapped[(head &+ count) & mask] = entry
+            count &+= 1
+        }
+
+        mutating func removeFirst() -> Entry {
+            let entry = storage.unsafelyUnwrapped[head]
+            head = (head &+ 1) & mask
+            count &-= 1
+            return entry
+        }
+
+        mutating func removeAll() {
+            head = 0
+            count = 0
+        }
+
+        /// Frees the buffer (the entries' references are the queue's business).
+        mutating func deallocate() {
+            storage?.deallocate()
+            storage = nil
+            mask = -1
+            head = 0
+            count = 0
+        }
+
+        private mutating func grow() {
+            let capacity = max(16, 2 * (mask + 1))
+            let bigger = UnsafeMutablePointer<Entry>.allocate(capacity: capacity)
+            for index in 0..<count { (bigger + index).initialize(to: storage.unsafelyUnwrapped[(head + index) & mask]) }
+            storage?.deallocate()
+            storage = bigger
+            mask = capacity - 1
+            head = 0
+        }
     }
 }

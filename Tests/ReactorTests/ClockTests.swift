@@ -321,6 +321,49 @@ struct ClockTests {
         #expect(clock.getDelayedCalls().isEmpty)
     }
 
+    @Test func timersInAndOutOfOrderWithMovesAndCancelsRunInTimeOrder() {
+        // When timers come in rising runs broken by drops, and some are then moved (reset, delay) or cancelled,
+        // each live one runs once, in (time, scheduling) order.
+        let clock = Clock()
+        var rng = SplitMix64(seed: 7)
+        let count = 20_000
+        var times: [Double] = []
+        var calls: [DelayedCall] = []
+        var runOrder: [Int] = []
+        var time = 0.0
+        for i in 0..<count {
+            if Int.random(in: 0..<50, using: &rng) == 0 { time = Double(Int.random(in: 0..<4_000, using: &rng)) / 4 }
+            time += Double(Int.random(in: 0..<3, using: &rng)) / 4
+            times.append(time)
+            calls.append(clock.callLater(time) { runOrder.append(i) })
+        }
+        var cancelled = Set<Int>()
+        for i in 0..<count {
+            switch Int.random(in: 0..<20, using: &rng) {
+            case 0:
+                calls[i].cancel()
+                cancelled.insert(i)
+            case 1:
+                let amount = Double(Int.random(in: -40...40, using: &rng)) / 4
+                calls[i].delay(amount)
+                times[i] += amount
+            case 2:
+                let delay = Double(Int.random(in: 0..<4_000, using: &rng)) / 4
+                calls[i].reset(delay)
+                times[i] = delay
+            default:
+                break
+            }
+        }
+        #expect(clock.getDelayedCalls().count == count - cancelled.count)
+        while clock.seconds() < 2_000 {
+            clock.advance(Double(Int.random(in: 1...40, using: &rng)) / 8)
+        }
+        let expected = (0..<count).filter { !cancelled.contains($0) }.sorted { (times[$0], $0) < (times[$1], $1) }
+        #expect(runOrder == expected)
+        #expect(clock.getDelayedCalls().isEmpty)
+    }
+
     @Test func advancingBackwardsTraps() async {
         // When the clock is asked to advance by a negative amount, the process traps with a message saying so.
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {

@@ -53,6 +53,79 @@ import Testing
         #expect(log == ["first", "second", "scheduled by first"])
     }
 
+    @Test func aCallMadeInAPassAndMovedEarlierStillWaitsForTheNextPass() throws {
+        // When a timed call schedules callLater(0) and delays it by a negative amount (before the other
+        // calls due in this pass), the new call still runs on the next pass, after them.
+        var log: [String] = []
+        try withReactor { reactor in
+            reactor.callLater(0) {
+                log.append("first")
+                let moved = reactor.callLater(0) { log.append("made by first, moved earlier"); reactor.stop() }
+                moved.delay(-1)
+            }
+            reactor.callLater(0) { log.append("second") }
+        }
+        #expect(log == ["first", "second", "made by first, moved earlier"])
+    }
+
+    @Test func descriptorsAreServedWhileZeroDelayCallsChainForEver() throws {
+        // When every timed call schedules another callLater(0), a pipe that becomes readable is still read,
+        // within the poll throttle's bound of passes, and stop() from its reader ends the chain.
+        let (readEnd, writeEnd) = makePipe()
+        defer { close(readEnd); close(writeEnd) }
+        var steps = 0
+        var wroteAt = -1
+        var readAt = -1
+        try withReactor { reactor in
+            let reader = PipeReader(readEnd) { reader, _ in
+                readAt = steps
+                reactor.removeReader(reader)
+                reactor.stop()
+            }
+            reactor.addReader(reader)
+            func step() {
+                steps += 1
+                if steps == 1_000 {
+                    wroteAt = steps
+                    _ = write(writeEnd, "x", 1)
+                }
+                reactor.callLater(0, step)
+            }
+            reactor.callLater(0, step)
+        }
+        #expect(wroteAt == 1_000)
+        #expect(readAt >= wroteAt && readAt - wroteAt <= PollThrottle.maxSkipsInARow)
+        #expect(steps == readAt, "no timed call ran after stop()")
+    }
+
+    @Test func callFromThreadIsDeliveredWhileZeroDelayCallsChainForEver() throws {
+        // When every timed call schedules another callLater(0), functions queued by the reactor's own thread and
+        // by another thread still run, and the one that calls stop() ends the chain with that pass.
+        var steps = 0
+        var fromOwnThread = -1
+        var fromOtherThread = -1
+        try withReactor { reactor in
+            let queue = reactor.threadQueue
+            let recordOwn = ReactorBound { fromOwnThread = steps }
+            let recordOtherAndStop = ReactorBound {
+                fromOtherThread = steps
+                reactor.stop()
+            }
+            func step() {
+                steps += 1
+                if steps == 100 {
+                    queue.callFromThread { recordOwn.value() }
+                    startThread { queue.callFromThread { recordOtherAndStop.value() } }
+                }
+                reactor.callLater(0, step)
+            }
+            reactor.callLater(0, step)
+        }
+        #expect(fromOwnThread == 100, "queued on the reactor's thread: runs at the start of the next pass")
+        #expect(fromOtherThread >= 100)
+        #expect(steps == fromOtherThread + 1, "the pass that called stop() runs its due calls, and is the last")
+    }
+
     @Test func cancelledCallsDoNotRunAndLeaveNothingBehind() throws {
         // When a call is cancelled, it never runs and the reactor holds no pending call for it.
         var ran = false
@@ -126,6 +199,25 @@ import Testing
         #expect(limit.active, "stopped by SIGINT, not by the time limit")
         limit.cancel()
         #expect(shutdownRan)
+    }
+
+    @Test func sigintStopsTheReactorWhileZeroDelayCallsChainForEver() throws {
+        // When SIGINT arrives while every timed call schedules another callLater(0) (passes that skip
+        // their poll), the reactor still stops.
+        let reactor = try EPollReactor()
+        defer { reactor.close() }
+        var steps = 0
+        func step() {
+            steps += 1
+            if steps == 1_000 { kill(getpid(), SIGINT) }
+            reactor.callLater(0, step)
+        }
+        reactor.callLater(0, step)
+        let limit = reactor.callLater(20) { reactor.stop() }
+        reactor.run(installSignalHandlers: true)
+        #expect(limit.active, "stopped by SIGINT, not by the time limit")
+        #expect(steps >= 1_000)
+        limit.cancel()
     }
 
     @Test func closeDropsTimersAndReleasesWhatTheyCaptured() throws {
