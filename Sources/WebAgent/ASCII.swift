@@ -9,10 +9,21 @@ extension String {
         return String(Substring(utf8))
     }
 
+    /// Whether every UTF-8 byte satisfies `predicate`; read through the contiguous storage native
+    /// strings have, several times faster than stepping through the generic `utf8` view.
+    func allBytes(_ predicate: (UInt8) -> Bool) -> Bool {
+        utf8.withContiguousStorageIfAvailable { $0.allSatisfy(predicate) } ?? utf8.allSatisfy(predicate)
+    }
+
+    /// Whether `byte` is one of the UTF-8 bytes (see `allBytes`).
+    func containsByte(_ byte: UInt8) -> Bool {
+        !allBytes { $0 != byte }
+    }
+
     /// ASCII letters lower-cased, every other byte as it is (what HTTP means by case-insensitive);
     /// the same string, without a copy, when there is nothing to change.
     var asciiLowercased: String {
-        guard utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) else { return self }
+        guard !allBytes({ $0 < 0x41 || $0 > 0x5A }) else { return self }
         return String(decoding: utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 }

@@ -179,12 +179,12 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
 
     /// Whether `name` is an HTTP token (RFC 9110: visible ASCII except separators).
     public static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy(isTokenByte)
+        !name.isEmpty && name.allBytes(isTokenByte)
     }
 
     /// Whether `value` can be sent: no CR, LF or NUL (other controls except tab are refused too).
     public static func isValidValue(_ value: String) -> Bool {
-        value.utf8.allSatisfy { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
+        value.allBytes { $0 == 0x09 || ($0 >= 0x20 && $0 != 0x7F) }
     }
 
     static func isTokenByte(_ byte: UInt8) -> Bool {

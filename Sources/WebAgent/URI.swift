@@ -126,11 +126,11 @@ struct URI: Equatable {
     }
 
     /// scheme://host:port — what identifies a connection's origin.
-    var origin: String { "\(scheme)://\(host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host):\(port)" }
+    var origin: String { "\(scheme)://\(host.containsByte(UInt8(ascii: ":")) ? "[\(host)]" : host):\(port)" }
 
     /// The URI without its fragment, as handed to libcurl.
     var withoutFragment: String {
-        let hostPart = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
+        let hostPart = host.containsByte(UInt8(ascii: ":")) ? "[\(host)]" : host
         let defaultPort = scheme == "https" ? 443 : 80
         return "\(scheme)://\(hostPart)\(port == defaultPort ? "" : ":\(port)")\(pathAndQuery)"
     }

@@ -520,7 +520,7 @@ final class CurlTransfer: ResponseBody {
         ccurl_easy_getinfo_str(easy, CURLINFO_PRIMARY_IP, &ip)
         ccurl_easy_getinfo_long(easy, CURLINFO_PRIMARY_PORT, &port)
         let host = ip.map { String(cString: $0) } ?? uri.host
-        return Address(family: host.utf8.contains(UInt8(ascii: ":")) ? .ipv6 : .ipv4, host: host, port: port)
+        return Address(family: host.containsByte(UInt8(ascii: ":")) ? .ipv6 : .ipv4, host: host, port: port)
     }
 
     private var localAddress: Address {
@@ -529,7 +529,7 @@ final class CurlTransfer: ResponseBody {
         ccurl_easy_getinfo_str(easy, CURLINFO_LOCAL_IP, &ip)
         ccurl_easy_getinfo_long(easy, CURLINFO_LOCAL_PORT, &port)
         let host = ip.map { String(cString: $0) } ?? ""
-        return Address(family: host.utf8.contains(UInt8(ascii: ":")) ? .ipv6 : .ipv4, host: host, port: port)
+        return Address(family: host.containsByte(UInt8(ascii: ":")) ? .ipv6 : .ipv4, host: host, port: port)
     }
 }
 
