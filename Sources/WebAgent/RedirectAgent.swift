@@ -152,12 +152,13 @@ public struct RedirectWithNoLocation: Error, @unchecked Sendable, CustomStringCo
 
 // MARK: - The shared implementation
 
-/// Which statuses keep the method and which turn it into GET.
+/// Which statuses keep the method and which turn it into GET. (Arrays, not sets: every response
+/// is looked up in both, and hashing an Int costs more than scanning a handful.)
 struct RedirectRules {
     /// Followed with the same method, for GET and HEAD only.
-    let keepingMethod: Set<Int>
+    let keepingMethod: [Int]
     /// Followed for any method, as a GET without a body (a HEAD stays a HEAD).
-    let toGet: Set<Int>
+    let toGet: [Int]
 
     static let strict = RedirectRules(keepingMethod: [301, 302, 307, 308], toGet: [303])
     static let browserLike = RedirectRules(keepingMethod: [307, 308], toGet: [301, 302, 303])
@@ -208,7 +209,9 @@ final class RedirectFollower {
                         timeout: Double?, redirects: Int) throws -> Deferred<Response> {
         let code = response.code
         let newMethod: String
-        if rules.toGet.contains(code) {
+        if code < 300 || code > 399 {
+            return Deferred.succeed(response)
+        } else if rules.toGet.contains(code) {
             newMethod = method == "HEAD" ? "HEAD" : "GET"
         } else if rules.keepingMethod.contains(code) {
             guard method == "GET" || method == "HEAD" else {
