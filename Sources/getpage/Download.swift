@@ -130,10 +130,13 @@ final class Download {
         outcome.status = nil
         let isLast = outcome.attempts >= settings.attempts
         events.requesting(entry, attempt: outcome.attempts)
-        return settings.agent().request("GET", entry.url, settings.headers, nil, timeout: settings.timeout)
+        let received = settings.agent().request("GET", entry.url, settings.headers, nil, timeout: settings.timeout)
             .addCallback { [self] (response: Response) throws -> Deferred<Void> in
                 try receive(response, isLast: isLast)
             }
+        // Only a saved body has a file to commit or remove.
+        guard settings.outputDirectory != nil else { return received }
+        return received
             .addBoth { [self] (result: Result<Void, Failure>) throws -> Void in
                 do {
                     try result.get()
