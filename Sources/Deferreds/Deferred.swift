@@ -50,7 +50,9 @@ public class Deferred<Value> {
     @usableFromInline @exclusivity(unchecked) final var cursor: Int32 = 0
     /// The next step of `erasedSteps` to run.
     @usableFromInline @exclusivity(unchecked) final var erasedCursor: Int32 = 0
-    @usableFromInline @exclusivity(unchecked) final var moreSteps: StepList<Value>?
+    /// The steps after `firstStep` that keep the root's type; empty (no allocation) for a
+    /// deferred with one step, the common case.
+    @usableFromInline @exclusivity(unchecked) final var moreSteps: [ChainStep<Value>] = []
     /// Type-erased steps, after `firstStep` and `moreSteps`. Kept apart so that the runner, which
     /// often works unspecialised (on a chain another chain hands its result to), never touches a
     /// `Value`-dependent type for them. A typed step added while some are pending is erased too.
@@ -76,7 +78,7 @@ public class Deferred<Value> {
 
     deinit {
         guard phase == .failed, !flags.contains(.consumed) else { return }
-        reportUnhandled(result as! Failure)
+        reportUnhandled(unbox(result, as: Failure.self))
     }
 
     /// A deferred that has already fired with `value`.
@@ -118,13 +120,13 @@ public class Deferred<Value> {
         if flags.contains(.handle) {
             chain.fire(failed: false, value, valueType: Value.self)
         } else if accept(failed: false, valueType: Value.self) {
-            // Typed callbacks at the head of the chain take the value as it is, unboxed.
-            if pauseCount == 0, let (f, origin) = takeNextCallback() {
+            // Typed steps at the head of the chain take the value as it is, unboxed.
+            if pauseCount == 0, let first = takeNextTypedStep() {
                 flags.insert(.running)
-                runCallbacks(f, origin, input: value)
+                runTypedSteps(first, input: value)
                 flags.remove(.running)
                 // The common case — that was the only step — needs no trip through the runner.
-                if pauseCount == 0, moreSteps == nil, erasedSteps.isEmpty {
+                if pauseCount == 0, moreSteps.isEmpty, erasedSteps.isEmpty {
                     flags.remove(.firstTaken)
                     return
                 }
@@ -185,11 +187,23 @@ final class ChainHandle<Value>: Deferred<Value> {
 /// boxing; every other step is type-erased.
 @usableFromInline enum ChainStep<Value> {
     case callback((Value) throws -> Value, SourceLocation)
+    /// A callback returning a `Deferred<Value>` to wait for. (Typed `AnyObject` so that storing
+    /// the caller's closure needs no reabstraction thunk, which would cost an allocation.)
+    case chain((Value) throws -> AnyObject, SourceLocation)
     case errback((Failure) throws -> Value, SourceLocation)
     case both((Result<Value, Failure>) throws -> Value, SourceLocation)
     case erased(StoredStep)
     /// A step that has run (its closure released).
     case done
+
+    /// Whether the step runs on the success path with the value unboxed (`runTypedSteps`); an
+    /// errback counts, as a success passes it by.
+    @inlinable var isTyped: Bool {
+        switch self {
+        case .callback, .chain, .errback: true
+        case .both, .erased, .done: false
+        }
+    }
 }
 
 /// What a step did with the chain's result.
@@ -226,13 +240,6 @@ final class ChainHandle<Value>: Deferred<Value> {
     @inlinable static var waiting: Flags { Flags(rawValue: 32) }
     /// This object is a `ChainHandle`, not the chain's root.
     @inlinable static var handle: Flags { Flags(rawValue: 16) }
-}
-
-/// The steps after a chain's first one. A class, so that a deferred with one step (the common
-/// case) pays nothing for it, not even type metadata when it is deallocated.
-@usableFromInline final class StepList<Value> {
-    @usableFromInline @exclusivity(unchecked) var steps: [ChainStep<Value>]
-    @inlinable init(_ first: ChainStep<Value>) { steps = [first] }
 }
 
 /// The less common parts of a chain's state, allocated on first need.
@@ -339,10 +346,8 @@ extension Deferred: DeferredChain {
             firstStep = step
         } else if case .erased(let erased) = step {
             erasedSteps.append(erased)
-        } else if let moreSteps {
-            moreSteps.steps.append(step)
         } else {
-            moreSteps = StepList(step)
+            moreSteps.append(step)
         }
     }
 
@@ -388,6 +393,26 @@ extension Deferred: DeferredChain {
         return extras
     }
 
+    /// Whether this is a chain's root, and it has fired and is neither paused nor running: a step
+    /// added now would run at once.
+    @inlinable final var isSettledRoot: Bool {
+        phase != .pending && pauseCount == 0 && !flags.contains(.running) && !flags.contains(.handle)
+    }
+
+    /// If `isSettledRoot`, runs `body` as a step added now would run (steps added meanwhile wait
+    /// for it) and returns true; else false.
+    @inlinable final func runIfSettled(_ body: () throws -> Void) rethrows -> Bool {
+        guard isSettledRoot else { return false }
+        flags.insert(.running)
+        defer {
+            flags.remove(.running)
+            // A settled chain has no steps stored (the runner drops them once run).
+            if firstStep != nil || !moreSteps.isEmpty || !erasedSteps.isEmpty { run() }
+        }
+        try body()
+        return true
+    }
+
     /// Runs the chain's steps if it has fired, is not paused and is not already running.
     @inlinable final func run() {
         guard phase != .pending, pauseCount == 0, !flags.contains(.running) else { return }
@@ -412,26 +437,19 @@ extension Deferred: DeferredChain {
                 continue
             }
             switch step {
-            case .callback(let f, let origin):
-                if phase == .succeeded { runCallbacks(f, origin, input: result as! Value) }
+            case .callback, .chain:
+                if phase == .succeeded { runTypedSteps(step, input: unbox(result, as: Value.self)) }
             case .errback(let f, let origin):
                 if phase == .failed {
                     do {
-                        result = try f(result as! Failure)
+                        result = try f(unbox(result, as: Failure.self))
                         phase = .succeeded
                     } catch {
                         setResult(failed: true, Failure(error, origin: origin))
                     }
                 }
             case .both(let f, let origin):
-                let outcome: Result<Value, Failure> =
-                    phase == .failed ? .failure(result as! Failure) : .success(result as! Value)
-                do {
-                    result = try f(outcome)
-                    phase = .succeeded
-                } catch {
-                    setResult(failed: true, Failure(error, origin: origin))
-                }
+                runBoth(f, origin)
             case .erased(let f):
                 if let next = apply(f) { return next }
             case .done:
@@ -441,8 +459,10 @@ extension Deferred: DeferredChain {
         if pauseCount == 0 {
             // Every step has run: drop them, so nothing they captured outlives the firing.
             flags.remove(.firstTaken)
-            moreSteps = nil
-            cursor = 0
+            if !moreSteps.isEmpty {
+                moreSteps = []
+                cursor = 0
+            }
             if !erasedSteps.isEmpty {
                 erasedSteps = []
                 erasedCursor = 0
@@ -452,23 +472,97 @@ extension Deferred: DeferredChain {
         return .done
     }
 
-    /// Runs `f` and every typed callback right after it on one unboxed value.
-    @inlinable final func runCallbacks(
-        _ first: (Value) throws -> Value, _ firstOrigin: SourceLocation, input: Value
-    ) {
+    /// Runs `first` and the typed steps after it on one unboxed value, then stores the result.
+    ///
+    /// Stops early, with the chain's state set, when a step throws or the chain pauses (a step
+    /// paused it, or it now waits for a deferred); stops at a step only `advance()` runs.
+    @inlinable final func runTypedSteps(_ first: consuming ChainStep<Value>, input: Value) {
         var value = input
-        var f = first
-        var origin = firstOrigin
+        var step = consume first
         while true {
-            do { value = try f(value) } catch {
-                setResult(failed: true, Failure(error, origin: origin))
-                return
+            switch consume step {
+            case .callback(let f, let origin):
+                do { value = try f(value) } catch {
+                    setResult(failed: true, Failure(error, origin: origin))
+                    return
+                }
+            case .chain(let f, let origin):
+                let inner: Deferred<Value>
+                do { inner = unsafeDowncast(try f(value), to: Deferred<Value>.self) } catch {
+                    setResult(failed: true, Failure(error, origin: origin))
+                    return
+                }
+                guard let innerValue = takeValue(of: inner) else { return }
+                value = innerValue
+            case .errback, .both, .erased, .done:
+                break
             }
-            guard pauseCount == 0, let (next, nextOrigin) = takeNextCallback() else { break }
-            f = next
-            origin = nextOrigin
+            guard pauseCount == 0, let next = takeNextTypedStep() else { break }
+            step = next
         }
         result = value
+    }
+
+    /// The value of `inner`, a deferred a typed step returned, if it has one now. Otherwise nil,
+    /// and this chain has taken `inner`'s failure or waits for `inner`.
+    @inlinable final func takeValue(of inner: Deferred<Value>) -> Value? {
+        if inner.flags.contains(.handle) {
+            wait(for: inner.chain, expecting: Value.self)
+            return nil
+        }
+        precondition(inner !== self, "A callback returned the Deferred it was added to")
+        precondition(
+            inner.laterType == nil,
+            "A callback returned a stale Deferred<\(Value.self)> handle; its chain ends in \(inner.tailType)")
+        guard inner.phase != .pending, inner.pauseCount == 0, !inner.flags.contains(.running) else {
+            startWaiting(for: inner)
+            return nil
+        }
+        inner.flags.insert(.consumed)
+        guard inner.phase == .succeeded else {
+            setResult(failed: true, inner.result)
+            return nil
+        }
+        return unbox(inner.result, as: Value.self)
+    }
+
+    /// Makes this chain wait for `inner` (a deferred a step returned), or go on with its result at
+    /// once if it has one.
+    @inlinable final func wait(for inner: any DeferredChain, expecting: Any.Type) {
+        precondition(inner !== self, "A callback returned the Deferred it was added to")
+        let innerTail = inner.tailType
+        precondition(
+            innerTail == expecting,
+            "A callback returned a stale Deferred<\(expecting)> handle; its chain ends in \(innerTail)")
+        if let settled = inner.settledResult {
+            _ = inner.takeResultForOuter()
+            setResult(failed: settled.failed, settled.result)
+        } else {
+            startWaiting(for: inner)
+        }
+    }
+
+    /// Pauses this chain until `inner` hands it its result; `result` holds `inner` meanwhile.
+    @inlinable final func startWaiting(for inner: any DeferredChain) {
+        pauseCount += 1
+        flags.insert([.consumed, .waiting])
+        result = inner as AnyObject
+        inner.appendRaw(.resume(self))
+    }
+
+    /// Runs a typed `addBoth` step. Out of line: unspecialised, naming `Result<Value, Failure>` costs
+    /// a metadata lookup, which `advance()` should not pay for the other kinds of step.
+    @inlinable @inline(never) final func runBoth(
+        _ f: (Result<Value, Failure>) throws -> Value, _ origin: SourceLocation
+    ) {
+        let outcome: Result<Value, Failure> =
+            phase == .failed ? .failure(unbox(result, as: Failure.self)) : .success(unbox(result, as: Value.self))
+        do {
+            result = try f(outcome)
+            phase = .succeeded
+        } catch {
+            setResult(failed: true, Failure(error, origin: origin))
+        }
     }
 
     /// Applies an erased step; returns `.push(other)` when another chain must run first.
@@ -492,20 +586,7 @@ extension Deferred: DeferredChain {
         case .failure(let failure):
             setResult(failed: true, failure)
         case .wait(let inner, let expecting):
-            precondition(inner !== self, "A callback returned the Deferred it was added to")
-            let innerTail = inner.tailType
-            precondition(
-                innerTail == expecting,
-                "A callback returned a stale Deferred<\(expecting)> handle; its chain ends in \(innerTail)")
-            if let settled = inner.settledResult {
-                _ = inner.takeResultForOuter()
-                setResult(failed: settled.failed, settled.result)
-            } else {
-                pauseCount += 1
-                flags.insert([.consumed, .waiting])
-                result = inner as AnyObject
-                inner.appendRaw(.resume(self))
-            }
+            wait(for: inner, expecting: expecting)
         case .forward(let target, let valueType):
             flags.insert(.consumed)
             if target.receiveForwarded(failed: phase == .failed, result, valueType: valueType),
@@ -526,49 +607,77 @@ extension Deferred: DeferredChain {
             return step
         }
         let index = Int(cursor)
-        guard let moreSteps, index < moreSteps.steps.count else { return nil }
+        guard index < moreSteps.count else { return nil }
         var step = ChainStep<Value>.done
-        swap(&step, &moreSteps.steps[index])
+        swap(&step, &moreSteps[index])
         cursor += 1
         return step
     }
 
-    /// The next step if it is a typed callback (taken from the chain), else nil.
-    @inlinable final func takeNextCallback() -> ((Value) throws -> Value, SourceLocation)? {
+    /// The next step if `runTypedSteps` runs it (taken from the chain), else nil.
+    @inlinable final func takeNextTypedStep() -> ChainStep<Value>? {
         if !flags.contains(.firstTaken) {
-            guard case .callback(let f, let origin)? = firstStep else { return nil }
-            firstStep = nil
+            var step: ChainStep<Value>? = nil
+            swap(&step, &firstStep)
+            guard let taken = step, taken.isTyped else {
+                firstStep = step
+                return nil
+            }
             flags.insert(.firstTaken)
-            return (f, origin)
+            return taken
         }
         let index = Int(cursor)
-        guard let moreSteps, index < moreSteps.steps.count,
-            case .callback = moreSteps.steps[index]
-        else { return nil }
+        guard index < moreSteps.count else { return nil }
         var step = ChainStep<Value>.done
-        swap(&step, &moreSteps.steps[index])
+        swap(&step, &moreSteps[index])
+        guard step.isTyped else {
+            swap(&step, &moreSteps[index])
+            return nil
+        }
         cursor += 1
-        guard case .callback(let f, let origin) = step else { return nil }
-        return (f, origin)
+        return step
     }
+}
+
+/// `value as! T`, several times quicker when `value` was boxed as exactly a `T` (the usual case:
+/// the runtime's general cast handles every kind of conversion and pays for it, and so does
+/// `type(of:)`, which looks for a class instance's dynamic type).
+@inlinable func unbox<T>(_ value: Any, as _: T.Type = T.self) -> T {
+    func open<Stored>(_ stored: Stored) -> T? {
+        Stored.self == T.self ? unsafeBitCast(stored, to: T.self) : nil
+    }
+    if let unboxed = _openExistential(value, do: open) { return unboxed }
+    return value as! T
 }
 
 /// The iterative runner: runs `start`, and every chain it hands a result to, without recursion.
 ///
 /// A chain that resumes an outer chain (or fires a `chainDeferred` target) is suspended on a stack
 /// while the other runs, then goes on with any steps added after the hand-over, as Twisted does.
-/// `suspended`, when given, is the chain that handed over to `start`.
-@usableFromInline func runChains(from start: any DeferredChain, suspending suspended: any DeferredChain) {
+/// `suspended` is the chain that handed over to `start`. Chains of its own type run specialised;
+/// others through the existential.
+@inlinable func runChains<Value>(from start: any DeferredChain, suspending suspended: Deferred<Value>) {
+    let ownType = ObjectIdentifier(Deferred<Value>.self)
     var current = start
-    var stack: [any DeferredChain] = [suspended]
+    var bottom: Deferred<Value>? = suspended
+    var stack: [any DeferredChain] = []
     while true {
-        switch current.advance() {
+        let next =
+            ObjectIdentifier(type(of: current)) == ownType
+            ? unsafeDowncast(current, to: Deferred<Value>.self).advance() : current.advance()
+        switch next {
         case .push(let next):
             stack.append(current)
             current = next
         case .done:
-            guard let previous = stack.popLast() else { return }
-            current = previous
+            if let previous = stack.popLast() {
+                current = previous
+            } else if let last = bottom {
+                bottom = nil
+                current = last
+            } else {
+                return
+            }
         }
     }
 }
