@@ -56,7 +56,7 @@ public class Deferred<Value> {
     /// Type-erased steps, after `firstStep` and `moreSteps`. Kept apart so that the runner, which
     /// often works unspecialised (on a chain another chain hands its result to), never touches a
     /// `Value`-dependent type for them. A typed step added while some are pending is erased too.
-    @usableFromInline @exclusivity(unchecked) final var erasedSteps: [StoredStep] = []
+    @usableFromInline @exclusivity(unchecked) final var erasedSteps: ErasedSteps<Value> = .none
     @usableFromInline @exclusivity(unchecked) final var extras: ChainExtras?
     /// The chain's current result type when it is no longer `Value`.
     @usableFromInline @exclusivity(unchecked) final var laterType: Any.Type?
@@ -202,6 +202,70 @@ final class ChainHandle<Value>: Deferred<Value> {
         switch self {
         case .callback, .chain, .errback: true
         case .both, .erased, .done: false
+        }
+    }
+}
+
+/// A chain's type-erased steps.
+@usableFromInline enum ErasedSteps<Value> {
+    case none
+    /// Only the hand-over to an outer chain of the same type (one deferred's callback returned
+    /// another of its type): kept without allocating a list, as a chain of such deferreds is
+    /// common (a loop written as recursion) and each link has one.
+    case resume(Deferred<Value>)
+    case list([StoredStep])
+
+    @inlinable var count: Int {
+        switch self {
+        case .none: 0
+        case .resume: 1
+        case .list(let steps): steps.count
+        }
+    }
+
+    @inlinable var isEmpty: Bool {
+        if case .none = self { return true }
+        return count == 0
+    }
+
+    @inlinable mutating func append(_ step: StoredStep) {
+        switch self {
+        case .none:
+            if case .resume(let outer) = step,
+                ObjectIdentifier(type(of: outer)) == ObjectIdentifier(Deferred<Value>.self)
+            {
+                self = .resume(unsafeDowncast(outer, to: Deferred<Value>.self))
+            } else {
+                self = .list([step])
+            }
+        case .resume(let outer):
+            self = .list([.resume(outer), step])
+        case .list(var steps):
+            self = .none  // leaves `steps` uniquely referenced: appended in place
+            steps.append(step)
+            self = .list(steps)
+        }
+    }
+
+    /// Takes the step at `cursor` out of the list, so its captures go once it has run, and moves
+    /// `cursor` past it; nil when there is none.
+    @inlinable mutating func takeNext(cursor: inout Int32) -> StoredStep? {
+        switch self {
+        case .none:
+            return nil
+        case .resume(let outer):
+            // The only step: the list is empty again, `cursor` stays 0.
+            self = .none
+            return .resume(outer)
+        case .list(var steps):
+            let index = Int(cursor)
+            guard index < steps.count else { return nil }
+            self = .none
+            var step = StoredStep.run { _, _ in .unchanged }
+            swap(&step, &steps[index])
+            self = .list(steps)
+            cursor += 1
+            return step
         }
     }
 }
@@ -428,11 +492,7 @@ extension Deferred: DeferredChain {
         flags.insert(.running)
         while pauseCount == 0 {
             guard let step = takeNextStep() else {
-                let index = Int(erasedCursor)
-                guard index < erasedSteps.count else { break }
-                var erased = StoredStep.run { _, _ in .unchanged }
-                swap(&erased, &erasedSteps[index])
-                erasedCursor += 1
+                guard let erased = erasedSteps.takeNext(cursor: &erasedCursor) else { break }
                 if let next = apply(erased) { return next }
                 continue
             }
@@ -464,7 +524,7 @@ extension Deferred: DeferredChain {
                 cursor = 0
             }
             if !erasedSteps.isEmpty {
-                erasedSteps = []
+                erasedSteps = .none
                 erasedCursor = 0
             }
         }

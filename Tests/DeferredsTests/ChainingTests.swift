@@ -401,6 +401,7 @@ struct ChainingTests {
         // When a chain waits on the Deferred<Int> its Int callback returned, cancel() cancels that inner deferred.
         var innerCancelled = false
         let inner = Deferred<Int>(canceller: { _ in innerCancelled = true })
+        inner.addCallback { $0 + 1 }
         let outer = Deferred<Int>()
         outer.addCallback { (_: Int) -> Deferred<Int> in inner }
         let out = Outcome(outer)
@@ -412,6 +413,28 @@ struct ChainingTests {
         #expect(innerCancelled)
         #expect(out.error(CancelledError.self) != nil)
         #expect(!outer.paused)
+    }
+
+    @Test func chainsWaitingOnADeferredWithStepsOfItsOwnResumeInOrderBeforeStepsAddedLater() {
+        // When two Int chains wait on a Deferred<Int> with a callback of its own that then gets another, they go first.
+        let inner = Deferred<Int>()
+        var log: [String] = []
+        inner.addCallback { (v: Int) -> Int in log.append("inner(\(v))"); return v + 1 }
+        let first = Deferred<Int>()
+        let second = Deferred<Int>()
+        first.addCallback { (_: Int) -> Deferred<Int> in inner }
+            .addCallback { (v: Int) -> Int in log.append("first(\(v))"); return v }
+        second.addCallback { (_: Int) -> Deferred<Int> in inner }
+            .addCallback { (v: Int) -> Int in log.append("second(\(v))"); return v }
+        first.callback(0)
+        second.callback(0)
+        inner.addCallback { (v: Int) -> Int in log.append("later(\(v))"); return v }
+        #expect(log.isEmpty)
+
+        inner.callback(1)
+
+        #expect(log == ["inner(1)", "first(2)", "second(2)", "later(2)"])
+        #expect(!first.paused && !second.paused)
     }
 
     @Test func aCallbackAddedToItsOwnChainFromASameTypeStepRunsAfterTheInnerValueArrives() {
