@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A result that is not there yet, and the chain of steps that will process it.
 ///
 /// A `Deferred` holds one callback chain. `callback(_:)` or `errback(_:)` fires it once with the
@@ -50,9 +56,9 @@ public class Deferred<Value> {
     @usableFromInline @exclusivity(unchecked) final var cursor: Int32 = 0
     /// The next step of `erasedSteps` to run.
     @usableFromInline @exclusivity(unchecked) final var erasedCursor: Int32 = 0
-    /// The steps after `firstStep` that keep the root's type; empty (no allocation) for a
-    /// deferred with one step, the common case.
-    @usableFromInline @exclusivity(unchecked) final var moreSteps: [ChainStep<Value>] = []
+    /// The steps after `firstStep` that keep the root's type (nothing allocated for a deferred
+    /// with one step, the common case); those before `cursor` have run and been moved out.
+    @usableFromInline @exclusivity(unchecked) final var moreSteps = StepBuffer<Value>()
     /// Type-erased steps, after `firstStep` and `moreSteps`. Kept apart so that the runner, which
     /// often works unspecialised (on a chain another chain hands its result to), never touches a
     /// `Value`-dependent type for them. A typed step added while some are pending is erased too.
@@ -77,6 +83,7 @@ public class Deferred<Value> {
     }
 
     deinit {
+        if !moreSteps.isEmpty { moreSteps.deallocate(from: Int(cursor)) }
         guard phase == .failed, !flags.contains(.consumed) else { return }
         reportUnhandled(unbox(result, as: Failure.self))
     }
@@ -229,7 +236,7 @@ final class ChainHandle<Value>: Deferred<Value> {
     }
 
     @inlinable mutating func append(_ step: StoredStep) {
-        switch self {
+        switch consume self {
         case .none:
             if case .resume(let outer) = step,
                 ObjectIdentifier(type(of: outer)) == ObjectIdentifier(Deferred<Value>.self)
@@ -241,7 +248,6 @@ final class ChainHandle<Value>: Deferred<Value> {
         case .resume(let outer):
             self = .list([.resume(outer), step])
         case .list(var steps):
-            self = .none  // leaves `steps` uniquely referenced: appended in place
             steps.append(step)
             self = .list(steps)
         }
@@ -250,8 +256,9 @@ final class ChainHandle<Value>: Deferred<Value> {
     /// Takes the step at `cursor` out of the list, so its captures go once it has run, and moves
     /// `cursor` past it; nil when there is none.
     @inlinable mutating func takeNext(cursor: inout Int32) -> StoredStep? {
-        switch self {
+        switch consume self {
         case .none:
+            self = .none
             return nil
         case .resume(let outer):
             // The only step: the list is empty again, `cursor` stays 0.
@@ -259,8 +266,10 @@ final class ChainHandle<Value>: Deferred<Value> {
             return .resume(outer)
         case .list(var steps):
             let index = Int(cursor)
-            guard index < steps.count else { return nil }
-            self = .none
+            guard index < steps.count else {
+                self = .list(steps)
+                return nil
+            }
             var step = StoredStep.run { _, _ in .unchanged }
             swap(&step, &steps[index])
             self = .list(steps)
@@ -304,6 +313,67 @@ final class ChainHandle<Value>: Deferred<Value> {
     @inlinable static var waiting: Flags { Flags(rawValue: 32) }
     /// This object is a `ChainHandle`, not the chain's root.
     @inlinable static var handle: Flags { Flags(rawValue: 16) }
+}
+
+/// The typed steps after a chain's first one, in one block of memory that `realloc` grows.
+///
+/// A chain of a million callbacks thus grows without copying (large blocks are remapped) and
+/// without touching its memory twice, which an `Array` does each time it doubles. Steps are moved
+/// out as they run, so freeing the block destroys nothing. The owner (a `Deferred`) frees it.
+@usableFromInline struct StepBuffer<Value> {
+    /// `[count: Int32, capacity: Int32, steps…]`; nil until the first step.
+    @usableFromInline var block: UnsafeMutableRawPointer?
+
+    @inlinable init() { block = nil }
+
+    @usableFromInline static var headerSize: Int { 8 }
+
+    /// How many steps were appended (those that ran included).
+    @inlinable var count: Int {
+        guard let block else { return 0 }
+        return Int(block.load(as: Int32.self))
+    }
+
+    @inlinable var isEmpty: Bool { block == nil }
+
+    @inlinable func slot(_ index: Int) -> UnsafeMutablePointer<ChainStep<Value>> {
+        (block.unsafelyUnwrapped + StepBuffer.headerSize).assumingMemoryBound(to: ChainStep<Value>.self) + index
+    }
+
+    @inlinable mutating func append(_ step: __owned ChainStep<Value>) {
+        let count = self.count
+        if block == nil || Int32(count) == block.unsafelyUnwrapped.load(fromByteOffset: 4, as: Int32.self) {
+            grow()
+        }
+        slot(count).initialize(to: step)
+        block.unsafelyUnwrapped.storeBytes(of: Int32(count + 1), as: Int32.self)
+    }
+
+    @inlinable @inline(never) mutating func grow() {
+        let capacity = block.map { Int($0.load(fromByteOffset: 4, as: Int32.self)) } ?? 0
+        precondition(capacity < Int(Int32.max) / 2, "Deferred: too many callbacks on one deferred")
+        let newCapacity = max(4, capacity * 2)
+        // Steps (closures, locations, references) can be moved bit for bit, as realloc does.
+        guard let grown = realloc(block, StepBuffer.headerSize + newCapacity * MemoryLayout<ChainStep<Value>>.stride)
+        else { fatalError("Deferred: out of memory for callbacks") }
+        if block == nil { grown.storeBytes(of: 0, as: Int32.self) }
+        grown.storeBytes(of: Int32(newCapacity), toByteOffset: 4, as: Int32.self)
+        (grown + StepBuffer.headerSize).bindMemory(to: ChainStep<Value>.self, capacity: newCapacity)
+        block = grown
+    }
+
+    @inlinable func isTyped(_ index: Int) -> Bool { slot(index).pointee.isTyped }
+
+    /// Moves the step at `index` out; its slot must not be read again.
+    @inlinable func take(_ index: Int) -> ChainStep<Value> { slot(index).move() }
+
+    /// Destroys the steps from `start` on (those not yet taken) and frees the block.
+    @inlinable mutating func deallocate(from start: Int) {
+        guard let block else { return }
+        for index in start..<count { _ = slot(index).move() }
+        free(block)
+        self.block = nil
+    }
 }
 
 /// The less common parts of a chain's state, allocated on first need.
@@ -520,7 +590,7 @@ extension Deferred: DeferredChain {
             // Every step has run: drop them, so nothing they captured outlives the firing.
             flags.remove(.firstTaken)
             if !moreSteps.isEmpty {
-                moreSteps = []
+                moreSteps.deallocate(from: Int(cursor))
                 cursor = 0
             }
             if !erasedSteps.isEmpty {
@@ -632,6 +702,14 @@ extension Deferred: DeferredChain {
         case .run(let f):
             step = f
         case .resume(let outer):
+            if ObjectIdentifier(type(of: outer)) == ObjectIdentifier(Deferred<Value>.self) {
+                // An outer chain of this type (a deferred returned from its own type's callback):
+                // direct calls instead of ones through the existential.
+                let same = unsafeDowncast(outer, to: Deferred<Value>.self)
+                same.receiveFromInner(failed: phase == .failed, result)
+                flags.insert(.consumed)
+                return same.flags.contains(.running) ? nil : .push(outer)
+            }
             outer.receiveFromInner(failed: phase == .failed, result)
             flags.insert(.consumed)
             return outer.isRunning ? nil : .push(outer)
@@ -668,10 +746,8 @@ extension Deferred: DeferredChain {
         }
         let index = Int(cursor)
         guard index < moreSteps.count else { return nil }
-        var step = ChainStep<Value>.done
-        swap(&step, &moreSteps[index])
         cursor += 1
-        return step
+        return moreSteps.take(index)
     }
 
     /// The next step if `runTypedSteps` runs it (taken from the chain), else nil.
@@ -687,15 +763,9 @@ extension Deferred: DeferredChain {
             return taken
         }
         let index = Int(cursor)
-        guard index < moreSteps.count else { return nil }
-        var step = ChainStep<Value>.done
-        swap(&step, &moreSteps[index])
-        guard step.isTyped else {
-            swap(&step, &moreSteps[index])
-            return nil
-        }
+        guard index < moreSteps.count, moreSteps.isTyped(index) else { return nil }
         cursor += 1
-        return step
+        return moreSteps.take(index)
     }
 }
 
@@ -727,7 +797,7 @@ extension Deferred: DeferredChain {
             ? unsafeDowncast(current, to: Deferred<Value>.self).advance() : current.advance()
         switch next {
         case .push(let next):
-            stack.append(current)
+            stack.append(consume current)
             current = next
         case .done:
             if let previous = stack.popLast() {

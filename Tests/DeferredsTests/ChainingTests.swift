@@ -537,6 +537,24 @@ struct ChainingTests {
         #expect(erasedLog == ["first(0)", "second(1)", "added(2)"])
     }
 
+    @Test func manyCallbacksAddedFromARunningCallbackRunAfterThoseQueuedInOrder() {
+        // When a running callback adds a thousand callbacks, they run after the ones already queued, in order.
+        let d = Deferred<Int>()
+        var log: [Int] = []
+        d.addCallback { (v: Int) -> Int in
+            for i in 0..<1000 { d.addCallback { (w: Int) -> Int in log.append(i); return w + 1 } }
+            return v + 1
+        }
+        d.addCallback { (v: Int) -> Int in log.append(-1); return v }
+        var result: Int?
+
+        d.callback(0)
+        d.addCallback { result = $0 }
+
+        #expect(log == [-1] + Array(0..<1000))
+        #expect(result == 1001)
+    }
+
     @Test func chainDeferredPassesAResultToTheOtherDeferred() {
         // When chainDeferred(other) is reached with a value, other fires with that value.
         let source = Deferred<Int>()
