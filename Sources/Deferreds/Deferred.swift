@@ -235,15 +235,14 @@ final class ChainHandle<Value>: Deferred<Value> {
         return count == 0
     }
 
-    @inlinable mutating func append(_ step: StoredStep) {
+    @inlinable mutating func append(_ step: consuming StoredStep) {
         switch consume self {
         case .none:
-            if case .resume(let outer) = step,
-                ObjectIdentifier(type(of: outer)) == ObjectIdentifier(Deferred<Value>.self)
-            {
+            switch consume step {
+            case .resume(let outer) where ObjectIdentifier(type(of: outer)) == ObjectIdentifier(Deferred<Value>.self):
                 self = .resume(unsafeDowncast(outer, to: Deferred<Value>.self))
-            } else {
-                self = .list([step])
+            case let other:
+                self = .list([other])
             }
         case .resume(let outer):
             self = .list([.resume(outer), step])
