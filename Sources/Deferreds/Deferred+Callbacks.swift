@@ -17,24 +17,25 @@ extension Deferred {
             appendTyped(.callback(unsafeBitCast(f, to: ((Value) throws -> Value).self), origin))
             return unsafeDowncast(self, to: Deferred<U>.self)
         }
-        if laterType == nil, isSettledRoot { return runAddedCallback(f, origin) }
+        if laterType == nil, beginStepIfSettled() { return runAddedCallback(f, origin) }
         return append(producing: U.self) { failed, input in
             if failed { return .unchanged }
             do { return .success(try f(unbox(input))) } catch { return .failure(Failure(error, origin: origin)) }
         }
     }
 
-    /// `addCallback(f)` on a settled root: runs `f` at once, as the runner would, without storing
-    /// (and so allocating) a step. Out of line, to keep `addCallback` small where it is inlined.
+    /// `addCallback(f)` on a settled root, after `beginStepIfSettled()`: runs `f` at once, as the
+    /// runner would, without storing (and so allocating) a step. Out of line, to keep
+    /// `addCallback` small where it is inlined.
     @inlinable @inline(never)
     final func runAddedCallback<U>(_ f: (Value) throws -> U, _ origin: SourceLocation) -> Deferred<U> {
         extendTail(expecting: Value.self, producing: U.self)
-        _ = runIfSettled {
-            guard phase == .succeeded else { return }
-            do { setResult(failed: false, try f(unbox(result))) } catch {
+        if phase == .succeeded {
+            do { setValue(try f(unbox(result))) } catch {
                 setResult(failed: true, Failure(error, origin: origin))
             }
         }
+        endSettledStep()
         return U.self == Value.self ? unsafeDowncast(self, to: Deferred<U>.self) : ChainHandle<U>(root: self)
     }
 

@@ -132,6 +132,13 @@ extension Deferred: DeferredChain {
         flags.remove(.consumed)
     }
 
+    /// Makes `value` the current (successful) result; boxes it straight into `result`.
+    @inlinable final func setValue<T>(_ value: T) {
+        result = value
+        phase = .succeeded
+        flags.remove(.consumed)
+    }
+
     /// The inner deferred this chain waits for, if any.
     @inlinable final var waitingOn: (any DeferredChain)? {
         guard flags.contains(.waiting) else { return nil }
@@ -151,18 +158,19 @@ extension Deferred: DeferredChain {
         phase != .pending && pauseCount == 0 && !flags.contains(.running) && !flags.contains(.handle)
     }
 
-    /// If `isSettledRoot`, runs `body` as a step added now would run (steps added meanwhile wait
-    /// for it) and returns true; else false.
-    @inlinable final func runIfSettled(_ body: () throws -> Void) rethrows -> Bool {
+    /// If `isSettledRoot`, marks the chain running, as the runner does around a step, and returns
+    /// true: the caller then does what a step added now would do, and calls `endSettledStep()`.
+    @inlinable final func beginStepIfSettled() -> Bool {
         guard isSettledRoot else { return false }
         flags.insert(.running)
-        defer {
-            flags.remove(.running)
-            // A settled chain has no steps stored (the runner drops them once run).
-            if firstStep != nil || !moreSteps.isEmpty || !erasedSteps.isEmpty { run() }
-        }
-        try body()
         return true
+    }
+
+    /// Ends a step begun by `beginStepIfSettled()`: runs the steps added meanwhile, if any.
+    @inlinable final func endSettledStep() {
+        flags.remove(.running)
+        // A settled chain has no steps stored (the runner drops them once run).
+        if firstStep != nil || !moreSteps.isEmpty || !erasedSteps.isEmpty { run() }
     }
 
     /// Runs the chain's steps if it has fired, is not paused and is not already running.

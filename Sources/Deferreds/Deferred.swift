@@ -78,7 +78,7 @@ public class Deferred<Value> {
     }
 
     deinit {
-        if !moreSteps.isEmpty { moreSteps.deallocate(from: Int(cursor)) }
+        if moreSteps.block != nil { moreSteps.deallocate(from: Int(cursor)) }
         guard phase == .failed, !flags.contains(.consumed) else { return }
         reportUnhandled(unbox(result, as: Failure.self))
     }

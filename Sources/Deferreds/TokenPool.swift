@@ -67,7 +67,11 @@
         let d = maybeDeferred(f)
         // Already fired: the step below would run at once and pass the result through unchanged,
         // so do what it does without adding it (as the running step, for what release() triggers).
-        if d.runIfSettled({ owner.release() }) { return d }
+        if d.beginStepIfSettled() {
+            owner.release()
+            d.endSettledStep()
+            return d
+        }
         return d.addBoth { outcome in
             owner.release()
             return try outcome.get()
