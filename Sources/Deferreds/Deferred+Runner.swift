@@ -50,8 +50,13 @@ extension Deferred: DeferredChain {
             valueType == Value.self,
             "Deferred fired through a handle of type \(valueType); the chain starts with \(Value.self)")
         phase = failed ? .failed : .succeeded
-        extras?.canceller = nil
+        if extras != nil { dropCanceller() }
         return true
+    }
+
+    /// Releases the canceller (and what it captured): the chain has fired.
+    @inlinable @inline(never) final func dropCanceller() {
+        extras?.canceller = nil
     }
 
     /// Checks that a handle typed `expecting` is the chain's current end, and records the new end.

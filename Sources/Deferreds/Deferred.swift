@@ -121,7 +121,12 @@ public class Deferred<Value> {
     public final func callback(_ value: Value) {
         if flags.contains(.handle) {
             chain.fire(failed: false, value, valueType: Value.self)
-        } else if accept(failed: false, valueType: Value.self) {
+        } else if phase != .pending {
+            _ = accept(failed: false, valueType: Value.self)  // ignores a late fire after cancel(), or traps
+        } else {
+            // What accept() does, inline: the type is the root's own.
+            phase = .succeeded
+            if extras != nil { dropCanceller() }
             // Typed steps at the head of the chain take the value as it is, unboxed.
             if pauseCount == 0, let first = takeNextTypedStep() {
                 flags.insert(.running)
