@@ -234,10 +234,13 @@ extension Deferred: DeferredChain {
     }
 
     /// Runs `first` and the typed steps after it on one unboxed value, then stores the result.
+    /// (`resultUnset`: the chain has just fired, and `result` is still the initial `()`.)
     ///
     /// Stops early, with the chain's state set, when a step throws or the chain pauses (a step
     /// paused it, or it now waits for a deferred); stops at a step only `advance()` runs.
-    @inlinable final func runTypedSteps(_ first: consuming ChainStep<Value>, input: Value) {
+    @inlinable final func runTypedSteps(
+        _ first: consuming ChainStep<Value>, input: Value, resultUnset: Bool = false
+    ) {
         var value = input
         var step = consume first
         while true {
@@ -261,7 +264,12 @@ extension Deferred: DeferredChain {
             guard pauseCount == 0, let next = takeNextTypedStep() else { break }
             step = next
         }
-        result = value
+        if resultUnset {
+            // `result` still holds the `()` it was created with: nothing to destroy.
+            withUnsafeMutablePointer(to: &result) { $0.initialize(to: value) }
+        } else {
+            result = value
+        }
     }
 
     /// The value of `inner`, a deferred a typed step returned, if it has one now. Otherwise nil,

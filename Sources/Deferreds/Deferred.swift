@@ -130,7 +130,7 @@ public class Deferred<Value> {
             // Typed steps at the head of the chain take the value as it is, unboxed.
             if pauseCount == 0, let first = takeNextTypedStep() {
                 flags.insert(.running)
-                runTypedSteps(first, input: value)
+                runTypedSteps(first, input: value, resultUnset: true)
                 flags.remove(.running)
                 // The common case — that was the only step — needs no trip through the runner.
                 if pauseCount == 0, moreSteps.isEmpty, erasedSteps.isEmpty {
