@@ -180,7 +180,7 @@ import Darwin
     @inlinable @inline(never) mutating func grow() {
         let capacity = block.map { Int($0.load(fromByteOffset: 4, as: Int32.self)) } ?? 0
         precondition(capacity < Int(Int32.max) / 2, "Deferred: too many callbacks on one deferred")
-        let newCapacity = max(4, capacity * 2)
+        let newCapacity = max(2, capacity * 2)
         // Steps (closures, locations, references) can be moved bit for bit, as realloc does.
         guard let grown = realloc(block, StepBuffer.headerSize + newCapacity * MemoryLayout<ChainStep<Value>>.stride)
         else { fatalError("Deferred: out of memory for callbacks") }
