@@ -58,9 +58,9 @@ extension Deferred {
             precondition(laterType == nil, "Deferred<\(Value.self)>.value: a stale handle; the chain's type changed")
             if phase == .failed {
                 flags.insert(.consumed)
-                return .failure(result as! Failure)
+                return .failure(unbox(result, as: Failure.self))
             }
-            return .success(result as! Value)
+            return .success(unbox(result, as: Value.self))
         }
         let chain = self.chain
         guard let settled = chain.settledResult else { return nil }
@@ -69,9 +69,9 @@ extension Deferred {
             tail == Value.self, "Deferred<\(Value.self)>.value: a stale handle; the chain now ends in \(tail)")
         if settled.failed {
             _ = chain.takeResultForOuter()
-            return .failure(settled.result as! Failure)
+            return .failure(unbox(settled.result, as: Failure.self))
         }
-        return .success(settled.result as! Value)
+        return .success(unbox(settled.result, as: Value.self))
     }
 
     /// A deferred for the result of async code: Twisted's `ensureDeferred`.

@@ -17,10 +17,26 @@ extension Deferred {
             appendTyped(.callback(unsafeBitCast(f, to: ((Value) throws -> Value).self), origin))
             return unsafeDowncast(self, to: Deferred<U>.self)
         }
+        if laterType == nil, beginStepIfSettled() { return runAddedCallback(f, origin) }
         return append(producing: U.self) { failed, input in
             if failed { return .unchanged }
-            do { return .success(try f(input as! Value)) } catch { return .failure(Failure(error, origin: origin)) }
+            do { return .success(try f(unbox(input))) } catch { return .failure(Failure(error, origin: origin)) }
         }
+    }
+
+    /// `addCallback(f)` on a settled root, after `beginStepIfSettled()`: runs `f` at once, as the
+    /// runner would, without storing (and so allocating) a step. Out of line, to keep
+    /// `addCallback` small where it is inlined.
+    @inlinable @inline(never)
+    final func runAddedCallback<U>(_ f: (Value) throws -> U, _ origin: SourceLocation) -> Deferred<U> {
+        extendTail(expecting: Value.self, producing: U.self)
+        if phase == .succeeded {
+            do { setValue(try f(unbox(result))) } catch {
+                setResult(failed: true, Failure(error, origin: origin))
+            }
+        }
+        endSettledStep()
+        return U.self == Value.self ? unsafeDowncast(self, to: Deferred<U>.self) : ChainHandle<U>(root: self)
     }
 
     /// Appends a step that returns a deferred: the chain waits until it fires, then continues with
@@ -30,9 +46,14 @@ extension Deferred {
         _ f: @escaping (Value) throws -> Deferred<U>, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<U> {
         let origin = SourceLocation(file, line)
+        if canAppendTyped(U.self) {
+            // U is Value here; stored typed, waiting on the returned deferred needs no boxing.
+            appendTyped(.chain(f, origin))
+            return unsafeDowncast(self, to: Deferred<U>.self)
+        }
         return append(producing: U.self) { failed, input in
             if failed { return .unchanged }
-            do { return .wait(try f(input as! Value).chain, expecting: U.self) } catch {
+            do { return .wait(try f(unbox(input)).chain, expecting: U.self) } catch {
                 return .failure(Failure(error, origin: origin))
             }
         }
@@ -53,7 +74,7 @@ extension Deferred {
         }
         return append(producing: Value.self) { failed, input in
             if !failed { return .unchanged }
-            do { return .success(try f(input as! Failure)) } catch { return .failure(Failure(error, origin: origin)) }
+            do { return .success(try f(unbox(input))) } catch { return .failure(Failure(error, origin: origin)) }
         }
     }
 
@@ -68,7 +89,7 @@ extension Deferred {
         let origin = SourceLocation(file, line)
         return append(producing: Value.self) { failed, input in
             if !failed { return .unchanged }
-            do { return .wait(try f(input as! Failure).chain, expecting: Value.self) } catch {
+            do { return .wait(try f(unbox(input)).chain, expecting: Value.self) } catch {
                 return .failure(Failure(error, origin: origin))
             }
         }
@@ -85,7 +106,7 @@ extension Deferred {
         let origin = SourceLocation(file, line)
         return append(producing: U.self) { failed, input in
             do {
-                return .success(failed ? try errback(input as! Failure) : try callback(input as! Value))
+                return .success(failed ? try errback(unbox(input)) : try callback(unbox(input)))
             } catch {
                 return .failure(Failure(error, origin: origin))
             }
@@ -102,8 +123,8 @@ extension Deferred {
         let origin = SourceLocation(file, line)
         return append(producing: U.self) { failed, input in
             do {
-                if failed { return .success(try errback(input as! Failure)) }
-                return .wait(try callback(input as! Value).chain, expecting: U.self)
+                if failed { return .success(try errback(unbox(input))) }
+                return .wait(try callback(unbox(input)).chain, expecting: U.self)
             } catch {
                 return .failure(Failure(error, origin: origin))
             }
@@ -119,8 +140,8 @@ extension Deferred {
         let origin = SourceLocation(file, line)
         return append(producing: U.self) { failed, input in
             do {
-                if failed { return .wait(try errback(input as! Failure).chain, expecting: U.self) }
-                return .success(try callback(input as! Value))
+                if failed { return .wait(try errback(unbox(input)).chain, expecting: U.self) }
+                return .success(try callback(unbox(input)))
             } catch {
                 return .failure(Failure(error, origin: origin))
             }
@@ -137,7 +158,7 @@ extension Deferred {
         let origin = SourceLocation(file, line)
         return append(producing: U.self) { failed, input in
             do {
-                let next = failed ? try errback(input as! Failure) : try callback(input as! Value)
+                let next = failed ? try errback(unbox(input)) : try callback(unbox(input))
                 return .wait(next.chain, expecting: U.self)
             } catch {
                 return .failure(Failure(error, origin: origin))
@@ -158,7 +179,7 @@ extension Deferred {
             return unsafeDowncast(self, to: Deferred<U>.self)
         }
         return append(producing: U.self) { failed, input in
-            let outcome: Result<Value, Failure> = failed ? .failure(input as! Failure) : .success(input as! Value)
+            let outcome: Result<Value, Failure> = failed ? .failure(unbox(input)) : .success(unbox(input))
             do { return .success(try f(outcome)) } catch { return .failure(Failure(error, origin: origin)) }
         }
     }
@@ -171,7 +192,7 @@ extension Deferred {
     ) -> Deferred<U> {
         let origin = SourceLocation(file, line)
         return append(producing: U.self) { failed, input in
-            let outcome: Result<Value, Failure> = failed ? .failure(input as! Failure) : .success(input as! Value)
+            let outcome: Result<Value, Failure> = failed ? .failure(unbox(input)) : .success(unbox(input))
             do { return .wait(try f(outcome).chain, expecting: U.self) } catch {
                 return .failure(Failure(error, origin: origin))
             }
@@ -195,7 +216,7 @@ extension Deferred {
     @inlinable @discardableResult
     func observe(consumingFailure: Bool, _ f: @escaping (Result<Value, Failure>) -> Void) -> Deferred<Value> {
         append(producing: Value.self) { failed, input in
-            f(failed ? .failure(input as! Failure) : .success(input as! Value))
+            f(failed ? .failure(unbox(input)) : .success(unbox(input)))
             return failed && consumingFailure ? .consumed : .unchanged
         }
     }

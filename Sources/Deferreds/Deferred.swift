@@ -40,7 +40,8 @@ public class Deferred<Value> {
     // a `ChainHandle` forwarding to it. Kept small (the fields are ordered to leave no padding): a
     // pending deferred with one callback costs one 128-byte allocation plus the callback's closure.
     // No stored property has a type that depends on `Value` in layout (a `Value?` would cost a
-    // metadata lookup in every deinit): results are boxed in `Any`, steps hold closures.
+    // metadata lookup in every deinit): results are boxed in `Any`, steps hold closures and
+    // references.
     @usableFromInline @exclusivity(unchecked) final var result: Any = ()
     @usableFromInline @exclusivity(unchecked) final var firstStep: ChainStep<Value>?
     @usableFromInline @exclusivity(unchecked) final var pauseCount: UInt16 = 0
@@ -50,11 +51,13 @@ public class Deferred<Value> {
     @usableFromInline @exclusivity(unchecked) final var cursor: Int32 = 0
     /// The next step of `erasedSteps` to run.
     @usableFromInline @exclusivity(unchecked) final var erasedCursor: Int32 = 0
-    @usableFromInline @exclusivity(unchecked) final var moreSteps: StepList<Value>?
+    /// The steps after `firstStep` that keep the root's type (nothing allocated for a deferred
+    /// with one step, the common case); those before `cursor` have run and been moved out.
+    @usableFromInline @exclusivity(unchecked) final var moreSteps = StepBuffer<Value>()
     /// Type-erased steps, after `firstStep` and `moreSteps`. Kept apart so that the runner, which
-    /// often works unspecialised (on a chain another chain hands its result to), never touches a
-    /// `Value`-dependent type for them. A typed step added while some are pending is erased too.
-    @usableFromInline @exclusivity(unchecked) final var erasedSteps: [StoredStep] = []
+    /// often works unspecialised (on a chain another chain hands its result to), never needs
+    /// `Value`'s metadata for them. A typed step added while some are pending is erased too.
+    @usableFromInline @exclusivity(unchecked) final var erasedSteps: ErasedSteps<Value> = .none
     @usableFromInline @exclusivity(unchecked) final var extras: ChainExtras?
     /// The chain's current result type when it is no longer `Value`.
     @usableFromInline @exclusivity(unchecked) final var laterType: Any.Type?
@@ -75,8 +78,9 @@ public class Deferred<Value> {
     }
 
     deinit {
+        if moreSteps.block != nil { moreSteps.deallocate(from: Int(cursor)) }
         guard phase == .failed, !flags.contains(.consumed) else { return }
-        reportUnhandled(result as! Failure)
+        reportUnhandled(unbox(result, as: Failure.self))
     }
 
     /// A deferred that has already fired with `value`.
@@ -117,14 +121,19 @@ public class Deferred<Value> {
     public final func callback(_ value: Value) {
         if flags.contains(.handle) {
             chain.fire(failed: false, value, valueType: Value.self)
-        } else if accept(failed: false, valueType: Value.self) {
-            // Typed callbacks at the head of the chain take the value as it is, unboxed.
-            if pauseCount == 0, let (f, origin) = takeNextCallback() {
+        } else if phase != .pending {
+            _ = accept(failed: false, valueType: Value.self)  // ignores a late fire after cancel(), or traps
+        } else {
+            // What accept() does, inline: the type is the root's own.
+            phase = .succeeded
+            if extras != nil { dropCanceller() }
+            // Typed steps at the head of the chain take the value as it is, unboxed.
+            if pauseCount == 0, let first = takeNextTypedStep() {
                 flags.insert(.running)
-                runCallbacks(f, origin, input: value)
+                runTypedSteps(first, input: value, resultUnset: true)
                 flags.remove(.running)
                 // The common case — that was the only step — needs no trip through the runner.
-                if pauseCount == 0, moreSteps == nil, erasedSteps.isEmpty {
+                if pauseCount == 0, moreSteps.isEmpty, erasedSteps.isEmpty {
                     flags.remove(.firstTaken)
                     return
                 }
@@ -164,411 +173,4 @@ final class ChainHandle<Value>: Deferred<Value> {
     }
 
     @inlinable override var chain: any DeferredChain { root }
-}
-
-// MARK: - Chain state
-
-/// One step of a chain: given whether the chain is failing and its current result, what happens next.
-@usableFromInline typealias ErasedStep = (_ failed: Bool, _ result: Any) -> StepResult
-
-/// A type-erased step as stored: a closure, or the hand-over to the chain this one was returned
-/// to (kept as data, so waiting on an inner deferred allocates no closure).
-@usableFromInline enum StoredStep {
-    case run(ErasedStep)
-    case resume(any DeferredChain)
-}
-
-/// A step as the root of a chain stores it.
-///
-/// Steps that keep the root's own type (`addCallback { $0 + 1 }` on a `Deferred<Int>`) are stored
-/// with their closure as it is, so adding one allocates nothing and running a row of them needs no
-/// boxing; every other step is type-erased.
-@usableFromInline enum ChainStep<Value> {
-    case callback((Value) throws -> Value, SourceLocation)
-    case errback((Failure) throws -> Value, SourceLocation)
-    case both((Result<Value, Failure>) throws -> Value, SourceLocation)
-    case erased(StoredStep)
-    /// A step that has run (its closure released).
-    case done
-}
-
-/// What a step did with the chain's result.
-@usableFromInline enum StepResult {
-    /// The result passes through untouched (a callback on the error path, or vice versa).
-    case unchanged
-    /// The result passes through, and a failure in it counts as handled.
-    case consumed
-    case success(Any)
-    case failure(Failure)
-    /// The step returned a deferred whose chain must end in `expecting`: wait for it.
-    case wait(any DeferredChain, expecting: Any.Type)
-    /// `chainDeferred(_:)`: fire `target`, whose first type is `valueType`, with the result.
-    case forward(any DeferredChain, valueType: Any.Type)
-}
-
-/// Where a chain is in its life.
-@usableFromInline enum Phase: UInt8 {
-    case pending, succeeded, failed
-}
-
-@usableFromInline struct Flags: OptionSet, Sendable {
-    @usableFromInline let rawValue: UInt8
-    @inlinable init(rawValue: UInt8) { self.rawValue = rawValue }
-    /// The runner is working through this chain's steps (possibly suspended for a chain it resumed).
-    @inlinable static var running: Flags { Flags(rawValue: 1) }
-    /// The failure in `result` was passed on or consumed: do not report it as unhandled.
-    @inlinable static var consumed: Flags { Flags(rawValue: 2) }
-    /// `cancel()` fired the chain: ignore one late `callback`/`errback`.
-    @inlinable static var suppressLateFire: Flags { Flags(rawValue: 4) }
-    /// `firstStep` has been taken by the runner; later steps are in `moreSteps`.
-    @inlinable static var firstTaken: Flags { Flags(rawValue: 8) }
-    /// The chain waits for an inner deferred, which `result` holds meanwhile (as in Twisted).
-    @inlinable static var waiting: Flags { Flags(rawValue: 32) }
-    /// This object is a `ChainHandle`, not the chain's root.
-    @inlinable static var handle: Flags { Flags(rawValue: 16) }
-}
-
-/// The steps after a chain's first one. A class, so that a deferred with one step (the common
-/// case) pays nothing for it, not even type metadata when it is deallocated.
-@usableFromInline final class StepList<Value> {
-    @usableFromInline @exclusivity(unchecked) var steps: [ChainStep<Value>]
-    @inlinable init(_ first: ChainStep<Value>) { steps = [first] }
-}
-
-/// The less common parts of a chain's state, allocated on first need.
-@usableFromInline final class ChainExtras {
-    @usableFromInline init() {}
-    @usableFromInline @exclusivity(unchecked) var canceller: ((AnyObject) -> Void)?
-}
-
-/// What the runner and the typed handles need from a chain's root, whatever its `Value`.
-@usableFromInline protocol DeferredChain: AnyObject {
-    var chainPhase: Phase { get }
-    var chainPaused: Bool { get }
-    var tailType: Any.Type { get }
-    func fire(failed: Bool, _ result: Any, valueType: Any.Type)
-    func appendStep(_ step: @escaping ErasedStep, expecting: Any.Type, producing: Any.Type)
-    func cancelChain()
-    func pauseChain()
-    func unpauseChain()
-    // The runner's side.
-    func advance() -> Advance
-    var isRunning: Bool { get }
-    var settledResult: (failed: Bool, result: Any)? { get }
-    func takeResultForOuter() -> (failed: Bool, result: Any)
-    func appendRaw(_ step: StoredStep)
-    func receiveFromInner(failed: Bool, _ result: Any)
-    func receiveForwarded(failed: Bool, _ result: Any, valueType: Any.Type) -> Bool
-}
-
-@usableFromInline enum Advance {
-    case done
-    case push(any DeferredChain)
-}
-
-extension Deferred: DeferredChain {
-    @usableFromInline final var chainPhase: Phase { phase }
-    @usableFromInline final var chainPaused: Bool { pauseCount > 0 }
-    @usableFromInline final var tailType: Any.Type { laterType ?? Value.self }
-    @usableFromInline final var isRunning: Bool { flags.contains(.running) }
-
-    @inlinable final func fire(failed: Bool, _ result: Any, valueType: Any.Type) {
-        guard accept(failed: failed, valueType: valueType) else { return }
-        setResult(failed: failed, result)
-        run()
-    }
-
-    /// Stores the first result; false when it is the one late fire after `cancel()`.
-    @inlinable final func accept(failed: Bool, valueType: Any.Type) -> Bool {
-        if phase != .pending {
-            if flags.contains(.suppressLateFire) {
-                flags.remove(.suppressLateFire)
-                return false
-            }
-            preconditionFailure("AlreadyCalledError: this Deferred has already fired; fire a deferred only once")
-        }
-        precondition(
-            valueType == Value.self,
-            "Deferred fired through a handle of type \(valueType); the chain starts with \(Value.self)")
-        phase = failed ? .failed : .succeeded
-        extras?.canceller = nil
-        return true
-    }
-
-    /// Checks that a handle typed `expecting` is the chain's current end, and records the new end.
-    @inlinable final func extendTail(expecting: Any.Type, producing: Any.Type) {
-        let tail = tailType
-        precondition(
-            tail == expecting,
-            "Deferred<\(expecting)>: a step was added through a stale handle; the chain now ends in \(tail)")
-        if producing != tail {
-            laterType = producing == Value.self ? nil : producing
-        }
-    }
-
-    @inlinable final func appendStep(_ step: @escaping ErasedStep, expecting: Any.Type, producing: Any.Type) {
-        extendTail(expecting: expecting, producing: producing)
-        appendRaw(.run(step))
-        run()
-    }
-
-    /// Appends a step that takes and gives the root's own type (see `ChainStep`).
-    @inlinable final func appendTyped(_ step: ChainStep<Value>) {
-        extendTail(expecting: Value.self, producing: Value.self)
-        append(step)
-        run()
-    }
-
-    /// Whether a step added through a handle of type `T` can be stored typed: the handle is this
-    /// root and the chain currently ends in the root's own type.
-    @inlinable final func canAppendTyped<T>(_: T.Type) -> Bool {
-        T.self == Value.self && laterType == nil && !flags.contains(.handle)
-            && Int(erasedCursor) == erasedSteps.count
-    }
-
-    @inlinable final func appendRaw(_ step: StoredStep) {
-        if firstStep == nil && !flags.contains(.firstTaken) {
-            firstStep = .erased(step)
-        } else {
-            erasedSteps.append(step)
-        }
-    }
-
-    @inlinable final func append(_ step: ChainStep<Value>) {
-        if firstStep == nil && !flags.contains(.firstTaken) {
-            firstStep = step
-        } else if case .erased(let erased) = step {
-            erasedSteps.append(erased)
-        } else if let moreSteps {
-            moreSteps.steps.append(step)
-        } else {
-            moreSteps = StepList(step)
-        }
-    }
-
-    @inlinable final var settledResult: (failed: Bool, result: Any)? {
-        guard phase != .pending, pauseCount == 0, !flags.contains(.running) else { return nil }
-        return (phase == .failed, result)
-    }
-
-    @inlinable final func takeResultForOuter() -> (failed: Bool, result: Any) {
-        flags.insert(.consumed)
-        return (phase == .failed, result)
-    }
-
-    @inlinable final func receiveFromInner(failed: Bool, _ newResult: Any) {
-        pauseCount -= 1
-        flags.remove(.waiting)
-        setResult(failed: failed, newResult)
-    }
-
-    @inlinable final func receiveForwarded(failed: Bool, _ newResult: Any, valueType: Any.Type) -> Bool {
-        guard accept(failed: failed, valueType: valueType) else { return false }
-        setResult(failed: failed, newResult)
-        return true
-    }
-
-    /// Makes `newResult` (a `Failure` when `failed`) the current result.
-    @inlinable final func setResult(failed: Bool, _ newResult: Any) {
-        result = newResult
-        phase = failed ? .failed : .succeeded
-        flags.remove(.consumed)
-    }
-
-    /// The inner deferred this chain waits for, if any.
-    @inlinable final var waitingOn: (any DeferredChain)? {
-        guard flags.contains(.waiting) else { return nil }
-        return (result as AnyObject) as? any DeferredChain
-    }
-
-    @inlinable final func ensureExtras() -> ChainExtras {
-        if let extras { return extras }
-        let extras = ChainExtras()
-        self.extras = extras
-        return extras
-    }
-
-    /// Runs the chain's steps if it has fired, is not paused and is not already running.
-    @inlinable final func run() {
-        guard phase != .pending, pauseCount == 0, !flags.contains(.running) else { return }
-        // The first chain runs specialised; only hand-overs to other chains go through the runner.
-        if case .push(let next) = advance() { runChains(from: next, suspending: self) }
-    }
-
-    /// Runs this chain's steps until it ends, pauses, or hands its result to another chain.
-    ///
-    /// Returns `.push(other)` when `other` must run before this chain goes on (this chain stays
-    /// marked running and is resumed by `runChains` afterwards).
-    @inlinable final func advance() -> Advance {
-        flags.insert(.running)
-        while pauseCount == 0 {
-            guard let step = takeNextStep() else {
-                let index = Int(erasedCursor)
-                guard index < erasedSteps.count else { break }
-                var erased = StoredStep.run { _, _ in .unchanged }
-                swap(&erased, &erasedSteps[index])
-                erasedCursor += 1
-                if let next = apply(erased) { return next }
-                continue
-            }
-            switch step {
-            case .callback(let f, let origin):
-                if phase == .succeeded { runCallbacks(f, origin, input: result as! Value) }
-            case .errback(let f, let origin):
-                if phase == .failed {
-                    do {
-                        result = try f(result as! Failure)
-                        phase = .succeeded
-                    } catch {
-                        setResult(failed: true, Failure(error, origin: origin))
-                    }
-                }
-            case .both(let f, let origin):
-                let outcome: Result<Value, Failure> =
-                    phase == .failed ? .failure(result as! Failure) : .success(result as! Value)
-                do {
-                    result = try f(outcome)
-                    phase = .succeeded
-                } catch {
-                    setResult(failed: true, Failure(error, origin: origin))
-                }
-            case .erased(let f):
-                if let next = apply(f) { return next }
-            case .done:
-                break
-            }
-        }
-        if pauseCount == 0 {
-            // Every step has run: drop them, so nothing they captured outlives the firing.
-            flags.remove(.firstTaken)
-            moreSteps = nil
-            cursor = 0
-            if !erasedSteps.isEmpty {
-                erasedSteps = []
-                erasedCursor = 0
-            }
-        }
-        flags.remove(.running)
-        return .done
-    }
-
-    /// Runs `f` and every typed callback right after it on one unboxed value.
-    @inlinable final func runCallbacks(
-        _ first: (Value) throws -> Value, _ firstOrigin: SourceLocation, input: Value
-    ) {
-        var value = input
-        var f = first
-        var origin = firstOrigin
-        while true {
-            do { value = try f(value) } catch {
-                setResult(failed: true, Failure(error, origin: origin))
-                return
-            }
-            guard pauseCount == 0, let (next, nextOrigin) = takeNextCallback() else { break }
-            f = next
-            origin = nextOrigin
-        }
-        result = value
-    }
-
-    /// Applies an erased step; returns `.push(other)` when another chain must run first.
-    @inlinable final func apply(_ stored: StoredStep) -> Advance? {
-        let step: ErasedStep
-        switch stored {
-        case .run(let f):
-            step = f
-        case .resume(let outer):
-            outer.receiveFromInner(failed: phase == .failed, result)
-            flags.insert(.consumed)
-            return outer.isRunning ? nil : .push(outer)
-        }
-        switch step(phase == .failed, result) {
-        case .unchanged:
-            break
-        case .consumed:
-            flags.insert(.consumed)
-        case .success(let value):
-            setResult(failed: false, value)
-        case .failure(let failure):
-            setResult(failed: true, failure)
-        case .wait(let inner, let expecting):
-            precondition(inner !== self, "A callback returned the Deferred it was added to")
-            let innerTail = inner.tailType
-            precondition(
-                innerTail == expecting,
-                "A callback returned a stale Deferred<\(expecting)> handle; its chain ends in \(innerTail)")
-            if let settled = inner.settledResult {
-                _ = inner.takeResultForOuter()
-                setResult(failed: settled.failed, settled.result)
-            } else {
-                pauseCount += 1
-                flags.insert([.consumed, .waiting])
-                result = inner as AnyObject
-                inner.appendRaw(.resume(self))
-            }
-        case .forward(let target, let valueType):
-            flags.insert(.consumed)
-            if target.receiveForwarded(failed: phase == .failed, result, valueType: valueType),
-                !target.isRunning
-            {
-                return .push(target)
-            }
-        }
-        return nil
-    }
-
-    /// The next step to run, released from the chain so its captures go as soon as it has run.
-    @inlinable final func takeNextStep() -> ChainStep<Value>? {
-        if !flags.contains(.firstTaken) {
-            guard let step = firstStep else { return nil }
-            firstStep = nil
-            flags.insert(.firstTaken)
-            return step
-        }
-        let index = Int(cursor)
-        guard let moreSteps, index < moreSteps.steps.count else { return nil }
-        var step = ChainStep<Value>.done
-        swap(&step, &moreSteps.steps[index])
-        cursor += 1
-        return step
-    }
-
-    /// The next step if it is a typed callback (taken from the chain), else nil.
-    @inlinable final func takeNextCallback() -> ((Value) throws -> Value, SourceLocation)? {
-        if !flags.contains(.firstTaken) {
-            guard case .callback(let f, let origin)? = firstStep else { return nil }
-            firstStep = nil
-            flags.insert(.firstTaken)
-            return (f, origin)
-        }
-        let index = Int(cursor)
-        guard let moreSteps, index < moreSteps.steps.count,
-            case .callback = moreSteps.steps[index]
-        else { return nil }
-        var step = ChainStep<Value>.done
-        swap(&step, &moreSteps.steps[index])
-        cursor += 1
-        guard case .callback(let f, let origin) = step else { return nil }
-        return (f, origin)
-    }
-}
-
-/// The iterative runner: runs `start`, and every chain it hands a result to, without recursion.
-///
-/// A chain that resumes an outer chain (or fires a `chainDeferred` target) is suspended on a stack
-/// while the other runs, then goes on with any steps added after the hand-over, as Twisted does.
-/// `suspended`, when given, is the chain that handed over to `start`.
-@usableFromInline func runChains(from start: any DeferredChain, suspending suspended: any DeferredChain) {
-    var current = start
-    var stack: [any DeferredChain] = [suspended]
-    while true {
-        switch current.advance() {
-        case .push(let next):
-            stack.append(current)
-            current = next
-        case .done:
-            guard let previous = stack.popLast() else { return }
-            current = previous
-        }
-    }
 }

@@ -64,7 +64,15 @@
 
     @inlinable
     static func runHolding<U>(_ owner: Owner, _ f: () throws -> Deferred<U>) -> Deferred<U> {
-        maybeDeferred(f).addBoth { outcome in
+        let d = maybeDeferred(f)
+        // Already fired: the step below would run at once and pass the result through unchanged,
+        // so do what it does without adding it (as the running step, for what release() triggers).
+        if d.beginStepIfSettled() {
+            owner.release()
+            d.endSettledStep()
+            return d
+        }
+        return d.addBoth { outcome in
             owner.release()
             return try outcome.get()
         }

@@ -195,6 +195,45 @@ struct CancellationTests {
         }
     }
 
+    @Test func freeingAnUnfiredDeferredReleasesWhatItsManyCallbacksCaptured() {
+        // When an unfired deferred holding a thousand callbacks is freed, objects only they captured are freed.
+        weak var capture: Token?
+        weak var weakD: Deferred<Int>?
+        do {
+            let token = Token()
+            capture = token
+            let d = Deferred<Int>()
+            for _ in 0..<1000 { d.addCallback { (v: Int) -> Int in withExtendedLifetime(token) { v + 1 } } }
+            weakD = d
+        }
+        #expect(weakD == nil)
+        #expect(capture == nil)
+    }
+
+    @Test func freeingADeferredPausedAmongItsCallbacksReleasesThoseNotRun() {
+        // When a deferred paused halfway through its callbacks is freed, the callbacks not yet run are freed with it.
+        weak var ranCapture: Token?
+        weak var waitingCapture: Token?
+        weak var weakD: Deferred<Int>?
+        var ran = 0
+        do {
+            let early = Token(), late = Token()
+            ranCapture = early
+            waitingCapture = late
+            let d = Deferred<Int>()
+            for _ in 0..<10 { d.addCallback { (v: Int) -> Int in withExtendedLifetime(early) { ran += 1; return v } } }
+            d.addCallback { (v: Int) -> Int in d.pause(); return v }
+            for _ in 0..<10 { d.addCallback { (v: Int) -> Int in withExtendedLifetime(late) { ran += 1; return v } } }
+            d.callback(0)
+            #expect(d.paused)
+            weakD = d
+        }
+        #expect(ran == 10)
+        #expect(ranCapture == nil)
+        #expect(weakD == nil)
+        #expect(waitingCapture == nil)
+    }
+
     @Test func firingReleasesObjectsCapturedOnlyByTheCanceller() {
         // When a deferred fires (by callback or by cancel), its canceller is dropped: objects only it captured are freed.
         weak var firedCapture: Token?

@@ -342,6 +342,163 @@ struct ChainingTests {
         #expect(!outer.paused)
     }
 
+    // MARK: - Same-type deferred-returning callbacks (stored typed, run on the unboxed value)
+
+    @Test func aSameTypeDeferredReturningStepAmongCallbacksFeedsThemTheInnerValue() {
+        // When Int callbacks surround ones returning Deferred<Int> (fired, later, a handle), each gets the inner value.
+        let later = Deferred<Int>()
+        var log: [Int] = []
+        let d = Deferred<Int>()
+        d.addCallback { $0 + 1 }
+            .addCallback { (v: Int) -> Deferred<Int> in Deferred.succeed(v * 10) }
+            .addCallback { (v: Int) -> Int in log.append(v); return v + 1 }
+            .addCallback { (v: Int) -> Deferred<Int> in later.addCallback { $0 + v } }
+            .addCallback { (v: Int) -> Int in log.append(v); return v }
+            .addCallback { (v: Int) -> Deferred<Int> in Deferred.succeed("\(v)").addCallback { Int($0)! + 1 } }
+            .addCallback { (v: Int) -> Int in log.append(v); return v }
+
+        d.callback(1)
+        #expect(log == [20])
+        #expect(d.paused)
+
+        later.callback(100)
+        #expect(log == [20, 121, 122])
+        #expect(!d.paused)
+        #expect(Outcome(d).value == 122)
+    }
+
+    @Test func aSameTypeDeferredReturningStepThatThrowsOrGetsAFailureSkipsTheCallbacksAfterIt() {
+        // When such a step throws or its deferred fails (now or later), later callbacks skip; the errback gets it.
+        let throwing = Deferred<Int>()
+        var ran: [String] = []
+        let line = #line; throwing.addCallback { (_: Int) -> Deferred<Int> in throw TestError(code: 1) }
+        throwing.addCallback { (v: Int) -> Int in ran.append("after throw"); return v }
+        let throwingOut = Outcome(throwing)
+        throwing.callback(0)
+        #expect(throwingOut.error(TestError.self) == TestError(code: 1))
+        #expect(throwingOut.failure?.line == line)
+
+        let failedNow = Deferred<Int>()
+        failedNow.addCallback { (_: Int) -> Deferred<Int> in Deferred.fail(TestError(code: 2)) }
+        failedNow.addCallback { (v: Int) -> Int in ran.append("after failed now"); return v }
+        let failedNowOut = Outcome(failedNow.addErrback { _ in -1 })
+        failedNow.callback(0)
+        #expect(failedNowOut.value == -1)
+
+        let inner = Deferred<Int>()
+        let failedLater = Deferred<Int>()
+        failedLater.addCallback { (_: Int) -> Deferred<Int> in inner }
+        failedLater.addCallback { (v: Int) -> Int in ran.append("after failed later"); return v }
+        let failedLaterOut = Outcome(failedLater)
+        failedLater.callback(0)
+        #expect(!failedLaterOut.fired)
+        inner.errback(TestError(code: 3))
+        #expect(failedLaterOut.error(TestError.self) == TestError(code: 3))
+        #expect(ran.isEmpty)
+    }
+
+    @Test func cancellingAChainWaitingInASameTypeStepCancelsTheInnerDeferred() {
+        // When a chain waits on the Deferred<Int> its Int callback returned, cancel() cancels that inner deferred.
+        var innerCancelled = false
+        let inner = Deferred<Int>(canceller: { _ in innerCancelled = true })
+        inner.addCallback { $0 + 1 }
+        let outer = Deferred<Int>()
+        outer.addCallback { (_: Int) -> Deferred<Int> in inner }
+        let out = Outcome(outer)
+        outer.callback(0)
+        #expect(outer.paused)
+
+        outer.cancel()
+
+        #expect(innerCancelled)
+        #expect(out.error(CancelledError.self) != nil)
+        #expect(!outer.paused)
+    }
+
+    @Test func chainsWaitingOnADeferredWithStepsOfItsOwnResumeInOrderBeforeStepsAddedLater() {
+        // When two Int chains wait on a Deferred<Int> with a callback of its own that then gets another, they go first.
+        let inner = Deferred<Int>()
+        var log: [String] = []
+        inner.addCallback { (v: Int) -> Int in log.append("inner(\(v))"); return v + 1 }
+        let first = Deferred<Int>()
+        let second = Deferred<Int>()
+        first.addCallback { (_: Int) -> Deferred<Int> in inner }
+            .addCallback { (v: Int) -> Int in log.append("first(\(v))"); return v }
+        second.addCallback { (_: Int) -> Deferred<Int> in inner }
+            .addCallback { (v: Int) -> Int in log.append("second(\(v))"); return v }
+        first.callback(0)
+        second.callback(0)
+        inner.addCallback { (v: Int) -> Int in log.append("later(\(v))"); return v }
+        #expect(log.isEmpty)
+
+        inner.callback(1)
+
+        #expect(log == ["inner(1)", "first(2)", "second(2)", "later(2)"])
+        #expect(!first.paused && !second.paused)
+    }
+
+    @Test func aCallbackAddedToItsOwnChainFromASameTypeStepRunsAfterTheInnerValueArrives() {
+        // When a deferred-returning Int callback adds a callback to its own chain, that one runs after the ones queued.
+        let d = Deferred<Int>()
+        let inner = Deferred<Int>()
+        var log: [String] = []
+        d.addCallback { (v: Int) -> Deferred<Int> in
+            d.addCallback { (w: Int) -> Int in log.append("added(\(w))"); return w }
+            return inner
+        }
+        d.addCallback { (v: Int) -> Int in log.append("queued(\(v))"); return v + 1 }
+        d.callback(0)
+        #expect(log.isEmpty)
+
+        inner.callback(5)
+
+        #expect(log == ["queued(5)", "added(6)"])
+    }
+
+    // MARK: - Type-changing callbacks added to a fired deferred (run at once, not stored)
+
+    @Test func aTypeChangingCallbackAddedToAFiredDeferredRunsAtOnce() {
+        // When addCallback changes a fired chain's type, it runs before returning; a throw records where it was added.
+        let d = Deferred.succeed(2)
+        var ran = false
+        let asString = d.addCallback { (v: Int) -> String in ran = true; return "\(v)!" }
+        #expect(ran)
+        #expect(asString.called && !asString.paused)
+        #expect(Outcome(asString).value == "2!")
+
+        let one = Deferred.succeed(1)
+        let line = #line; let thrown = one.addCallback { (_: Int) -> String in throw TestError(code: 7) }
+        let thrownOut = Outcome(thrown)
+        #expect(thrownOut.error(TestError.self) == TestError(code: 7))
+        #expect(thrownOut.failure?.line == line)
+    }
+
+    @Test func aTypeChangingCallbackAddedToAFailedDeferredIsSkippedAndTheTypeStillChanges() {
+        // When addCallback changes a failed chain's type, it does not run; an errback of the new type gets the failure.
+        var ran = false
+        let d = Deferred<Int>.fail(TestError(code: 4))
+        let asString = d.addCallback { (v: Int) -> String in ran = true; return "\(v)" }
+        var seen: Failure?
+        let rescued = asString.addErrback { (f: Failure) -> String in seen = f; return "rescued" }
+        #expect(!ran)
+        #expect(seen?.value as? TestError == TestError(code: 4))
+        #expect(Outcome(rescued).value == "rescued")
+    }
+
+    @Test func aTypeChangingCallbackThatPausesItsFiredDeferredHoldsLaterSteps() {
+        // When a type-changing callback run at once pauses its deferred, steps added afterwards wait for unpause().
+        let d = Deferred.succeed(3)
+        var log: [String] = []
+        let asString = d.addCallback { (v: Int) -> String in d.pause(); return "\(v)" }
+        asString.addCallback { (s: String) -> Void in log.append("after(\(s))") }
+        #expect(log.isEmpty)
+        #expect(d.paused)
+
+        d.unpause()
+
+        #expect(log == ["after(3)"])
+    }
+
     // MARK: - Re-entrancy, chainDeferred, pause
 
     @Test func aCallbackAddedFromInsideACallbackRunsAfterTheCallbacksAlreadyQueued() {
@@ -378,6 +535,24 @@ struct ChainingTests {
         }
         erased.callback(0)
         #expect(erasedLog == ["first(0)", "second(1)", "added(2)"])
+    }
+
+    @Test func manyCallbacksAddedFromARunningCallbackRunAfterThoseQueuedInOrder() {
+        // When a running callback adds a thousand callbacks, they run after the ones already queued, in order.
+        let d = Deferred<Int>()
+        var log: [Int] = []
+        d.addCallback { (v: Int) -> Int in
+            for i in 0..<1000 { d.addCallback { (w: Int) -> Int in log.append(i); return w + 1 } }
+            return v + 1
+        }
+        d.addCallback { (v: Int) -> Int in log.append(-1); return v }
+        var result: Int?
+
+        d.callback(0)
+        d.addCallback { result = $0 }
+
+        #expect(log == [-1] + Array(0..<1000))
+        #expect(result == 1001)
     }
 
     @Test func chainDeferredPassesAResultToTheOtherDeferred() {

@@ -104,6 +104,39 @@ struct SemaphoreTests {
         #expect(s.tokens == 1)
     }
 
+    @Test func anAlreadyFiredDeferredFromFReleasesTheTokenBeforeRunReturns() {
+        // When f returns a fired deferred (success or failure), run returns it with the token already free again.
+        let s = DeferredSemaphore(tokens: 1)
+        let fired = Deferred.succeed(7)
+        let result = s.run { fired }
+        #expect(s.tokens == 1)
+        #expect(result === fired)
+        #expect(Outcome(result).value == 7)
+
+        let failedOut = Outcome(s.run { Deferred<Int>.fail(TestError(code: 3)) })
+        #expect(s.tokens == 1)
+        #expect(failedOut.error(TestError.self) == TestError(code: 3))
+    }
+
+    @Test func aStepAddedToFsFiredDeferredByTheNextHolderRunsAfterTheHandOver() {
+        // When a fired deferred from run hands the token to a waiter that adds a step to it, the step runs after.
+        let s = DeferredSemaphore(tokens: 1)
+        let shared = Deferred.succeed(10)
+        var log: [String] = []
+        _ = s.run { () -> Deferred<Int> in
+            _ = s.run { () -> Deferred<Int> in
+                shared.addCallback { (v: Int) -> Int in log.append("added(\(v))"); return v }
+                log.append("second")
+                return Deferred.succeed(0)
+            }
+            log.append("first")
+            return shared
+        }
+
+        #expect(log == ["first", "second", "added(10)"])
+        #expect(s.tokens == 1)
+    }
+
     @Test func aThrowingFReleasesTheTokenAndFailsTheResult() {
         // When f throws (deferred or plain overload), the token is released and run's deferred fails with the error.
         let s = DeferredSemaphore(tokens: 1)
