@@ -16,6 +16,23 @@ import Testing
         #expect(try URI.parse("http://[::1]:81/").host == "::1")
     }
 
+    @Test func withoutFragmentIsWhatLibcurlIsGiven() throws {
+        // When a URI is handed to libcurl, its scheme is lower-cased, a default port dropped, any
+        // other kept, an IPv6 host bracketed, userinfo and fragment left out, and the path at least "/".
+        let cases = [
+            ("HTTP://example.test:8080/a/b?x=1#frag", "http://example.test:8080/a/b?x=1"),
+            ("http://example.test:80/", "http://example.test/"),
+            ("https://example.test:443", "https://example.test/"),
+            ("https://example.test:80/x", "https://example.test:80/x"),
+            ("http://user:pw@[::1]:81/p?q#f", "http://[::1]:81/p?q"),
+            ("http://[fe80::1%25eth0]/", "http://[fe80::1%25eth0]/"),
+            ("http://h?q", "http://h/?q"),
+        ]
+        for (text, expected) in cases {
+            #expect(try URI.parse(text).withoutFragment == expected, "\(text)")
+        }
+    }
+
     @Test func refusesWhitespaceControlsEmptyHostsAndBadPorts() {
         // When a URI has spaces, control or non-ASCII bytes, no host or a bad port, parsing throws.
         for bad in ["", "http://", "http://a b/", "http://h/\r\n", "http://h:0/", "http://h:70000/", "http://h:x/",
