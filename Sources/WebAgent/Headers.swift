@@ -202,10 +202,31 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
     /// with no value). Only meaningful when `firstInvalid()` is nil.
     func fieldLines() -> [String] {
         var lines: [String] = []
-        for (name, values) in getAllRawHeaders() {
-            for value in values { lines.append(value.isEmpty ? "\(name);" : "\(name): \(value)") }
-        }
+        forEachFieldLine { lines.append(String(cString: $0)) }
         return lines
+    }
+
+    /// Calls `body` with each line of `fieldLines()` as a NUL-terminated C string (valid only
+    /// during the call), built in one reused buffer: no `String` per line.
+    func forEachFieldLine(_ body: (UnsafePointer<CChar>) -> Void) {
+        var line: [UInt8] = []
+        for entry in entries {
+            for value in entry.values {
+                line.removeAll(keepingCapacity: true)
+                line.append(contentsOf: entry.spelling.utf8)
+                if value.isEmpty {
+                    line.append(UInt8(ascii: ";"))
+                } else {
+                    line.append(UInt8(ascii: ":"))
+                    line.append(UInt8(ascii: " "))
+                    line.append(contentsOf: value.utf8)
+                }
+                line.append(0)
+                line.withUnsafeBufferPointer { bytes in
+                    bytes.withMemoryRebound(to: CChar.self) { body($0.baseAddress!) }
+                }
+            }
+        }
     }
 
     /// The first header that cannot be sent, if any.

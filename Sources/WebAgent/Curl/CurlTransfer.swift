@@ -147,7 +147,7 @@ final class CurlTransfer: ResponseBody {
         }
         // libcurl adds Accept: */* unless told otherwise; Twisted sends no Accept by default.
         if !headers.hasHeader("Accept") { appendHeaderLine("Accept:") }
-        for line in headers.fieldLines() { appendHeaderLine(line) }
+        headers.forEachFieldLine { headerList = curl_slist_append(headerList, $0) }
         ccurl_easy_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList)
 
         if let timeout = options.timeout {
