@@ -98,14 +98,11 @@ extension URLListParser {
     /// when the line is ASCII (URL lines are), else as characters (a combining mark after a space
     /// makes one character with it, which `trimmingWhitespace` keeps).
     static func trimmedText(_ bytes: ArraySlice<UInt8>) -> String {
+        guard !bytes.contains(where: { $0 >= 0x80 }) else {
+            return String(decoding: bytes, as: UTF8.self).trimmingWhitespace()
+        }
         var start = bytes.startIndex
         var end = bytes.endIndex
-        var ascii = true
-        for byte in bytes where byte >= 0x80 {
-            ascii = false
-            break
-        }
-        guard ascii else { return String(decoding: bytes, as: UTF8.self).trimmingWhitespace() }
         func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
         while start < end, isSpace(bytes[start]) { start += 1 }
         while end > start, isSpace(bytes[end - 1]) { end -= 1 }

@@ -197,17 +197,11 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
         }
     }
 
-    /// The header lines handed to libcurl, one per value: `Name: value`, canonically spelled, in
-    /// `getAllRawHeaders()` order; an empty value is written `Name;` (libcurl's way to send a field
-    /// with no value). Only meaningful when `firstInvalid()` is nil.
-    func fieldLines() -> [String] {
-        var lines: [String] = []
-        forEachFieldLine { lines.append(String(cString: $0)) }
-        return lines
-    }
-
-    /// Calls `body` with each line of `fieldLines()` as a NUL-terminated C string (valid only
-    /// during the call), built in one reused buffer: no `String` per line.
+    /// Calls `body` with each header line handed to libcurl, one per value: `Name: value`,
+    /// canonically spelled, in `getAllRawHeaders()` order; an empty value is written `Name;`
+    /// (libcurl's way to send a field with no value). Each line is a NUL-terminated C string, valid
+    /// only during the call, built in one reused buffer (no `String` per line). Only meaningful when
+    /// `firstInvalid()` is nil.
     func forEachFieldLine(_ body: (UnsafePointer<CChar>) -> Void) {
         var line: [UInt8] = []
         for entry in entries {

@@ -125,7 +125,8 @@ private func checkCanonical(_ name: String) {
 
 /// Every line handed to libcurl is one field line that reads back as what was set.
 private func checkFieldLines(_ headers: Headers, _ all: [(String, [String])]) {
-    let lines = headers.fieldLines()
+    var lines: [String] = []
+    headers.forEachFieldLine { lines.append(String(cString: $0)) }
     let expected = all.flatMap { name, values in values.map { (name, $0) } }
     invariant(lines.count == expected.count, "\(lines.count) field lines for \(expected.count) values")
     for (line, (name, value)) in zip(lines, expected) {
