@@ -130,12 +130,6 @@ func formatBytes(_ count: Int) -> String {
     return String(decoding: bytes, as: UTF8.self)
 }
 
-/// `text` padded with spaces on the left to `width` characters.
-func padLeft(_ text: String, _ width: Int) -> String {
-    // Counted in bytes: the padded texts are ASCII (numbers and units).
-    text.utf8.count >= width ? text : String(repeating: " ", count: width - text.utf8.count) + text
-}
-
 /// `text` padded with spaces on the right to `width` characters.
 func padRight(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
