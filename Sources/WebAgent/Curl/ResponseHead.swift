@@ -33,6 +33,8 @@ struct ResponseHead {
         if line.isEmpty { return .end }
         if line.count >= 5, line[0] == 0x48, line[1] == 0x54, line[2] == 0x54, line[3] == 0x50, line[4] == 0x2F {
             self = ResponseHead()
+            // Room for a typical response's fields at once, not grown by doubling from one.
+            fields.reserveCapacity(12)
             parseStatusLine(line)
             return .statusLine
         }
