@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "WebAgentTests", dependencies: ["WebAgent", "WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
-        .testTarget(name: "GetpageTests", dependencies: ["WebServer", "Reactor", "Deferreds"]),
+        .testTarget(name: "GetpageTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "URLListTests", dependencies: ["URLList"]),
     ]
 )

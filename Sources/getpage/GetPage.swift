@@ -74,6 +74,12 @@ struct GetPage: ParsableCommand {
         valueName: "n"))
     var maxRedirects: Int?
 
+    @Option(help: ArgumentHelp(
+        "A PEM file of certificate authorities to trust for https instead of the system's (TLS is always "
+            + "verified).",
+        valueName: "file"))
+    var cacert: String?
+
     @Flag(help: "Ask for gzip or deflate and decompress the bodies.")
     var compressed = false
 
@@ -120,6 +126,13 @@ struct GetPage: ParsableCommand {
         if let maxRedirects, maxRedirects < 0 { throw ValidationError("--max-redirects must be 0 or more") }
         if let maxBody, maxBody < 0 { throw ValidationError("--max-body must be 0 or more") }
         if resume && outputDir == nil { throw ValidationError("--resume needs --output-dir") }
+        if let cacert {
+            var info = stat()
+            guard access(cacert, R_OK) == 0, stat(cacert, &info) == 0 else {
+                throw ValidationError("cannot read --cacert \(cacert): \(String(cString: strerror(errno)))")
+            }
+            guard info.st_mode & S_IFMT == S_IFREG else { throw ValidationError("--cacert \(cacert) is not a file") }
+        }
         if input != nil && !urls.isEmpty { throw ValidationError("give URLs or --input, not both") }
         if let userAgent, !Headers.isValidValue(userAgent) {
             throw ValidationError("bad --user-agent: it has a control character")
@@ -246,6 +259,7 @@ struct GetPage: ParsableCommand {
     private func makeAgentFactory(format: OutputFormat) -> () -> any AgentProtocol {
         let redirects = maxRedirects ?? (format == .tutorial ? 0 : 10)
         let (connectTimeout, maxBody, compressed) = (self.connectTimeout, self.maxBody, self.compressed)
+        let cacert = self.cacert
         let pool: HTTPConnectionPool?
         if format == .tutorial {
             pool = nil
@@ -256,7 +270,7 @@ struct GetPage: ParsableCommand {
         }
         let make = { () -> any AgentProtocol in
             var agent: any AgentProtocol = Agent(reactor, pool: pool, connectTimeout: connectTimeout,
-                                                 maxBodyBytes: maxBody)
+                                                 caFile: cacert, maxBodyBytes: maxBody)
             if redirects > 0 { agent = RedirectAgent(agent, redirectLimit: redirects) }
             // The agent's limit counts bytes on the wire; the decoder's counts what they inflate to.
             if compressed { agent = ContentDecoderAgent(agent, maxBodyBytes: maxBody) }

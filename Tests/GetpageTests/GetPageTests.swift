@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// End-to-end tests of the `getpage` binary against a WebServer running in the test process.
@@ -132,6 +133,26 @@ import Testing
             #expect(lines[3].hasSuffix(": HTTP 404 Not Found"), "\(lines[3])")
             #expect(lines[4].contains("/refused: "), "\(lines[4])")
         }
+    }
+
+    @Test func cacertTrustsACertificateTheSystemDoesNot() throws {
+        // When an https server's certificate is self-signed, getpage refuses it (TLS is always
+        // verified) unless --cacert names it; a --cacert that cannot be read is a usage error.
+        let server = try TLSServer()
+        defer { server.stop() }
+        let url = "https://127.0.0.1:\(server.port)/"
+        let refused = try getpage(["--format", "summary", url])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stdout.hasPrefix("FAIL  ---"), "\(refused.stdout)")
+        let trusted = try getpage(["--format", "summary", "--cacert", server.certificate, url])
+        #expect(trusted.status == 0, "\(trusted.stdout) \(trusted.stderr)")
+        #expect(trusted.stdout.hasPrefix("OK    200"), "\(trusted.stdout)")
+        let unreadable = try getpage(["--cacert", server.directory + "/none.pem", url])
+        #expect(unreadable.status == 2)
+        #expect(unreadable.stderr.contains("cannot read --cacert"), "\(unreadable.stderr)")
+        let directory = try getpage(["--cacert", server.directory, url])
+        #expect(directory.status == 2)
+        #expect(directory.stderr.contains("is not a file"), "\(directory.stderr)")
     }
 
     @Test func theDemoKeepsAtMostTwoInFlight() throws {
