@@ -1,6 +1,7 @@
 import Deferreds
 import Foundation
 import Reactor
+import TestSupport
 import Testing
 import WebServer
 
@@ -234,24 +235,6 @@ let runningUnderThreadSanitizer = dlsym(nil, "__tsan_init") != nil
 /// Whether this test process (and so getpage) is built with AddressSanitizer (`make test-asan`),
 /// whose quarantine keeps freed memory resident (up to 256 MiB): peak RSS then says little.
 let runningUnderAddressSanitizer = dlsym(nil, "__asan_init") != nil
-
-/// Runs `path` with `arguments` to the end, its output discarded; nil when it cannot be started.
-/// (posix_spawn and waitpid: Foundation's waitUntilExit can hang in a test process.)
-@discardableResult
-func runCommand(_ path: String, _ arguments: [String]) -> Int32? {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-    let argv = ([path] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    guard posix_spawn(&pid, path, &actions, nil, argv, environ) == 0 else { return nil }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    return status
-}
 
 /// A tmpfs of a given size mounted on a fresh directory for one test: a filesystem that fills up,
 /// or one that is read-only. Mounting needs root (CAP_SYS_ADMIN).

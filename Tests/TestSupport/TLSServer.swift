@@ -52,15 +52,11 @@ public final class TLSServer {
 
     /// Makes a self-signed certificate for the IP address 127.0.0.1 (and its key) with openssl.
     public static func makeCertificate(_ certificate: String, key: String) throws {
-        let make = Process()
-        make.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        make.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
-                          "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-        make.standardError = FileHandle.nullDevice
-        make.standardOutput = FileHandle.nullDevice
-        try make.run()
-        make.waitUntilExit()
-        guard make.terminationStatus == 0 else { throw TLSServerError(message: "openssl req failed") }
+        let status = runCommand("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+        ])
+        guard status == 0 else { throw TLSServerError(message: "openssl req failed") }
     }
 }
 

@@ -34,9 +34,7 @@ final class H2Server {
         try FileManager.default.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
         certificate = directory + "/cert.pem"
         let key = directory + "/key.pem"
-        try H2Server.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                                              "-out", certificate, "-days", "2", "-subj", "/CN=127.0.0.1",
-                                              "-addext", "subjectAltName=IP:127.0.0.1"])
+        try TLSServer.makeCertificate(certificate, key: key)
         port = H2Server.freePort()
         let config = """
             daemon on;
@@ -54,7 +52,9 @@ final class H2Server {
             }
             """
         try config.write(toFile: directory + "/nginx.conf", atomically: true, encoding: .utf8)
-        try H2Server.run("/usr/sbin/nginx", ["-p", directory, "-c", directory + "/nginx.conf"])
+        guard runCommand("/usr/sbin/nginx", ["-p", directory, "-c", directory + "/nginx.conf"]) == 0 else {
+            throw TLSError(message: "nginx did not start")
+        }
         pid = Int32((try? String(contentsOfFile: directory + "/nginx.pid", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
     }
@@ -63,25 +63,6 @@ final class H2Server {
     func stop() {
         if pid > 0 { kill(pid, SIGTERM) }
         try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    /// Runs a program to completion (posix_spawn + waitpid: Foundation's waitUntilExit can hang
-    /// in a test process), with its output discarded.
-    private static func run(_ path: String, _ arguments: [String]) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, path, &actions, nil, argv, environ) == 0 else {
-            throw TLSError(message: "could not start \(path)")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        guard status == 0 else { throw TLSError(message: "\(path) failed with status \(status)") }
     }
 
     /// A port that was free a moment ago (bound to 0, then released).
