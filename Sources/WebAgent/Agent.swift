@@ -57,13 +57,21 @@ public final class Agent: AgentProtocol {
         do { parsed = try Agent.validate(method, uri, headers) } catch { return Deferred.fail(error) }
         if let timeout { precondition(timeout >= 0 && !timeout.isNaN, "Agent.request: timeout must be >= 0") }
         let request = Request(method: method, absoluteURI: uri, headers: headers, bodyProducer: bodyProducer)
+        let options = TransferOptions(connectTimeout: connectTimeout, timeout: timeout, caFile: caFile,
+                                      maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes)
+        if parsed.scheme == "http" && !parsed.hasUserInfo {
+            var exchange: HTTP11Exchange?
+            let deferred = Deferred<Response> { _ in exchange?.cancel() }
+            let made = HTTP11Exchange(request: request, uri: parsed, options: options, pool: pool.plain,
+                                      deferred: deferred)
+            exchange = made
+            made.begin()
+            return deferred
+        }
         var transfer: CurlTransfer?
         let deferred = Deferred<Response> { _ in transfer?.cancel() }
         let created = CurlTransfer(
-            multi: pool.multi, request: request, uri: parsed,
-            options: TransferOptions(connectTimeout: connectTimeout, timeout: timeout, caFile: caFile,
-                                     maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes),
-            deferred: deferred)
+            multi: pool.multi, request: request, uri: parsed, options: options, deferred: deferred)
         transfer = created
         created.begin()
         return deferred

@@ -1,13 +1,28 @@
 import Deferreds
 import Reactor
 
+/// The settings a pool's connection managers read when they are made.
+struct PoolSettings {
+    var persistent: Bool
+    var maxIdleConnections: Int
+    /// Idle connections kept per server (address and port); more are closed.
+    var maxIdlePerHost: Int
+    var idleTimeout: Double
+    var maxConnectionsPerHost: Int?
+    var maxConnections: Int?
+}
+
 /// How an agent's connections are kept: persistent or not, how many, for how long.
+///
+/// http connections are the pool's own (HTTP/1.1 on the reactor's TCP); https ones are libcurl's,
+/// with the same settings. The limits below apply to each kind separately.
 ///
 /// Non-persistent (Twisted's default for `Agent`): each request has its own connection and sends
 /// `Connection: close`. Persistent: idle connections are kept and reused for the same (scheme, host,
-/// port); at most `maxPersistentPerHost` idle ones to each server address and port (the oldest
-/// beyond that are closed when a request finishes), at most `maxPersistentPerHost` × 16 in all
-/// (libcurl's connection cache), each for `cachedConnectionTimeout` seconds.
+/// port); at most `maxPersistentPerHost` idle ones to each server (the oldest beyond that are
+/// closed when a request finishes), at most `maxPersistentPerHost` × 16 in all, each for
+/// `cachedConnectionTimeout` seconds. A request sent on a kept connection that the server had
+/// already closed is sent again, once, on a new connection (when it has no body).
 ///
 /// Beyond Twisted (twisted#7614): `maxConnectionsPerHost` and `maxConnections` limit the
 /// connections *in use*; requests over the limit wait, first come first served, for a connection.
@@ -20,8 +35,8 @@ public final class HTTPConnectionPool {
     public let persistent: Bool
     /// Idle connections kept per server (address and port). Default 2.
     public var maxPersistentPerHost = 2
-    /// Seconds an idle connection is kept. Default 240. (libcurl counts idle time in whole seconds,
-    /// so a connection may be reused for up to one second longer.)
+    /// Seconds an idle connection is kept. Default 240. (For https, libcurl counts idle time in
+    /// whole seconds, so a connection may be reused for up to one second longer.)
     public var cachedConnectionTimeout: Double = 240
     /// Connections in use per host; nil for no limit.
     public var maxConnectionsPerHost: Int?
@@ -29,30 +44,46 @@ public final class HTTPConnectionPool {
     public var maxConnections: Int?
 
     private var multiHandle: CurlMulti?
+    private var plainConnections: HTTP11Connections?
 
     public init(_ reactor: EPollReactor, persistent: Bool = true) {
         self.reactor = reactor
         self.persistent = persistent
-        reactor.addSystemEventTrigger(.during, .shutdown) { [weak self] in self?.multiHandle?.shutDown() }
+        reactor.addSystemEventTrigger(.during, .shutdown) { [weak self] () -> Void in
+            self?.multiHandle?.shutDown()
+            self?.plainConnections?.shutDown()
+        }
     }
 
-    /// The libcurl multi handle running this pool's transfers, made on first use.
+    private var settings: PoolSettings {
+        PoolSettings(persistent: persistent, maxIdleConnections: max(1, maxPersistentPerHost * 16),
+                     maxIdlePerHost: max(0, maxPersistentPerHost), idleTimeout: cachedConnectionTimeout,
+                     maxConnectionsPerHost: maxConnectionsPerHost, maxConnections: maxConnections)
+    }
+
+    /// The libcurl multi handle running this pool's https transfers, made on first use.
     var multi: CurlMulti {
         if let multiHandle { return multiHandle }
-        let made = CurlMulti(reactor: reactor, settings: CurlMultiSettings(
-            persistent: persistent, maxIdleConnections: max(1, maxPersistentPerHost * 16),
-            maxIdlePerHost: max(0, maxPersistentPerHost),
-            idleTimeout: cachedConnectionTimeout, maxConnectionsPerHost: maxConnectionsPerHost,
-            maxConnections: maxConnections))
+        let made = CurlMulti(reactor: reactor, settings: settings)
         multiHandle = made
         return made
     }
 
-    /// Closes the idle connections (and stops any transfer still running).
+    /// The plain-HTTP/1.1 connections of this pool (http URIs), made on first use.
+    var plain: HTTP11Connections {
+        if let plainConnections { return plainConnections }
+        let made = HTTP11Connections(reactor: reactor, settings: settings)
+        plainConnections = made
+        return made
+    }
+
+    /// Closes the idle connections (and stops any https transfer still running; plain-HTTP
+    /// exchanges in progress go on).
     /// - Returns: a deferred that fires on the reactor's next pass.
     public func closeCachedConnections() -> Deferred<Void> {
         multiHandle?.shutDown()
         multiHandle = nil
+        plainConnections?.closeIdle()
         let done = Deferred<Void>()
         reactor.callLater(0) { done.callback(()) }
         return done

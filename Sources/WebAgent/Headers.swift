@@ -223,6 +223,30 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
         }
     }
 
+    /// Appends one `Name: value` CR LF line per value, canonically spelled, in
+    /// `getAllRawHeaders()` order (the request's header block). Only meaningful when
+    /// `firstInvalid()` is nil.
+    func appendFieldLines(to bytes: inout [UInt8]) {
+        for entry in entries {
+            for value in entry.values {
+                bytes.append(contentsOf: entry.spelling.utf8)
+                bytes.append(UInt8(ascii: ":"))
+                bytes.append(UInt8(ascii: " "))
+                bytes.append(contentsOf: value.utf8)
+                bytes.append(0x0D)
+                bytes.append(0x0A)
+            }
+        }
+    }
+
+    /// Whether a `Connection` value has the `close` option.
+    var hasConnectionClose: Bool {
+        guard let values = getRawHeaders("Connection") else { return false }
+        return values.contains { value in
+            value.split(separator: ",").contains { $0.utf8.count >= 5 && String($0).trimmingSpaces().asciiLowercased == "close" }
+        }
+    }
+
     /// The first header that cannot be sent, if any.
     func firstInvalid() -> InvalidHeader? {
         for entry in entries {

@@ -53,7 +53,7 @@ public final class Response {
     }
 }
 
-/// The source of a response's body: a libcurl transfer, or a wrapper that transforms another body
+/// The source of a response's body: an HTTP/1.1 exchange, a libcurl transfer, or a wrapper that transforms another body
 /// (as `ContentDecoderAgent` does).
 class ResponseBody {
     private var delivered = false
@@ -72,6 +72,29 @@ class ResponseBody {
     func responseReleased() {}
 
     var wasDelivered: Bool { delivered }
+
+    /// The reason every complete body ends with, made once: it carries nothing of its exchange.
+    static let responseDone = Failure(ResponseDone())
+
+    /// How a request that ends before its response fails: connection-level errors stay themselves
+    /// (as the API promises); the rest say no response was received.
+    static func neverReceived(_ reason: Failure) -> Failure {
+        if reason.check(TimeoutError.self, CancelledError.self, ConnectionRefusedError.self, DNSLookupError.self,
+                        ConnectTimeoutError.self, ConnectError.self, TLSError.self, SchemeNotSupported.self) != nil {
+            return reason
+        }
+        return Failure(ResponseNeverReceived(reasons: [reason]))
+    }
+
+    /// How a body protocol is told its body ended: `ResponseDone`, `PotentialDataLoss`, a timeout
+    /// and a cancellation (`stopProducing`, `readBody(…).cancel()`) stay themselves; anything else
+    /// is wrapped in `ResponseFailed`.
+    static func bodyEnding(_ reason: Failure, response: Response?) -> Failure {
+        if reason.check(ResponseDone.self, PotentialDataLoss.self, TimeoutError.self, CancelledError.self) != nil {
+            return reason
+        }
+        return Failure(ResponseFailed(reasons: [reason], response: response))
+    }
 }
 
 /// The transport a body protocol sees: pause, resume and stop apply to the transfer; writing and

@@ -435,16 +435,16 @@ final class PausingRecorder: Protocol {
     }
 
     @Test func tenThousandRequestsLeaveNoResponseOrTransferAlive() throws {
-        // When 10,000 requests complete, no Response or transfer object is left alive, no transfer is
-        // still registered with libcurl, and no easy handle is outstanding: every one is idle, and
-        // there were never more than the 20 requests in flight at once.
+        // When 10,000 requests complete, no Response or exchange object is left alive, no connection
+        // is still in use: every open one is idle, and there were never more than the 20 requests
+        // in flight at once.
         final class WeakBox {
             weak var response: Response?
             weak var transfer: ResponseBody?
         }
         var boxes: [WeakBox] = []
         var completed = 0
-        var handles: (active: Int, live: Int, idle: Int)?
+        var connections: (inUse: Int, open: Int, idle: Int)?
         try withServer(limit: 60) { reactor, server in
             let pool = HTTPConnectionPool(reactor, persistent: true)
             let agent = Agent(reactor, pool: pool)
@@ -464,14 +464,14 @@ final class PausingRecorder: Protocol {
             }
             DeferredList(all).addBoth { _ in
                 reactor.callLater(0.01) {
-                    handles = (pool.multi.activeTransferCount, pool.multi.liveEasyHandles, pool.multi.idleEasyHandleCount)
+                    connections = (pool.plain.inUseCount, pool.plain.openCount, pool.plain.idleCount)
                     reactor.stop()
                 }
             }
         }
         #expect(completed == 10_000)
-        #expect(handles?.active == 0)
-        #expect(handles.map { $0.live == $0.idle && $0.live > 0 && $0.live <= 20 } == true)
+        #expect(connections?.inUse == 0)
+        #expect(connections.map { $0.open == $0.idle && $0.open > 0 && $0.open <= 20 } == true)
         #expect(boxes.count == 100)
         #expect(boxes.allSatisfy { $0.response == nil })
         #expect(boxes.allSatisfy { $0.transfer == nil })

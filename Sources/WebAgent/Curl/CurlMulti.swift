@@ -7,16 +7,6 @@ import Reactor
 let curlGlobalInitResult: CURLcode = curl_global_init(Int(CURL_GLOBAL_ALL))
 
 /// Settings a multi handle applies to every transfer it runs (from `HTTPConnectionPool`).
-struct CurlMultiSettings {
-    var persistent: Bool
-    var maxIdleConnections: Int
-    /// Idle connections kept per peer (address and port); more are shut down.
-    var maxIdlePerHost: Int
-    var idleTimeout: Double
-    var maxConnectionsPerHost: Int?
-    var maxConnections: Int?
-}
-
 /// One libcurl multi handle driven by a reactor: the only owner of the `CURLM*`.
 ///
 /// libcurl tells us which sockets to watch (the socket callback → `addReader`/`addWriter`) and
@@ -29,7 +19,7 @@ final class CurlMulti {
     // (@exclusivity(unchecked)): on every header line, chunk and event they cost about 3 % of
     // getpage's CPU per page.
     let reactor: EPollReactor
-    let settings: CurlMultiSettings
+    let settings: PoolSettings
     private let handle: UnsafeMutableRawPointer
     @exclusivity(unchecked) private var sockets: [Int32: CurlSocket] = [:]
     @exclusivity(unchecked) private var timer: DelayedCall?
@@ -59,7 +49,7 @@ final class CurlMulti {
     var activeTransferCount: Int { active.count }
     var idleEasyHandleCount: Int { idleEasyHandles.count }
 
-    init(reactor: EPollReactor, settings: CurlMultiSettings) {
+    init(reactor: EPollReactor, settings: PoolSettings) {
         precondition(curlGlobalInitResult == CURLE_OK, "curl_global_init failed: \(curlGlobalInitResult)")
         self.reactor = reactor
         self.settings = settings

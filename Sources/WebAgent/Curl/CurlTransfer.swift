@@ -328,26 +328,7 @@ final class CurlTransfer: ResponseBody {
     private func fireResponse() {
         guard let deferred = responseDeferred else { return }
         responseDeferred = nil
-        let code = head.code
-        let isHead = request.method == "HEAD"
-        let noBody = isHead || code == 204 || code == 304 || (100..<200).contains(code)
-        var headers = Headers()
-        headers.reserveCapacity(head.fields.count)
-        for (name, value) in head.fields {
-            switch name.utf8.count {
-            case 10 where Headers.sameName(name, "Connection"):
-                continue
-            case 14 where !isHead && Headers.sameName(name, "Content-Length"):
-                continue
-            case 17 where Headers.sameName(name, "Transfer-Encoding"):
-                continue
-            default:
-                headers.addRawHeader(name, value)
-            }
-        }
-        let length: Int? = noBody ? 0 : (head.hasTransferEncoding ? nil : head.contentLength)
-        let response = Response(version: ("HTTP", head.major, head.minor), code: code, phrase: head.phrase, headers: headers,
-                                length: length, request: request, body: self)
+        let response = head.makeResponse(request: request, body: self)
         self.response = response
         deferred.callback(response)
     }
@@ -374,7 +355,7 @@ final class CurlTransfer: ResponseBody {
         if headersTooLarge { return Failure(HeadersTooLarge(limit: options.maxHeaderBytes)) }
         if code == CURLE_OK {
             if let uploadFailure { return Failure(RequestTransmissionFailed(reasons: [uploadFailure])) }
-            return bodyIsCloseDelimited ? Failure(PotentialDataLoss()) : CurlTransfer.responseDone
+            return bodyIsCloseDelimited ? Failure(PotentialDataLoss()) : ResponseBody.responseDone
         }
         if let uploadFailure, code == CURLE_ABORTED_BY_CALLBACK {
             return Failure(RequestTransmissionFailed(reasons: [uploadFailure]))
@@ -382,9 +363,6 @@ final class CurlTransfer: ResponseBody {
         return Failure(CurlErrors.error(for: code, easy: easy, uri: uri, receivedHeaders: headersDispatched,
                                         maxHeaderBytes: options.maxHeaderBytes))
     }
-
-    /// The reason every complete body ends with, made once: it carries nothing of its transfer.
-    private static let responseDone = Failure(ResponseDone())
 
     private var bodyIsCloseDelimited: Bool {
         let code = head.code
@@ -406,7 +384,7 @@ final class CurlTransfer: ResponseBody {
         }
         if let deferred = responseDeferred {
             responseDeferred = nil
-            deferred.errback(headersDispatched ? reason : responseNeverReceived(reason))
+            deferred.errback(headersDispatched ? reason : ResponseBody.neverReceived(reason))
             bodyState = .finished
             return
         }
@@ -418,31 +396,12 @@ final class CurlTransfer: ResponseBody {
             deliverChunks(to: protocolHandler)
             guard chunkHead == chunks.count || chunks.isEmpty else { return }
             bodyState = .finished
-            protocolHandler.connectionLost(bodyReason(reason))
+            protocolHandler.connectionLost(ResponseBody.bodyEnding(reason, response: response))
             protocolHandler.transport = nil
             keepAlive = nil
         case .finished:
             break
         }
-    }
-
-    /// Errors before any response: connection-level errors stay themselves (as the API promises);
-    /// the rest say no response was received.
-    private func responseNeverReceived(_ reason: Failure) -> Failure {
-        if reason.check(TimeoutError.self, CancelledError.self, ConnectionRefusedError.self, DNSLookupError.self,
-                        ConnectTimeoutError.self, ConnectError.self, TLSError.self, SchemeNotSupported.self) != nil {
-            return reason
-        }
-        return Failure(ResponseNeverReceived(reasons: [reason]))
-    }
-
-    /// Body endings other than the normal ones are wrapped in `ResponseFailed`; a timeout and a
-    /// cancellation (`stopProducing`, `readBody(…).cancel()`) stay themselves.
-    private func bodyReason(_ reason: Failure) -> Failure {
-        if reason.check(ResponseDone.self, PotentialDataLoss.self, TimeoutError.self, CancelledError.self) != nil {
-            return reason
-        }
-        return Failure(ResponseFailed(reasons: [reason], response: response))
     }
 
     /// Fails the exchange now (timeout, cancellation, an abandoned body).
@@ -462,7 +421,7 @@ final class CurlTransfer: ResponseBody {
             // The exchange already ended (a timeout or failure before deliverBody).
             let reason = failure ?? endReason(result!)
             protocolHandler.makeConnection(makeBodyTransport())
-            protocolHandler.connectionLost(bodyReason(reason))
+            protocolHandler.connectionLost(ResponseBody.bodyEnding(reason, response: response))
             return
         }
         bodyState = .delivering(protocolHandler)

@@ -1,4 +1,5 @@
-/// A response's status line and header fields, collected from the raw lines libcurl hands over.
+/// A response's status line and header fields: from the raw lines libcurl hands over (`take`), or
+/// from the HTTP/1.1 parser (`start`, `addField`).
 ///
 /// Lines are parsed as bytes, never as `String` graphemes: CR LF is one grapheme in Swift, and
 /// this runs once per header line of every response, so it must be cheap. A new status line starts
@@ -39,23 +40,66 @@ struct ResponseHead {
             return .statusLine
         }
         if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
-            let name = UnsafeRawBufferPointer(rebasing: line[0..<colon])
-            let value = ResponseHead.trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]))
-            if ResponseHead.equalsLowercase(name, "content-length") {
-                hasContentLength = true
-                contentLength = ResponseHead.decimal(value)
-            } else if ResponseHead.equalsLowercase(name, "transfer-encoding") {
-                hasTransferEncoding = true
-            }
-            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            addField(name: UnsafeRawBufferPointer(rebasing: line[0..<colon]),
+                     value: ResponseHead.trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...])))
             return .field
         }
         if (line[0] == 0x20 || line[0] == 0x09), !fields.isEmpty {
-            // An obsolete folded continuation line.
-            fields[fields.count - 1].1 += " " + String(decoding: ResponseHead.trimmed(line), as: UTF8.self)
+            continueField(line)
             return .field
         }
         return .ignored
+    }
+
+    /// Starts over with a new status line's parts.
+    mutating func start(major: Int, minor: Int, code: Int, phrase: UnsafeRawBufferPointer) {
+        self = ResponseHead()
+        fields.reserveCapacity(12)
+        self.major = major
+        self.minor = minor
+        self.code = code
+        self.phrase = String(decoding: phrase, as: UTF8.self)
+    }
+
+    /// Records one field (`value` already trimmed), noting Content-Length and Transfer-Encoding.
+    mutating func addField(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        if ResponseHead.equalsLowercase(name, "content-length") {
+            hasContentLength = true
+            contentLength = ResponseHead.decimal(value)
+        } else if ResponseHead.equalsLowercase(name, "transfer-encoding") {
+            hasTransferEncoding = true
+        }
+        fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+    }
+
+    /// Appends an obsolete folded continuation line to the last field's value.
+    mutating func continueField(_ line: UnsafeRawBufferPointer) {
+        guard !fields.isEmpty else { return }
+        fields[fields.count - 1].1 += " " + String(decoding: ResponseHead.trimmed(line), as: UTF8.self)
+    }
+
+    /// The `Response` for this head: the headers without Connection, Transfer-Encoding and
+    /// Content-Length (kept for HEAD), and the body's length when it is known.
+    func makeResponse(request: Request, body: ResponseBody) -> Response {
+        let isHead = request.method == "HEAD"
+        let noBody = isHead || code == 204 || code == 304 || (100..<200).contains(code)
+        var headers = Headers()
+        headers.reserveCapacity(fields.count)
+        for (name, value) in fields {
+            switch name.utf8.count {
+            case 10 where Headers.sameName(name, "Connection"):
+                continue
+            case 14 where !isHead && Headers.sameName(name, "Content-Length"):
+                continue
+            case 17 where Headers.sameName(name, "Transfer-Encoding"):
+                continue
+            default:
+                headers.addRawHeader(name, value)
+            }
+        }
+        let length: Int? = noBody ? 0 : (hasTransferEncoding ? nil : contentLength)
+        return Response(version: ("HTTP", major, minor), code: code, phrase: phrase, headers: headers,
+                        length: length, request: request, body: body)
     }
 
     /// `HTTP/1.1 200 OK`, `HTTP/2 200`: version, code and the phrase (which may be empty).
@@ -86,12 +130,12 @@ struct ResponseHead {
         phrase = String(decoding: UnsafeRawBufferPointer(rebasing: line[index...]), as: UTF8.self)
     }
 
-    private static func digit(_ byte: UInt8) -> Int? {
+    static func digit(_ byte: UInt8) -> Int? {
         byte >= 0x30 && byte <= 0x39 ? Int(byte &- 0x30) : nil
     }
 
     /// A non-negative decimal number of at most 18 digits, or nil.
-    private static func decimal(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    static func decimal(_ bytes: UnsafeRawBufferPointer) -> Int? {
         guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
         var value = 0
         for byte in bytes {
@@ -101,7 +145,7 @@ struct ResponseHead {
         return value
     }
 
-    private static func trimmed(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+    static func trimmed(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         var start = 0
         var end = bytes.count
         while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }

@@ -1,0 +1,129 @@
+import Deferreds
+import Reactor
+
+/// One client connection speaking HTTP/1.1: carries one exchange at a time, then goes back to its
+/// pool. Twisted: `twisted.web._newclient.HTTP11ClientProtocol`.
+///
+/// The response is parsed as it arrives. When it is complete the connection is released to the
+/// pool *before* the exchange hears of it, so a request made from the body's `connectionLost`
+/// (as the tutorial's chain does) can reuse it at once.
+final class HTTP11Connection: Protocol, ResponseParserDelegate {
+    // Reactor-bound, used on every read: its fields skip the runtime's exclusivity checks.
+    /// Weak: a pool that nobody uses any more closes its idle connections as it goes.
+    private weak var pool: HTTP11Connections?
+    let key: HTTP11Connections.Key
+    /// The exchange this connection carries now.
+    @exclusivity(unchecked) private(set) var exchange: HTTP11Exchange?
+    /// The exchange it was made for, until it is connected.
+    @exclusivity(unchecked) var pendingExchange: HTTP11Exchange?
+    /// The connection attempt, until it ends.
+    @exclusivity(unchecked) var connecting: Deferred<HTTP11Connection>?
+    @exclusivity(unchecked) private var parser = ResponseParser(isHeadRequest: false, maxHeaderBytes: 1)
+    /// When it became idle (reactor seconds).
+    @exclusivity(unchecked) var idleSince = 0.0
+    /// Responses completed on it: a connection that has served one is "reused" for the next.
+    @exclusivity(unchecked) private(set) var servedResponses = 0
+    @exclusivity(unchecked) private(set) var isClosed = false
+    // What the parser reported during the current `dataReceived`, acted on after it returns.
+    @exclusivity(unchecked) private var responseComplete = false
+    @exclusivity(unchecked) private var completeAndReusable = false
+
+    init(pool: HTTP11Connections, key: HTTP11Connections.Key) {
+        self.pool = pool
+        self.key = key
+    }
+
+    /// Starts carrying `exchange`: a fresh parser, then the exchange writes its request.
+    func assign(_ exchange: HTTP11Exchange) {
+        self.exchange = exchange
+        parser = ResponseParser(isHeadRequest: exchange.request.method == "HEAD",
+                                maxHeaderBytes: exchange.options.maxHeaderBytes)
+        exchange.attach(self)
+    }
+
+    func send(head: [UInt8]) {
+        transport?.write(head)
+    }
+
+    /// Drops the exchange and closes at once (the peer sees a reset); not reused.
+    func abort() {
+        exchange = nil
+        transport?.abortConnection()
+    }
+
+    /// Closes once what was written has been sent.
+    func close() {
+        exchange = nil
+        transport?.loseConnection()
+    }
+
+    // MARK: - Protocol
+
+    override func dataReceived(_ bytes: [UInt8]) {
+        guard let exchange else {
+            // Nothing was asked: an idle connection the server writes to is not trusted again.
+            transport?.abortConnection()
+            return
+        }
+        do {
+            try bytes.withUnsafeBytes { try parser.parse($0, self) }
+        } catch {
+            self.exchange = nil
+            transport?.abortConnection()
+            exchange.connectionFinished(Failure(error))
+            return
+        }
+        if responseComplete {
+            responseComplete = false
+            self.exchange = nil
+            servedResponses += 1
+            if let pool {
+                pool.release(self, reusable: completeAndReusable && exchange.allowsReuse)
+            } else {
+                close()
+            }
+            exchange.connectionFinished(ResponseBody.responseDone)
+        }
+    }
+
+    override func connectionLost(_ reason: Failure) {
+        isClosed = true
+        let exchange = self.exchange
+        self.exchange = nil
+        pool?.closed(self)
+        guard let exchange else { return }
+        if parser.isCloseDelimited {
+            exchange.connectionFinished(Failure(PotentialDataLoss()))
+        } else if !parser.receivedAny && servedResponses > 0 && !exchange.retried && exchange.request.bodyProducer == nil {
+            // A kept-alive connection the server had closed: once, on a fresh connection.
+            exchange.retried = true
+            exchange.detachForRetry()
+            exchange.pool.start(exchange)
+        } else if !parser.receivedAny {
+            exchange.connectionFinished(Failure(ConnectionLost(
+                reason.check(ConnectionDone.self) != nil
+                    ? "the server closed the connection without sending a response" : reason.getErrorMessage())))
+        } else {
+            exchange.connectionFinished(Failure(ConnectionLost(
+                reason.check(ConnectionDone.self) != nil
+                    ? "the connection closed before the response was complete" : reason.getErrorMessage())))
+        }
+    }
+
+    // MARK: - ResponseParserDelegate
+
+    func parserReceivedHead(_ head: ResponseHead, framing: BodyFraming) -> Bool {
+        guard let exchange else { return false }
+        return exchange.receivedHead(head, complete: framing == .none) && self.exchange === exchange
+    }
+
+    func parserReceivedBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let exchange else { return false }
+        return exchange.receivedBody(bytes) && self.exchange === exchange
+    }
+
+    func parserFinishedResponse(reusable: Bool) {
+        responseComplete = true
+        completeAndReusable = reusable
+    }
+}
