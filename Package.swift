@@ -17,7 +17,8 @@ let package = Package(
         .target(name: "Deferreds"),
         .target(name: "CLinux"),
         .target(name: "Reactor", dependencies: ["Deferreds", "CLinux"]),
-        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl (https only) is loaded on first use, not linked: see Sources/CCurl/include/CCurl.h.
+        .target(name: "CCurl"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "WebAgent", dependencies: ["Reactor", "Deferreds", "CCurl", "CZlib"]),
         .target(name: "WebServer", dependencies: ["Reactor", "Deferreds"]),

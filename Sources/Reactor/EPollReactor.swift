@@ -77,6 +77,19 @@ public final class EPollReactor: ReactorTime {
 
     deinit {
         timers.removeAll()
+        readBufferStorage?.deallocate()
+    }
+
+    @exclusivity(unchecked) private var readBufferStorage: UnsafeMutableRawBufferPointer?
+
+    /// The one buffer every TCP connection of this reactor reads into (64 KiB, made on first use).
+    /// Safe to share: the loop is single-threaded and a connection copies what it read out of it
+    /// before calling its protocol. One per connection would cost 64 KiB of memory each.
+    var readBuffer: UnsafeMutableRawBufferPointer {
+        if let readBufferStorage { return readBufferStorage }
+        let made = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        readBufferStorage = made
+        return made
     }
 
     // MARK: - Running

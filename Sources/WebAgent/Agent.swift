@@ -68,6 +68,9 @@ public final class Agent: AgentProtocol {
             made.begin()
             return deferred
         }
+        if let curlLoadError {
+            return Deferred.fail(TransferError(code: -1, message: curlLoadError))
+        }
         var transfer: CurlTransfer?
         let deferred = Deferred<Response> { _ in transfer?.cancel() }
         let created = CurlTransfer(

@@ -39,8 +39,6 @@ final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport, OwnedSock
     var highWaterMark = 64 * 1024
     var lowWaterMark = 16 * 1024
 
-    private static let readSize = 64 * 1024
-    private var readBuffer = [UInt8](repeating: 0, count: TCPConnection.readSize)
 
     init(reactor: EPollReactor, fileDescriptor: Int32) {
         self.reactor = reactor
@@ -63,13 +61,14 @@ final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport, OwnedSock
 
     func doRead() throws {
         guard state != .closed, !readShut else { return }
+        let readBuffer = reactor.readBuffer
         for _ in 0..<4 {
-            let count = readBuffer.withUnsafeMutableBytes { Glibc.read(fileDescriptor, $0.baseAddress, $0.count) }
+            let count = Glibc.read(fileDescriptor, readBuffer.baseAddress, readBuffer.count)
             if count > 0 {
-                protocolHandler?.dataReceived(Array(readBuffer[0..<count]))
+                protocolHandler?.dataReceived(Array(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count])))
                 // The protocol may have closed or paused us.
                 guard state == .open, !readPaused, !readShut else { return }
-                if count < TCPConnection.readSize { return }
+                if count < readBuffer.count { return }
             } else if count == 0 {
                 readEnded()
                 return

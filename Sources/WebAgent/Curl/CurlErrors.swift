@@ -10,7 +10,7 @@ enum CurlErrors {
 
     static func error(for code: CURLcode, easy: UnsafeMutableRawPointer, uri: URI, receivedHeaders: Bool,
                       maxHeaderBytes: Int) -> any Error {
-        let message = String(cString: curl_easy_strerror(code))
+        let message = String(cString: ccurl_easy_strerror(code))
         var osErrno = 0
         ccurl_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno)
         switch code {

@@ -3,8 +3,9 @@ import Deferreds
 import Glibc
 import Reactor
 
-/// libcurl's global initialisation, done once (lazily and thread-safely) before any handle exists.
-let curlGlobalInitResult: CURLcode = curl_global_init(Int(CURL_GLOBAL_ALL))
+/// Why libcurl cannot be used, or nil when it is loaded and initialised: done once (lazily and
+/// thread-safely) before any handle exists. Only https requests need it.
+let curlLoadError: String? = ccurl_load().map { String(cString: $0) }
 
 /// Settings a multi handle applies to every transfer it runs (from `HTTPConnectionPool`).
 /// One libcurl multi handle driven by a reactor: the only owner of the `CURLM*`.
@@ -50,10 +51,10 @@ final class CurlMulti {
     var idleEasyHandleCount: Int { idleEasyHandles.count }
 
     init(reactor: EPollReactor, settings: PoolSettings) {
-        precondition(curlGlobalInitResult == CURLE_OK, "curl_global_init failed: \(curlGlobalInitResult)")
+        precondition(curlLoadError == nil, "CurlMulti made without libcurl: \(curlLoadError ?? "")")
         self.reactor = reactor
         self.settings = settings
-        handle = curl_multi_init()
+        handle = ccurl_multi_init()
         let me = Unmanaged.passUnretained(self).toOpaque()
         ccurl_multi_setopt_ptr(handle, CURLMOPT_SOCKETDATA, me)
         ccurl_multi_setopt_socket_cb(handle) { _, fd, what, userp, _ in
@@ -85,7 +86,7 @@ final class CurlMulti {
         timer?.cancel()
         timer = nil
         for (easy, transfer) in active {
-            curl_multi_remove_handle(handle, easy)
+            ccurl_multi_remove_handle(handle, easy)
             transfer.detach()
             cleanUp(easy)
         }
@@ -94,7 +95,7 @@ final class CurlMulti {
         idleEasyHandles = []
         for socket in sockets.values { socket.unwatch() }
         sockets = [:]
-        curl_multi_cleanup(handle)
+        ccurl_multi_cleanup(handle)
     }
 
     // MARK: - Transfers
@@ -102,16 +103,16 @@ final class CurlMulti {
     /// An easy handle to configure: a reused one (reset) or a new one.
     func takeEasyHandle() -> UnsafeMutableRawPointer {
         if let easy = idleEasyHandles.popLast() {
-            curl_easy_reset(easy)
+            ccurl_easy_reset(easy)
             return easy
         }
         liveEasyHandles += 1
-        return curl_easy_init()
+        return ccurl_easy_init()
     }
 
     private func cleanUp(_ easy: UnsafeMutableRawPointer) {
         liveEasyHandles -= 1
-        curl_easy_cleanup(easy)
+        ccurl_easy_cleanup(easy)
     }
 
     /// Starts running `transfer`, whose easy handle is configured.
@@ -121,7 +122,7 @@ final class CurlMulti {
             return false
         }
         active[transfer.easy] = transfer
-        let code = curl_multi_add_handle(handle, transfer.easy)
+        let code = ccurl_multi_add_handle(handle, transfer.easy)
         guard code == CURLM_OK else {
             active[transfer.easy] = nil
             recycle(transfer.easy)
@@ -134,7 +135,7 @@ final class CurlMulti {
     /// Must not be called from inside a libcurl callback (it never is: user code runs outside them).
     func stop(_ transfer: CurlTransfer) {
         guard !closed, active.removeValue(forKey: transfer.easy) != nil else { return }
-        curl_multi_remove_handle(handle, transfer.easy)
+        ccurl_multi_remove_handle(handle, transfer.easy)
         recycle(transfer.easy)
     }
 
@@ -150,7 +151,7 @@ final class CurlMulti {
     /// at once, then delivers their news.
     func unpause(_ transfer: CurlTransfer) {
         guard !closed, active[transfer.easy] != nil else { return }
-        curl_easy_pause(transfer.easy, CURLPAUSE_CONT)
+        ccurl_easy_pause(transfer.easy, CURLPAUSE_CONT)
         deliverNews()
     }
 
@@ -222,7 +223,7 @@ final class CurlMulti {
     func action(_ fd: curl_socket_t, _ events: Int32) {
         guard !closed else { return }
         var running: Int32 = 0
-        curl_multi_socket_action(handle, fd, events, &running)
+        ccurl_multi_socket_action(handle, fd, events, &running)
         collectFinished()
         deliverNews()
         // libcurl asked to be woken at once (typically: the news started a new request, which
@@ -235,7 +236,7 @@ final class CurlMulti {
             timerDueNow = false
             timer?.cancel()
             timer = nil
-            curl_multi_socket_action(handle, CURL_SOCKET_TIMEOUT, 0, &running)
+            ccurl_multi_socket_action(handle, CURL_SOCKET_TIMEOUT, 0, &running)
             collectFinished()
             deliverNews()
         }
@@ -244,13 +245,13 @@ final class CurlMulti {
     private func collectFinished() {
         var left: Int32 = 0
         var finishedAny = false
-        while let message = curl_multi_info_read(handle, &left) {
+        while let message = ccurl_multi_info_read(handle, &left) {
             guard ccurl_msg_kind(message) == CURLMSG_DONE, let easy = ccurl_msg_easy(message) else { continue }
             let key = easy
             let result = ccurl_msg_result(message)
             guard let transfer = active.removeValue(forKey: key) else { continue }
             transfer.finished(with: result)
-            curl_multi_remove_handle(handle, easy)
+            ccurl_multi_remove_handle(handle, easy)
             recycle(key)
             finishedAny = true
         }

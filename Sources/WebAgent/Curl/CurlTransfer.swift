@@ -89,7 +89,7 @@ final class CurlTransfer: ResponseBody {
     }
 
     deinit {
-        if let headerList { curl_slist_free_all(headerList) }
+        if let headerList { ccurl_slist_free_all(headerList) }
     }
 
     // MARK: - Starting
@@ -147,7 +147,7 @@ final class CurlTransfer: ResponseBody {
         }
         // libcurl adds Accept: */* unless told otherwise; Twisted sends no Accept by default.
         if !headers.hasHeader("Accept") { appendHeaderLine("Accept:") }
-        headers.forEachFieldLine { headerList = curl_slist_append(headerList, $0) }
+        headers.forEachFieldLine { headerList = ccurl_slist_append(headerList, $0) }
         ccurl_easy_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList)
 
         if let timeout = options.timeout {
@@ -161,7 +161,7 @@ final class CurlTransfer: ResponseBody {
     }
 
     private func appendHeaderLine(_ line: String) {
-        headerList = curl_slist_append(headerList, line)
+        headerList = ccurl_slist_append(headerList, line)
     }
 
     private func configureUpload(_ handle: UnsafeMutableRawPointer, _ producer: any BodyProducer,
