@@ -196,7 +196,8 @@ private final class DecodingProtocol: Protocol {
         // decoding what it holds); `finish` breaks the cycle by clearing the user's transport.
         user.makeConnection(BodyTransport(
             pause: { self.userPaused() }, resume: { self.userResumed() }, stop: { self.userStopped() },
-            peer: transport.getPeer(), host: transport.getHost()))
+            peer: { [weak transport] in transport?.getPeer() ?? Address(family: .ipv4, host: "", port: 0) },
+            host: { [weak transport] in transport?.getHost() ?? Address(family: .ipv4, host: "", port: 0) }))
     }
 
     override func dataReceived(_ bytes: [UInt8]) {

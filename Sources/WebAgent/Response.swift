@@ -103,11 +103,12 @@ final class BodyTransport: Transport {
     private let pause: () -> Void
     private let resume: () -> Void
     private let stop: () -> Void
-    private let peer: Address
-    private let host: Address
+    private let peer: () -> Address
+    private let host: () -> Address
 
+    /// `peer` and `host` are called only when the protocol asks (a lookup may cost a system call).
     init(pause: @escaping () -> Void, resume: @escaping () -> Void, stop: @escaping () -> Void,
-         peer: Address, host: Address) {
+         peer: @escaping () -> Address, host: @escaping () -> Address) {
         self.pause = pause
         self.resume = resume
         self.stop = stop
@@ -122,8 +123,8 @@ final class BodyTransport: Transport {
     func loseConnection() { stop() }
     func write(_ bytes: [UInt8]) {}
     func loseWriteConnection() {}
-    func getPeer() -> Address { peer }
-    func getHost() -> Address { host }
+    func getPeer() -> Address { peer() }
+    func getHost() -> Address { host() }
     func registerProducer(_ producer: any PushProducer, streaming: Bool) {}
     func unregisterProducer() {}
 }

@@ -260,8 +260,8 @@ final class EmptyBody: ResponseBody {
 
     override func start(_ protocolHandler: Protocol) {
         protocolHandler.makeConnection(BodyTransport(pause: {}, resume: {}, stop: {},
-                                                     peer: Address(family: .ipv4, host: "127.0.0.1", port: 0),
-                                                     host: Address(family: .ipv4, host: "127.0.0.1", port: 0)))
+                                                     peer: { Address(family: .ipv4, host: "127.0.0.1", port: 0) },
+                                                     host: { Address(family: .ipv4, host: "127.0.0.1", port: 0) }))
         protocolHandler.connectionLost(Failure(ResponseDone()))
     }
 }

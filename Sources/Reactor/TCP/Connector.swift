@@ -26,6 +26,8 @@ public final class Connector {
     private var attempt: ConnectAttempt?
     private var timer: DelayedCall?
     private var candidates: [SocketAddress] = []
+    /// The address being tried.
+    private var current: SocketAddress?
     private var lastError: (any Error)?
     private var connection: TCPConnection?
     /// Called with the protocol after its `makeConnection` (used by `connectProtocol`).
@@ -141,6 +143,7 @@ public final class Connector {
             return
         }
         let address = candidates.removeFirst()
+        current = address
         let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else {
             lastError = ConnectError(host: host, port: port, errno: errno)
@@ -183,8 +186,8 @@ public final class Connector {
     private func connected(_ fd: Int32) {
         timer?.cancel()
         timer = nil
-        let connection = TCPConnection(reactor: reactor, fileDescriptor: fd)
-        let peer = SocketAddress.peer(of: fd).address
+        let peer = (current ?? SocketAddress.peer(of: fd)).address
+        let connection = TCPConnection(reactor: reactor, fileDescriptor: fd, peer: peer)
         guard let handler = factory.buildProtocol(peer) else {
             Glibc.close(fd)
             state = .disconnected

@@ -69,7 +69,7 @@ public final class ListeningPort: ReadDescriptor, OwnedSocket {
                 Glibc.close(fd)
                 continue
             }
-            TCPConnection(reactor: reactor, fileDescriptor: fd).start(with: handler)
+            TCPConnection(reactor: reactor, fileDescriptor: fd, peer: address).start(with: handler)
         }
     }
 

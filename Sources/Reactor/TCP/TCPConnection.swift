@@ -40,17 +40,18 @@ final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport, OwnedSock
     var lowWaterMark = 16 * 1024
 
 
-    init(reactor: EPollReactor, fileDescriptor: Int32) {
+    /// - Parameter peer: the remote address when the caller knows it (from `accept` or the address
+    ///   connected to), sparing a `getpeername`.
+    init(reactor: EPollReactor, fileDescriptor: Int32, peer: Address? = nil) {
         self.reactor = reactor
         self.fileDescriptor = fileDescriptor
+        self.knownPeer = peer
         var one: Int32 = 1
         setsockopt(fileDescriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
     /// Hands the connection to `handler` and starts reading.
     func start(with handler: Protocol) {
-        _ = peerAddress
-        _ = hostAddress
         protocolHandler = handler
         reactor.adopt(self)
         reactor.addReader(self)
@@ -313,10 +314,24 @@ final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport, OwnedSock
 
     // MARK: - Addresses
 
-    /// Looked up once, so they stay known after the socket is closed.
-    private lazy var peerAddress = SocketAddress.peer(of: fileDescriptor).address
-    private lazy var hostAddress = SocketAddress.local(of: fileDescriptor).address
+    // Looked up on first use (most connections never ask: two system calls saved per connection)
+    // and kept. The peer is usually known from the start; the local address of a connection that
+    // closed before anyone asked is no longer known (port 0).
+    private var knownPeer: Address?
+    private var knownHost: Address?
 
-    func getPeer() -> Address { peerAddress }
-    func getHost() -> Address { hostAddress }
+    func getPeer() -> Address {
+        if let knownPeer { return knownPeer }
+        let peer = fileDescriptor >= 0 ? SocketAddress.peer(of: fileDescriptor).address : Address(family: .ipv4, host: "", port: 0)
+        knownPeer = peer
+        return peer
+    }
+
+    func getHost() -> Address {
+        if let knownHost { return knownHost }
+        guard fileDescriptor >= 0 else { return Address(family: getPeer().family, host: "", port: 0) }
+        let host = SocketAddress.local(of: fileDescriptor).address
+        knownHost = host
+        return host
+    }
 }

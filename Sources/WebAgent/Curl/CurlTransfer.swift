@@ -448,7 +448,7 @@ final class CurlTransfer: ResponseBody {
                 multi.deliverNews()
             },
             stop: { [weak self] in self?.fail(Failure(CancelledError())) },
-            peer: peerAddress, host: localAddress)
+            peer: { [peerAddress] in peerAddress }, host: { [localAddress] in localAddress })
     }
 
     /// Cancels the request (the canceller of the response deferred).

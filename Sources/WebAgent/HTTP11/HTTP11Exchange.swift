@@ -28,8 +28,8 @@ final class HTTP11Exchange: ResponseBody {
     private weak var response: Response?
     @exclusivity(unchecked) private var timeoutCall: DelayedCall?
     @exclusivity(unchecked) private(set) var connection: HTTP11Connection?
-    @exclusivity(unchecked) private var peer: Address?
-    @exclusivity(unchecked) private var host: Address?
+    /// The connection's transport, kept for its addresses.
+    @exclusivity(unchecked) private var transport: (any Transport)?
 
     @exclusivity(unchecked) private var bodyState = BodyState.waiting
     @exclusivity(unchecked) private var chunks: [[UInt8]] = []
@@ -77,8 +77,7 @@ final class HTTP11Exchange: ResponseBody {
     /// The pool hands over a connection: send the request on it.
     func attach(_ connection: HTTP11Connection) {
         self.connection = connection
-        peer = connection.transport?.getPeer()
-        host = connection.transport?.getHost()
+        transport = connection.transport
         connection.send(head: requestHead())
         if let producer = request.bodyProducer {
             let upload = RequestUpload(producer: producer, chunked: producer.length == nil, exchange: self)
@@ -285,8 +284,8 @@ final class HTTP11Exchange: ResponseBody {
                 if case .delivering(let protocolHandler) = bodyState { finishDelivery(protocolHandler) }
             },
             stop: { [weak self] in self?.fail(Failure(CancelledError())) },
-            peer: peer ?? Address(family: .ipv4, host: uri.host, port: uri.port),
-            host: host ?? Address(family: .ipv4, host: "", port: 0))
+            peer: { [weak transport, uri] in transport?.getPeer() ?? Address(family: .ipv4, host: uri.host, port: uri.port) },
+            host: { [weak transport] in transport?.getHost() ?? Address(family: .ipv4, host: "", port: 0) })
     }
 
     /// The reused connection it was sent on had been closed by the server: it goes back to the
