@@ -1,7 +1,12 @@
 import Deferreds
 import Reactor
 
-/// Sends HTTP requests and fires with responses: Twisted's `Agent`, on libcurl.
+/// Sends HTTP requests and fires with responses: Twisted's `Agent`.
+///
+/// http URIs are sent by the agent's own HTTP/1.1 client over the reactor's TCP connections (as
+/// Twisted's `Agent` does); https URIs, and http ones with credentials in the URI, go through
+/// libcurl, which is loaded on the first such request (a `TransferError` when it cannot be). Both
+/// paths have the behaviour described here.
 ///
 /// `request` validates the method, URI (http and https only) and headers, then starts the
 /// transfer; the returned deferred fires with the `Response` as soon as its headers have arrived
@@ -12,7 +17,7 @@ import Reactor
 /// (holding `HeadersTooLarge` when its header passed `maxHeaderBytes`).
 /// `cancel()` on the deferred aborts the transfer (`CancelledError`).
 ///
-/// Every agent on a reactor without its own pool shares that reactor's libcurl multi handle, so
+/// Every agent on a reactor without its own pool shares that reactor's non-persistent pool, so
 /// `Agent(reactor)` per request, as in the tutorial, is cheap.
 ///
 /// ```swift
@@ -33,7 +38,8 @@ public final class Agent: AgentProtocol {
     public let maxBodyBytes: Int?
     /// Fail the request with `HeadersTooLarge` (inside `ResponseNeverReceived`) once the status
     /// lines and header fields received pass this many bytes (line ends included, 1xx responses
-    /// counted). libcurl also refuses any single header line over 100 KiB, whatever this limit.
+    /// counted). Over https, libcurl also refuses any single header line over 100 KiB, whatever
+    /// this limit.
     public let maxHeaderBytes: Int
 
     /// The default `maxHeaderBytes`: 64 KiB.
