@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static struct {
     CURLcode (*global_init)(long);
@@ -30,9 +31,16 @@ static const char *load_error = "libcurl was not loaded";
 static char load_message[512];
 
 static void load(void) {
-    // The library's own name first (what the -dev package installs a link to), then the runtime's.
-    void *library = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!library) library = dlopen("libcurl.so", RTLD_NOW | RTLD_LOCAL);
+    // SWIFT_DEFERREDS_LIBCURL names another build (a path, or a soname such as libcurl-gnutls.so.4);
+    // else the runtime package's soname, then the -dev package's unversioned link.
+    const char *chosen = getenv("SWIFT_DEFERREDS_LIBCURL");
+    void *library = NULL;
+    if (chosen && *chosen) {
+        library = dlopen(chosen, RTLD_NOW | RTLD_LOCAL);
+    } else {
+        library = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+        if (!library) library = dlopen("libcurl.so", RTLD_NOW | RTLD_LOCAL);
+    }
     if (!library) {
         const char *reason = dlerror();
         snprintf(load_message, sizeof load_message, "libcurl could not be loaded: %s", reason ? reason : "unknown");

@@ -155,6 +155,21 @@ import Testing
         #expect(directory.stderr.contains("is not a file"), "\(directory.stderr)")
     }
 
+    @Test func withoutLibcurlHttpsFailsClearlyAndHttpStillWorks() throws {
+        // When libcurl cannot be loaded (here: SWIFT_DEFERREDS_LIBCURL names a missing file), an
+        // https URL fails with a message saying so, and http URLs, which do not need it, succeed.
+        try withTestServer { server in
+            let run = try getpage(["--format", "summary", "-c", "1", server.url("/bytes/10"), "https://127.0.0.1:1/"],
+                                  shell: "export SWIFT_DEFERREDS_LIBCURL=/nonexistent/libcurl.so.4")
+            #expect(run.status == 1, "\(run.stderr)")
+            let lines = run.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.count == 2, "\(run.stdout)")
+            #expect(lines.first?.hasPrefix("OK    200") == true, "\(run.stdout)")
+            #expect(lines.last?.hasPrefix("FAIL  ---") == true, "\(run.stdout)")
+            #expect(lines.last?.contains("libcurl could not be loaded") == true, "\(run.stdout)")
+        }
+    }
+
     @Test func theDemoKeepsAtMostTwoInFlight() throws {
         // When getpage runs with no URL, it serves and fetches 20 pages offline, never more than 2 at once.
         let run = try getpage([])

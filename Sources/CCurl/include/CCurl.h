@@ -11,9 +11,10 @@
 
 #include <curl/curl.h>
 
-/// Loads libcurl (libcurl.so.4) and runs curl_global_init, once, thread-safely. Returns NULL when
-/// libcurl is ready, else why it is not (the same message on every call). Every other ccurl_*
-/// function may only be called after it returned NULL.
+/// Loads libcurl (libcurl.so.4, or what the SWIFT_DEFERREDS_LIBCURL environment variable names)
+/// and runs curl_global_init, once, thread-safely. Returns NULL when libcurl is ready, else why it
+/// is not (the same message on every call). Every other ccurl_* function may only be called after
+/// it returned NULL.
 const char *ccurl_load(void);
 
 CURL *ccurl_easy_init(void);
