@@ -78,6 +78,9 @@ if Context.environment["SWIFT_DEFERREDS_FUZZ"] == "1" {
             name: "fuzz-http-request-parser", dependencies: ["FuzzSupport", "WebServer"],
             path: "Fuzz/Targets/HTTPRequestParser"),
         .executableTarget(
+            name: "fuzz-http-response-parser", dependencies: ["FuzzSupport", "WebAgent"],
+            path: "Fuzz/Targets/HTTPResponseParser"),
+        .executableTarget(
             name: "fuzz-headers", dependencies: ["FuzzSupport", "WebAgent"], path: "Fuzz/Targets/Headers"),
         .executableTarget(
             name: "fuzz-uri", dependencies: ["FuzzSupport", "WebAgent", "URLList"], path: "Fuzz/Targets/URI"),

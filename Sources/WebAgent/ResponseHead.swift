@@ -72,10 +72,19 @@ struct ResponseHead {
         fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
     }
 
-    /// Appends an obsolete folded continuation line to the last field's value.
+    /// Appends an obsolete folded continuation line to the last field's value, with one space
+    /// between (none when either side is empty, so the value stays trimmed).
     mutating func continueField(_ line: UnsafeRawBufferPointer) {
         guard !fields.isEmpty else { return }
-        fields[fields.count - 1].1 += " " + String(decoding: ResponseHead.trimmed(line), as: UTF8.self)
+        let part = ResponseHead.trimmed(line)
+        guard !part.isEmpty else { return }
+        let last = fields.count - 1
+        if !fields[last].1.isEmpty { fields[last].1 += " " }
+        fields[last].1 += String(decoding: part, as: UTF8.self)
+        if Headers.sameName(fields[last].0, "Content-Length") {
+            var value = fields[last].1
+            contentLength = value.withUTF8 { ResponseHead.decimal(UnsafeRawBufferPointer($0)) }
+        }
     }
 
     /// The `Response` for this head: the headers without Connection, Transfer-Encoding and

@@ -60,6 +60,14 @@ private func head(_ lines: [String]) -> (ResponseHead, [ResponseHead.Line]) {
         #expect(parsed.fields[0].1 == "first second")
     }
 
+    @Test func aFoldedLineKeepsTheValueTrimmed() {
+        // When a folded line continues an empty value, or is itself blank, no space is added at either end
+        // (the value used to become " 5" and "first "), and a folded Content-Length is that length.
+        let (parsed, _) = head(["HTTP/1.1 200 OK", "Content-Length:", " 5", "X-Long: first", " \t "])
+        #expect(parsed.fields.map(\.1) == ["5", "first"])
+        #expect(parsed.contentLength == 5)
+    }
+
     @Test func aNewStatusLineStartsOver() {
         // When an interim response (100 Continue) is followed by the final one, only the final one's
         // status and fields remain.

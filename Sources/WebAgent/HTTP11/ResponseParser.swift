@@ -28,10 +28,12 @@ protocol ResponseParserDelegate: AnyObject {
 ///
 /// Strict where leniency would be a hazard, lenient where servers commonly stray: the status line
 /// must be `HTTP/1.x` and a three-digit code; a field line must be `name: value` with a token name
-/// (obsolete folded lines are joined to the previous value); Content-Length values that are not
-/// numbers or disagree, and chunk sizes that are not hex are `ParseError`s; bytes after the
-/// response are ignored and make the connection not reusable. Lines may end in CR LF or a bare LF. The status lines and header fields together
-/// may not pass `maxHeaderBytes` (`HeadersTooLarge`), nor may a chunk-size line or the trailers.
+/// (obsolete folded lines are joined to the previous value, and framing fields are read whole);
+/// a CR or NUL within a line, Content-Length values that are not numbers or disagree, and chunk
+/// sizes that are not hex are `ParseError`s; bytes after the response are ignored and make the
+/// connection not reusable. Lines may end in CR LF or a bare LF. The status lines and header
+/// fields together may not pass `maxHeaderBytes` (`HeadersTooLarge`), nor may a chunk-size line or
+/// the trailers.
 ///
 /// The parser decides whether the connection may carry another request afterwards (`reusable`):
 /// HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`, and never
@@ -57,6 +59,15 @@ struct ResponseParser {
     private var trailerBytes = 0
     private let maxHeaderBytes: Int
     private let isHeadRequest: Bool
+
+    /// The framing field (Connection, Content-Length, Transfer-Encoding) added last, read once it
+    /// is complete: obsolete folded lines may still extend its value (RFC 9112 §5.2).
+    private var unreadField: FramingField?
+    private enum FramingField {
+        case connection
+        case contentLength
+        case transferEncoding
+    }
 
     private var contentLength: Int?
     private var contentLengthConflict = false
@@ -206,7 +217,8 @@ struct ResponseParser {
         guard line.count >= 12, line[0] == 0x48, line[1] == 0x54, line[2] == 0x54, line[3] == 0x50,
             line[4] == 0x2F, line[5] == 0x31, line[6] == 0x2E, let minor = ResponseHead.digit(line[7]),
             line[8] == 0x20, let d1 = ResponseHead.digit(line[9]), let d2 = ResponseHead.digit(line[10]),
-            let d3 = ResponseHead.digit(line[11]), d1 >= 1, line.count == 12 || line[12] == 0x20
+            let d3 = ResponseHead.digit(line[11]), d1 >= 1, line.count == 12 || line[12] == 0x20,
+            !ResponseParser.holdsCROrNUL(line)
         else {
             throw ParseError(message: "bad status line \(ResponseParser.quoted(line))")
         }
@@ -221,6 +233,11 @@ struct ResponseParser {
     }
 
     private mutating func parseField(_ line: UnsafeRawBufferPointer) throws {
+        // RFC 9110 §5.5: a recipient must reject these or replace them; a bare CR could split a
+        // header where the next reader of the value sees two.
+        guard !ResponseParser.holdsCROrNUL(line) else {
+            throw ParseError(message: "a header line holds CR or NUL: \(ResponseParser.quoted(line))")
+        }
         if line[0] == 0x20 || line[0] == 0x09 {
             guard !head.fields.isEmpty else { throw ParseError(message: "a folded line before any field") }
             head.continueField(line)
@@ -233,35 +250,59 @@ struct ResponseParser {
         guard name.allSatisfy(Headers.isTokenByte) else {
             throw ParseError(message: "bad header name \(ResponseParser.quoted(name))")
         }
+        try readFramingField()
         let value = ResponseHead.trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]))
         switch name.count {
         case 10 where ResponseHead.equalsLowercase(name, "connection"):
-            ResponseParser.forEachToken(value) { token in
-                if ResponseHead.equalsLowercase(token, "close") { connectionClose = true }
-                if ResponseHead.equalsLowercase(token, "keep-alive") { connectionKeepAlive = true }
-            }
+            unreadField = .connection
         case 14 where ResponseHead.equalsLowercase(name, "content-length"):
-            var valid = true
-            ResponseParser.forEachToken(value) { token in
-                guard let length = ResponseHead.decimal(token) else { valid = false; return }
-                if let contentLength, contentLength != length { contentLengthConflict = true }
-                contentLength = length
-            }
-            guard valid, contentLength != nil else {
-                throw ParseError(message: "bad Content-Length \(ResponseParser.quoted(value))")
-            }
+            unreadField = .contentLength
         case 17 where ResponseHead.equalsLowercase(name, "transfer-encoding"):
-            // Chunked when it is the last coding applied.
-            var last: UnsafeRawBufferPointer?
-            ResponseParser.forEachToken(value) { last = $0 }
-            chunked = last.map { ResponseHead.equalsLowercase($0, "chunked") } ?? false
+            unreadField = .transferEncoding
         default:
             break
         }
         head.addField(name: name, value: value)
     }
 
+    /// Reads the last field's value if it is a framing field (its value is complete: a field line
+    /// or the end of the head followed it).
+    private mutating func readFramingField() throws {
+        guard let field = unreadField else { return }
+        unreadField = nil
+        var value = head.fields[head.fields.count - 1].1
+        try value.withUTF8 { try readFramingField(field, UnsafeRawBufferPointer($0)) }
+    }
+
+    private mutating func readFramingField(_ field: FramingField, _ value: UnsafeRawBufferPointer) throws {
+        switch field {
+        case .connection:
+            ResponseParser.forEachToken(value) { token in
+                if ResponseHead.equalsLowercase(token, "close") { connectionClose = true }
+                if ResponseHead.equalsLowercase(token, "keep-alive") { connectionKeepAlive = true }
+            }
+        case .contentLength:
+            var valid = true
+            var found = false
+            ResponseParser.forEachToken(value) { token in
+                guard let length = ResponseHead.decimal(token) else { valid = false; return }
+                if let contentLength, contentLength != length { contentLengthConflict = true }
+                contentLength = length
+                found = true
+            }
+            guard valid, found else {
+                throw ParseError(message: "bad Content-Length \(ResponseParser.quoted(value))")
+            }
+        case .transferEncoding:
+            // Chunked when it is the last coding applied.
+            var last: UnsafeRawBufferPointer?
+            ResponseParser.forEachToken(value) { last = $0 }
+            chunked = last.map { ResponseHead.equalsLowercase($0, "chunked") } ?? false
+        }
+    }
+
     private mutating func endOfHead<D: ResponseParserDelegate>(_ more: Bool, _ delegate: D) throws -> Bool {
+        try readFramingField()
         let code = head.code
         if code >= 100 && code < 200 && code != 101 {
             // An interim response: the final one follows on the same connection.
@@ -331,6 +372,10 @@ struct ResponseParser {
             if !token.isEmpty { body(token) }
             start = index + 1
         }
+    }
+
+    private static func holdsCROrNUL(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.contains { $0 == 0x0D || $0 == 0 }
     }
 
     /// A line for an error message: at most 80 bytes, quoted, control bytes escaped.
