@@ -138,10 +138,12 @@ final class HTTP11Connections {
         unuse(connection.key)
         let exchange = connection.pendingExchange
         connection.pendingExchange = nil
+        // The freed place goes to the waiting exchanges before the failed one's errbacks can make
+        // new requests that would take it.
+        serveWaiting()
         if let exchange, exchange.isWaiting {
             exchange.connectionFinished(failure)
         }
-        serveWaiting()
     }
 
     // MARK: - Connections
