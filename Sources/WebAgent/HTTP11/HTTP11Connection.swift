@@ -77,6 +77,10 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
             responseComplete = false
             self.exchange = nil
             servedResponses += 1
+            // The exchange may have paused reading to hold its body (no deliverBody yet, or a paused
+            // body protocol); the connection it gives back reads again, to see the server close it
+            // while idle and the responses to later requests.
+            transport?.resumeProducing()
             if let pool {
                 pool.release(self, reusable: completeAndReusable && exchange.allowsReuse)
             } else {

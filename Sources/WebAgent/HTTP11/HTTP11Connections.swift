@@ -10,7 +10,8 @@ import Reactor
 ///   in use (connecting or carrying an exchange); exchanges over a limit wait, first come first
 ///   served.
 /// - A connection whose response is complete and reusable goes to the first waiting exchange for
-///   its (host, port), or is kept idle: at most `maxIdlePerHost` per (host, port) (the oldest
+///   its (host, port) — unless one for another server that only `maxConnections` holds back waits
+///   before it — or is kept idle: at most `maxIdlePerHost` per (host, port) (the oldest
 ///   beyond that are closed) and `maxIdleConnections` in all. A sweep closes those idle too long.
 /// - A non-persistent pool sends `Connection: close` and closes each connection after its response.
 final class HTTP11Connections {
@@ -137,10 +138,12 @@ final class HTTP11Connections {
         unuse(connection.key)
         let exchange = connection.pendingExchange
         connection.pendingExchange = nil
+        // The freed place goes to the waiting exchanges before the failed one's errbacks can make
+        // new requests that would take it.
+        serveWaiting()
         if let exchange, exchange.isWaiting {
             exchange.connectionFinished(failure)
         }
-        serveWaiting()
     }
 
     // MARK: - Connections
@@ -155,16 +158,20 @@ final class HTTP11Connections {
             serveWaiting()
             return
         }
-        // The first waiting exchange for this server takes it over directly.
+        // The first waiting exchange for this server takes it over directly, unless an exchange for
+        // another server waits before it and could start once this connection is no longer in use
+        // (it waits for `maxConnections` only): first come, first served.
         if waitingHead < waiting.count {
             for index in waitingHead..<waiting.count {
                 let exchange = waiting[index]
                 guard exchange.isWaiting else { continue }
-                if exchange.uri.host == key.host && exchange.uri.port == key.port {
+                let waitingKey = Key(host: exchange.uri.host, port: exchange.uri.port)
+                if waitingKey == key {
                     removeWaiting(at: index)
                     connection.assign(exchange)
                     return
                 }
+                if settings.maxConnectionsPerHost.map({ inUse[waitingKey, default: 0] < $0 }) ?? true { break }
             }
         }
         unuse(key)

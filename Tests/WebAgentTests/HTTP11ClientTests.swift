@@ -1,0 +1,398 @@
+import Deferreds
+import Reactor
+import Testing
+import WebServer
+
+@testable import WebAgent
+
+@Suite struct HTTP11ClientTests {
+    // MARK: - The request on the wire
+
+    /// The bytes the server received for one request made with `agent`, answered once complete.
+    private func requestBytes(interface: String = "127.0.0.1", persistent: Bool,
+                              _ send: @escaping (Agent, String) -> Deferred<Response>,
+                              complete: @escaping (String) -> Bool = { $0.hasSuffix("\r\n\r\n") })
+        throws -> (sent: String, port: Int)
+    {
+        var sent = ""
+        var port = 0
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor, interface: interface) { connection in
+                if connection.answered == 0 && complete(connection.text) { connection.answer(okResponse("ok")) }
+            }
+            port = server.port
+            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor, persistent: persistent))
+            send(agent, server.url).addCallback { readBody($0) }.addBoth { _ in
+                sent = server.connections.first?.text ?? ""
+                reactor.stop()
+            }
+        }
+        return (sent, port)
+    }
+
+    @Test func aGetSendsItsRequestLineHostAndTheUserHeadersOnly() throws {
+        // When a non-persistent agent GETs a URI with a query and a fragment, the server receives the
+        // request line without the fragment, Host with the port, the user's headers in order and
+        // Connection: close — no Accept, User-Agent or anything else.
+        let (sent, port) = try requestBytes(persistent: false) { agent, url in
+            agent.request("GET", url + "/path?q=1#frag", Headers(["X-Test": ["a", "b"]]))
+        }
+        #expect(sent == "GET /path?q=1 HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nX-Test: a\r\nX-Test: b\r\n"
+            + "Connection: close\r\n\r\n")
+    }
+
+    @Test func anIPv6HostIsBracketedInTheHostHeader() throws {
+        // When the URI's host is an IPv6 literal with a port other than 80, Host is [addr]:port, and a
+        // persistent pool sends no Connection header.
+        let (sent, port) = try requestBytes(interface: "::1", persistent: true) { agent, url in
+            agent.request("GET", url)
+        }
+        #expect(sent == "GET / HTTP/1.1\r\nHost: [::1]:\(port)\r\n\r\n")
+    }
+
+    @Test func aBodyOfKnownLengthIsSentWithContentLength() throws {
+        // When a FileBodyProducer gives the body, Content-Length is its length and the bytes follow.
+        let (sent, port) = try requestBytes(persistent: true, { agent, url in
+            agent.request("POST", url + "/upload", nil, FileBodyProducer(Array("hello".utf8)))
+        }, complete: { $0.hasSuffix("hello") })
+        #expect(sent == "POST /upload HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nContent-Length: 5\r\n\r\nhello")
+    }
+
+    @Test func aBodyOfUnknownLengthIsSentChunked() throws {
+        // When the producer's length is nil, the body goes chunked and ends with the last chunk.
+        let (sent, port) = try requestBytes(persistent: true, { agent, url in
+            agent.request("PUT", url + "/upload", nil, UnsizedProducer(Array("hello world".utf8)))
+        }, complete: { $0.hasSuffix("0\r\n\r\n") })
+        #expect(sent == "PUT /upload HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "b\r\nhello world\r\n0\r\n\r\n")
+    }
+
+    @Test func aFailingBodyProducerFailsTheRequestWithRequestTransmissionFailed() throws {
+        // When the body producer's deferred fails, the request fails with RequestTransmissionFailed
+        // holding that failure (inside ResponseNeverReceived, as over libcurl), and the connection is
+        // given up.
+        var failure: Failure?
+        var inUse = -1
+        var open = -1
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { _ in }
+            let pool = HTTPConnectionPool(reactor)
+            Agent(reactor, pool: pool).request("POST", server.url, nil, FailingProducer()).addBoth { result in
+                if case .failure(let f) = result { failure = f }
+                eventually(reactor) { pool.plain.openCount == 0 }.addCallback { _ in
+                    (inUse, open) = (pool.plain.inUseCount, pool.plain.openCount)
+                    reactor.stop()
+                }
+            }
+        }
+        let sent = (failure?.value as? ResponseNeverReceived)?.reasons.first?.value ?? failure?.value
+        let transmission = sent as? RequestTransmissionFailed
+        #expect(transmission?.reasons.first?.check(FailingProducer.Broken.self) != nil,
+                "\(String(describing: failure))")
+        #expect(inUse == 0)
+        #expect(open == 0)
+    }
+
+    // MARK: - Reusing connections
+
+    @Test func aBodyReadAfterItsResponseEndedLeavesTheConnectionReadable() throws {
+        // When a whole response arrives before deliverBody (its body is held and reading paused), the
+        // kept-alive connection still reads the next response sent on it.
+        var bodies: [String] = []
+        var failure: Failure?
+        var connections = 0
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { $0.answerEachHead(okResponse("hello")) }
+            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+            agent.request("GET", server.url + "/1").addCallback { response in
+                deferLater(reactor, 0.01) { response }.addCallback { readBody($0) }
+            }.addCallback { first -> Deferred<String> in
+                bodies.append(String(decoding: first, as: UTF8.self))
+                return text(agent, server.url + "/2", timeout: 2)
+            }.addBoth { result -> Void in
+                switch result {
+                case .success(let body): bodies.append(body)
+                case .failure(let f): failure = f
+                }
+                connections = server.connections.count
+                reactor.stop()
+            }
+        }
+        #expect(failure == nil, "\(String(describing: failure))")
+        #expect(bodies == ["hello", "hello"])
+        #expect(connections == 1)
+    }
+
+    @Test func aBodyProtocolPausedAtTheEndOfTheBodyLeavesTheConnectionReadable() throws {
+        // When the body protocol pauses on the last chunk of a body and resumes later, the kept-alive
+        // connection still reads the next response sent on it.
+        let recorder = PausingRecorder()
+        var second: String?
+        var failure: Failure?
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { $0.answerEachHead(okResponse("hello")) }
+            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+            recorder.pauseAfterFirstChunk = { transport in
+                reactor.callLater(0.01) { transport.resumeProducing() }
+            }
+            agent.request("GET", server.url).addCallback { $0.deliverBody(recorder) }
+            recorder.done.addCallback { _ in text(agent, server.url, timeout: 2) }.addBoth { result -> Void in
+                switch result {
+                case .success(let body): second = body
+                case .failure(let f): failure = f
+                }
+                reactor.stop()
+            }
+        }
+        #expect(recorder.reason?.check(ResponseDone.self) != nil)
+        #expect(failure == nil, "\(String(describing: failure))")
+        #expect(second == "hello")
+    }
+
+    @Test func aResponseDroppedAfterItsBodyArrivedLeavesItsConnectionReusable() throws {
+        // When a response is dropped without deliverBody after its whole body arrived, its
+        // connection is kept and serves the next request.
+        var second: String?
+        var failure: Failure?
+        var connections = 0
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { $0.answerEachHead(okResponse("hello")) }
+            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+            agent.request("GET", server.url).addCallback { response in
+                deferLater(reactor, 0.01) { _ = response }
+            }.addCallback { _ in text(agent, server.url, timeout: 2) }.addBoth { result -> Void in
+                switch result {
+                case .success(let body): second = body
+                case .failure(let f): failure = f
+                }
+                connections = server.connections.count
+                reactor.stop()
+            }
+        }
+        #expect(failure == nil, "\(String(describing: failure))")
+        #expect(second == "hello")
+        #expect(connections == 1)
+    }
+
+    @Test func aResponseDroppedMidBodyAbortsItsConnectionAndFreesItsPlace() throws {
+        // When a response is dropped without deliverBody while its body is still coming, its
+        // connection is aborted (not reused), and a request waiting for it under
+        // maxConnectionsPerHost = 1 goes on a new one.
+        var second: [UInt8]?
+        var accepted = 0
+        var inUse = -1
+        try withServer { reactor, server in
+            let pool = HTTPConnectionPool(reactor)
+            pool.maxConnectionsPerHost = 1
+            let agent = Agent(reactor, pool: pool)
+            agent.request("GET", server.url("/bytes/1000000")).addCallback { _ in }
+            agent.request("GET", server.url("/bytes/10")).addCallback { readBody($0) }.addBoth { result -> Void in
+                second = try? result.get()
+                accepted = server.connectionsAccepted
+                inUse = pool.plain.inUseCount
+                reactor.stop()
+            }
+        }
+        #expect(second?.count == 10)
+        #expect(accepted == 2)
+        #expect(inUse == 0)
+    }
+
+    @Test func aConnectionTheServerClosedWhileIdleIsNotUsedAgain() throws {
+        // When the server closes a kept-alive connection while it is idle, the pool drops it, and
+        // the next request goes on a new connection.
+        var bodies: [String] = []
+        var openOnceClosed = -1
+        var requestsPerConnection: [Int] = []
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { connection in
+                if connection.headsReceived == 1 && connection.answered == 0 {
+                    connection.answer(okResponse("hello"), close: true)
+                }
+            }
+            let pool = HTTPConnectionPool(reactor)
+            let agent = Agent(reactor, pool: pool)
+            text(agent, server.url).addCallback { body -> Deferred<Void> in
+                bodies.append(body)
+                return eventually(reactor) { pool.plain.openCount == 0 }
+            }.addCallback { _ -> Deferred<String> in
+                openOnceClosed = pool.plain.openCount
+                return text(agent, server.url)
+            }.addBoth { result -> Void in
+                if let body = try? result.get() { bodies.append(body) }
+                requestsPerConnection = server.connections.map { $0.headsReceived }
+                reactor.stop()
+            }
+        }
+        #expect(openOnceClosed == 0)
+        #expect(bodies == ["hello", "hello"])
+        #expect(requestsPerConnection == [1, 1])
+    }
+
+    @Test func aRequestOnAKeptConnectionClosedBeforeItsResponseIsSentAgainOnce() throws {
+        // When the server closes a kept-alive connection as soon as the next request arrives (no
+        // response), that request is sent again, the same, on a new connection, and succeeds.
+        var second: String?
+        var failure: Failure?
+        var requestsPerConnection: [Int] = []
+        var requests: [String] = []
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { connection in
+                if connection.index == 0 && connection.headsReceived == 2 {
+                    connection.transport?.loseConnection()
+                } else {
+                    connection.answerEachHead(okResponse("hello"))
+                }
+            }
+            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+            text(agent, server.url + "/first").addCallback { _ in
+                text(agent, server.url + "/second")
+            }.addBoth { result -> Void in
+                switch result {
+                case .success(let body): second = body
+                case .failure(let f): failure = f
+                }
+                requestsPerConnection = server.connections.map { $0.headsReceived }
+                requests = server.connections.map { $0.text }
+                reactor.stop()
+            }
+        }
+        #expect(failure == nil, "\(String(describing: failure))")
+        #expect(second == "hello")
+        #expect(requestsPerConnection == [2, 1])
+        #expect(requests.count == 2 && requests[0].hasSuffix(requests[1]) && requests[1].hasPrefix("GET /second "))
+    }
+
+    @Test func aRequestWithABodyIsNotSentAgainOnAClosedKeptConnection() throws {
+        // When the kept-alive connection closes as a request with a body arrives, the request fails
+        // with ResponseNeverReceived(ConnectionLost) and is not sent again.
+        var failure: Failure?
+        var connections = 0
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { connection in
+                if connection.headsReceived == 2 {
+                    connection.transport?.loseConnection()
+                } else {
+                    connection.answerEachHead(okResponse("hello"))
+                }
+            }
+            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+            text(agent, server.url).addCallback { _ in
+                agent.request("POST", server.url, nil, FileBodyProducer(Array("x".utf8)))
+            }.addBoth { result -> Void in
+                if case .failure(let f) = result { failure = f }
+                connections = server.connections.count
+                reactor.stop()
+            }
+        }
+        #expect(failure.map { describe($0) } == "ResponseNeverReceived>ConnectionLost")
+        #expect(connections == 1)
+    }
+
+    @Test func aKeptConnectionCarriesResponsesOfEveryFramingInTurn() throws {
+        // When one connection answers a HEAD (with a Content-Length), a 204, a chunked body with a
+        // trailer and a 100 Continue before a sized body, each response is read whole and the
+        // connection is reused for all four.
+        let answers = [
+            "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n",
+            "HTTP/1.1 204 No Content\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n",
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        ]
+        var results: [String] = []
+        var connections = 0
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { connection in
+                while connection.answered < min(connection.headsReceived, answers.count) {
+                    connection.answer(answers[connection.answered])
+                }
+            }
+            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+            func next(_ methods: ArraySlice<String>) -> Deferred<Void> {
+                guard let method = methods.first else { return succeed(()) }
+                return agent.request(method, server.url).addCallback { response in
+                    readBody(response).addCallback { body in
+                        results.append("\(response.code) \(String(decoding: body, as: UTF8.self))")
+                    }
+                }.addCallback { _ in next(methods.dropFirst()) }
+            }
+            next(["HEAD", "GET", "GET", "GET"]).addBoth { result -> Void in
+                if case .failure(let f) = result { results.append(describe(f)) }
+                connections = server.connections.count
+                reactor.stop()
+            }
+        }
+        #expect(results == ["200 ", "204 ", "200 hello", "200 ok"])
+        #expect(connections == 1)
+    }
+
+    @Test func aLargeUploadHeldBackByTheConnectionArrivesWholeAndTheConnectionIsReused() throws {
+        // When a 4 MiB body is more than the connection's send buffer takes at once (the producer is
+        // paused and resumed), the server receives all of it, and the next request reuses the
+        // connection.
+        let payload = WebServer.patternBytes(count: 4 * 1024 * 1024)
+        var same = false
+        var next: String?
+        var accepted = 0
+        try withServer(limit: 30) { reactor, server in
+            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+            agent.request("POST", server.url("/echo"), nil, FileBodyProducer(payload))
+                .addCallback { readBody($0) }
+                .addCallback { bytes -> Deferred<String> in
+                    same = bytes.suffix(payload.count) == payload[...]
+                    return text(agent, server.url("/bytes/7"))
+                }.addBoth { result -> Void in
+                    next = try? result.get()
+                    accepted = server.connectionsAccepted
+                    reactor.stop()
+                }
+        }
+        #expect(same)
+        #expect(next?.utf8.count == 7)
+        #expect(accepted == 1)
+    }
+
+    /// How many connections two sequential GETs take from a server answering with `response`.
+    private func connectionsForTwoRequests(answering response: String) throws -> (Int, [Bool]) {
+        var connections = 0
+        var closedByClient: [Bool] = []
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { $0.answerEachHead(response) }
+            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+            text(agent, server.url).addCallback { _ in text(agent, server.url) }.addCallback { _ in
+                // The server never closes: a connection it lost was closed by the client.
+                eventually(reactor) { server.connections.dropLast().allSatisfy { $0.lost } }
+            }.addBoth { _ in
+                connections = server.connections.count
+                closedByClient = server.connections.map { $0.lost }
+                reactor.stop()
+            }
+        }
+        return (connections, closedByClient)
+    }
+
+    @Test func anHTTP10ResponseWithoutKeepAliveIsNotReused() throws {
+        // When an HTTP/1.0 response has no Connection: keep-alive, the client closes that connection
+        // and the next request opens another.
+        let (connections, closed) = try connectionsForTwoRequests(answering: okResponse("ok", version: "HTTP/1.0"))
+        #expect(connections == 2)
+        #expect(closed.first == true)
+    }
+
+    @Test func anHTTP10ResponseWithKeepAliveIsReused() throws {
+        // When an HTTP/1.0 response says Connection: keep-alive, the next request reuses it.
+        let (connections, closed) = try connectionsForTwoRequests(
+            answering: okResponse("ok", version: "HTTP/1.0", headers: ["Connection: keep-alive"]))
+        #expect(connections == 1)
+        #expect(closed == [false])
+    }
+
+    @Test func aResponseWithConnectionCloseIsNotReused() throws {
+        // When an HTTP/1.1 response says Connection: close (and the server keeps it open), the client
+        // closes that connection and the next request opens another.
+        let (connections, closed) = try connectionsForTwoRequests(
+            answering: okResponse("ok", headers: ["Connection: close"]))
+        #expect(connections == 2)
+        #expect(closed.first == true)
+    }
+}
