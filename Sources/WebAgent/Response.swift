@@ -76,11 +76,13 @@ class ResponseBody {
     /// The reason every complete body ends with, made once: it carries nothing of its exchange.
     static let responseDone = Failure(ResponseDone())
 
-    /// How a request that ends before its response fails: connection-level errors stay themselves
-    /// (as the API promises); the rest say no response was received.
+    /// How a request that ends before its response fails: connection-level errors and a failed
+    /// request body (`RequestTransmissionFailed`) stay themselves, as the API promises; the rest
+    /// say no response was received.
     static func neverReceived(_ reason: Failure) -> Failure {
         if reason.check(TimeoutError.self, CancelledError.self, ConnectionRefusedError.self, DNSLookupError.self,
-                        ConnectTimeoutError.self, ConnectError.self, TLSError.self, SchemeNotSupported.self) != nil {
+                        ConnectTimeoutError.self, ConnectError.self, TLSError.self, SchemeNotSupported.self,
+                        RequestTransmissionFailed.self) != nil {
             return reason
         }
         return Failure(ResponseNeverReceived(reasons: [reason]))

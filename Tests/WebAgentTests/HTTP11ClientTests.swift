@@ -69,8 +69,7 @@ import WebServer
 
     @Test func aFailingBodyProducerFailsTheRequestWithRequestTransmissionFailed() throws {
         // When the body producer's deferred fails, the request fails with RequestTransmissionFailed
-        // holding that failure (inside ResponseNeverReceived, as over libcurl), and the connection is
-        // given up.
+        // itself, holding that failure, and the connection is given up.
         var failure: Failure?
         var inUse = -1
         var open = -1
@@ -85,8 +84,7 @@ import WebServer
                 }
             }
         }
-        let sent = (failure?.value as? ResponseNeverReceived)?.reasons.first?.value ?? failure?.value
-        let transmission = sent as? RequestTransmissionFailed
+        let transmission = failure?.value as? RequestTransmissionFailed
         #expect(transmission?.reasons.first?.check(FailingProducer.Broken.self) != nil,
                 "\(String(describing: failure))")
         #expect(inUse == 0)

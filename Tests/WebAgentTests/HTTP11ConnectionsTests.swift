@@ -186,6 +186,32 @@ import WebServer
         #expect(open?.server == 0)
     }
 
+    @Test func anIdleConnectionClosesWhenItsOwnIdleTimeExpires() throws {
+        // When cachedConnectionTimeout is 0.4 s, a connection goes idle at 0 and is used again with a
+        // second one at 0.1, both idle again at 0.1 are closed at 0.5: the sweep that found nothing
+        // expired at 0.4 is re-armed for the oldest idle connection, not a whole timeout later.
+        var idleAt01 = -1
+        var openAt075 = -1
+        try withServer { reactor, server in
+            let pool = HTTPConnectionPool(reactor)
+            pool.cachedConnectionTimeout = 0.4
+            let agent = Agent(reactor, pool: pool)
+            text(agent, server.url("/bytes/5")).addCallback { _ -> Deferred<Void> in
+                reactor.callLater(0.75) {
+                    openAt075 = server.openConnections
+                    reactor.stop()
+                }
+                return deferLater(reactor, 0.1) { () }.addCallback { _ -> Deferred<Void> in
+                    idleAt01 = pool.plain.idleCount
+                    return DeferredList([text(agent, server.url("/bytes/5")), text(agent, server.url("/bytes/6"))])
+                        .addCallback { _ in () }
+                }
+            }
+        }
+        #expect(idleAt01 == 1)
+        #expect(openAt075 == 0)
+    }
+
     @Test func droppingThePoolClosesItsIdleConnections() throws {
         // When the last reference to a persistent pool (and its agent) goes, its idle connection is
         // closed.

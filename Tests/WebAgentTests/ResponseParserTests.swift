@@ -416,10 +416,10 @@ struct SplitSample: Sendable, CustomTestStringConvertible {
         #expect(outcome.finished == [true])
     }
 
-    @Test(arguments: ["x", "", ";ext", " 5", "-5", "0x5", "5_", "1000000000000000"])
+    @Test(arguments: ["x", "", ";ext", " 5", "-5", "0x5", "5_", "1000000000000000", "5 junk", "5 5"])
     func badChunkSizesAreRejected(_ sizeLine: String) {
-        // When a chunk-size line does not start with hex digits, or has more than 15 of them, the response is
-        // a ParseError after its head.
+        // When a chunk-size line does not start with hex digits, has more than 15 of them, or has
+        // anything but blanks between them and a `;` extension, the response is a ParseError after its head.
         let outcome = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\(sizeLine)\r\nhello\r\n0\r\n\r\n")
         #expect(outcome.parseErrorMentions("chunk size"))
         #expect(outcome.events.count == 1)
@@ -471,9 +471,10 @@ struct SplitSample: Sendable, CustomTestStringConvertible {
         #expect(outcome.isCloseDelimited)
     }
 
-    @Test(arguments: ["gzip, chunked", "Chunked", "gzip\r\nTransfer-Encoding: CHUNKED"])
+    @Test(arguments: ["gzip, chunked", "Chunked", "gzip\r\nTransfer-Encoding: CHUNKED", "chunked\r\nTransfer-Encoding: "])
     func chunkedAsTheLastCodingIsChunked(_ codings: String) {
-        // When chunked is the last coding (in any case, possibly in a later field), the body is chunked.
+        // When chunked is the last coding (in any case, possibly in a later field; an empty later field
+        // adds none), the body is chunked.
         let outcome = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: \(codings)\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
         #expect(outcome.framing == .chunked)
         #expect(outcome.body == "hi")

@@ -151,9 +151,9 @@ public final class Connector {
             return
         }
         let result = address.withSockaddr { Glibc.connect(fd, $0, $1) }
-        if result == 0 {
-            connected(fd)
-        } else if errno == EINPROGRESS {
+        // A connect that completes at once is still reported from the loop, as a writable socket:
+        // never from inside connectTCP, before its caller holds the connector.
+        if result == 0 || errno == EINPROGRESS {
             let attempt = ConnectAttempt(fd: fd) { [unowned self] error in
                 self.attemptEnded(fd, error: error)
             }

@@ -61,7 +61,9 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
 
     override func dataReceived(_ bytes: [UInt8]) {
         guard let exchange else {
-            // Nothing was asked: an idle connection the server writes to is not trusted again.
+            // Nothing was asked: an idle connection the server writes to is not trusted again, and
+            // leaves the pool now rather than when the close is reported.
+            pool?.closed(self)
             transport?.abortConnection()
             return
         }

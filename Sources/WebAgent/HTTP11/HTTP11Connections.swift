@@ -268,13 +268,17 @@ final class HTTP11Connections {
         connection.close()
     }
 
-    private func scheduleSweep() {
+    /// Arms the sweep, when idle connections exist and it is not armed: when it is first armed,
+    /// the connection just made idle is the only one, so it fires as that one expires; afterwards
+    /// it is re-armed for the oldest remaining one.
+    private func scheduleSweep(after delay: Double? = nil) {
         guard sweep == nil, idleCount > 0 else { return }
-        sweep = reactor.callLater(max(0.001, settings.idleTimeout)) { [weak self] in
+        sweep = reactor.callLater(max(0.001, delay ?? settings.idleTimeout)) { [weak self] in
             guard let self else { return }
             sweep = nil
             closeExpired()
-            scheduleSweep()
+            let oldest = idle.values.joined().map(\.idleSince).min()
+            if let oldest { scheduleSweep(after: oldest + settings.idleTimeout - reactor.seconds()) }
         }
     }
 

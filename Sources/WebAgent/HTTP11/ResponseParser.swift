@@ -297,7 +297,8 @@ struct ResponseParser {
             // Chunked when it is the last coding applied.
             var last: UnsafeRawBufferPointer?
             ResponseParser.forEachToken(value) { last = $0 }
-            chunked = last.map { ResponseHead.equalsLowercase($0, "chunked") } ?? false
+            // An empty field adds no coding: the last one seen so far stays the last.
+            if let last { chunked = ResponseHead.equalsLowercase(last, "chunked") }
         }
     }
 
@@ -344,14 +345,16 @@ struct ResponseParser {
     private static func chunkSize(_ line: UnsafeRawBufferPointer) throws -> Int {
         var size = 0
         var digits = 0
-        for byte in line {
+        for (index, byte) in line.enumerated() {
             let value: Int
             switch byte {
             case 0x30...0x39: value = Int(byte - 0x30)
             case 0x41...0x46: value = Int(byte - 0x41 + 10)
             case 0x61...0x66: value = Int(byte - 0x61 + 10)
             case 0x3B, 0x20, 0x09:
-                guard digits > 0 else { throw ParseError(message: "bad chunk size \(quoted(line))") }
+                // Only blanks may come between the size and its extensions (`;name=value`).
+                guard digits > 0, line[index...].drop(while: { $0 == 0x20 || $0 == 0x09 }).first.map({ $0 == 0x3B }) ?? true
+                else { throw ParseError(message: "bad chunk size \(quoted(line))") }
                 return size
             default:
                 throw ParseError(message: "bad chunk size \(quoted(line))")
