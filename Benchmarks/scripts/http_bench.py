@@ -244,6 +244,19 @@ def tool_blog_example(ctx, c):
     return [ctx.args.blog_example] + page_urls(ctx, ctx.pages), None, check
 
 
+def tool_floor(ctx, c):
+    """peers/nonpersistent_floor.c: blog-example's connection pattern in plain C, printing nothing."""
+    def check(result, stderr, stdout_path):
+        with open(stdout_path, encoding="utf-8") as f:
+            out = f.read()
+        m = re.match(r"(\d+) pages", out)
+        ok = int(m.group(1)) if m else 0
+        if result["exit"] != 0 or ok != ctx.pages:
+            return ok, None, f"exit {result['exit']}, {ok} of {ctx.pages} pages: {out[-200:]} {stderr[-200:]}"
+        return ok, None, None
+    return [ctx.args.floor, ctx.path(ctx.stem + ".urls"), str(c)], ctx.path("floor.out"), check
+
+
 def tool_curl(ctx, c):
     argv = ["curl", "--silent", "--show-error", "--parallel", "--parallel-max", str(c),
             "--config", ctx.path(ctx.stem + ".curl"),
@@ -282,6 +295,8 @@ def tool_wrk(ctx, c):
 PAGE_TOOLS = {
     "getpage": ("getpage (summary, persistent pool)", tool_getpage, None),
     "blog-example": ("blog-example (Swift port of the tutorial, prints)", tool_blog_example, {2}),
+    "nonpersistent-floor": ("plain C, a connection per request, prints nothing (the kernel's floor "
+                            "under blog-example)", tool_floor, {2}),
     "curl": ("curl --parallel", tool_curl, None),
     "twisted-tutorial": ("tutorial on Twisted (Agent per request, non-persistent)",
                          tool_python("twisted_tutorial.py"), None),
@@ -504,6 +519,15 @@ def pages_markdown(args, meta, records, concurrencies, pages, repeat, names, loa
             targets.append((f"C = {c}: blog-example pages/s ≥ {BLOG_RATIO_TARGET:g}× its "
                             "Twisted original (both printing to /dev/null)", fmt_ratio(r),
                             met(None if r is None else r >= BLOG_RATIO_TARGET)))
+            floor = ratio_of("nonpersistent-floor", "twisted-tutorial-print")
+            if floor is not None:
+                # Not a target: how far above that line plain C gets with the same connections.
+                targets.append((f"C = {c}: (bound) plain C with blog-example's connections, "
+                                "printing nothing, ÷ the same Twisted original", fmt_ratio(floor),
+                                "context"))
+                share = ratio_of("blog-example", "nonpersistent-floor")
+                targets.append((f"C = {c}: (bound) blog-example ÷ that plain C floor",
+                                "—" if share is None else f"{share:.0%}", "context"))
 
     out.append("### Targets\n")
     out.append("| target | measured | met? |")
@@ -535,6 +559,9 @@ def run_pages(args, launcher):
     elif argv_bytes > os.sysconf("SC_ARG_MAX") // 2:
         names.remove("blog-example")
         log(f"{pages:,} URLs are {argv_bytes:,} bytes of arguments: too many for blog-example")
+
+    if not args.floor:
+        names.remove("nonpersistent-floor")
 
     write_url_files(ctx)
     small = Context(args, 20, stem="check")
@@ -752,6 +779,7 @@ def main():
     p.add_argument("--launcher", required=True, help="the built rusage_run")
     p.add_argument("--getpage", required=True)
     p.add_argument("--blog-example", default="")
+    p.add_argument("--floor", default="", help="the built peers/nonpersistent_floor.c")
     p.add_argument("--python", required=True, help="the venv's python (peers)")
     p.add_argument("--swift", default="swift", help="for its --version only")
     p.add_argument("--results", required=True, help="folder for MODE.jsonl and MODE.md")

@@ -81,6 +81,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 "${CC}" -O2 -o "${run_dir}/rusage_run" Benchmarks/scripts/rusage_run.c
+"${CC}" -O2 -o "${run_dir}/nonpersistent_floor" Benchmarks/peers/nonpersistent_floor.c
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 mkdir -p "${run_dir}/nginx"
@@ -134,6 +135,7 @@ mkdir -p Benchmarks/results
 "${PY}" Benchmarks/scripts/http_bench.py "${mode}" \
     --port "${port}" --run-dir "${run_dir}" --launcher "${run_dir}/rusage_run" \
     --nginx-pid "${nginx_pid}" --getpage "${GETPAGE}" --blog-example "${BLOG_EXAMPLE}" \
+    --floor "${run_dir}/nonpersistent_floor" \
     --python "${PY}" --swift "${SWIFT}" --results Benchmarks/results &
 harness_pid=$!
 wait "${harness_pid}"
