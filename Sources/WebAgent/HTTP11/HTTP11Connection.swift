@@ -27,6 +27,8 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
     // What the parser reported during the current `dataReceived`, acted on after it returns.
     @exclusivity(unchecked) private var responseComplete = false
     @exclusivity(unchecked) private var completeAndReusable = false
+    /// The bytes being parsed, during `dataReceived`.
+    @exclusivity(unchecked) private var input: [UInt8] = []
 
     init(pool: HTTP11Connections, key: HTTP11Connections.Key) {
         self.pool = pool
@@ -68,6 +70,8 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
             return
         }
         do {
+            input = bytes
+            defer { input = [] }
             try bytes.withUnsafeBytes { try parser.parse($0, self) }
         } catch {
             self.exchange = nil
@@ -125,7 +129,9 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
 
     func parserReceivedBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let exchange else { return false }
-        return exchange.receivedBody(bytes) && self.exchange === exchange
+        // A read that is all body (a large body's reads) is handed over as it is, without a copy.
+        let whole = input.withUnsafeBytes { $0.baseAddress == bytes.baseAddress && $0.count == bytes.count }
+        return exchange.receivedBody(bytes, whole: whole ? input : nil) && self.exchange === exchange
     }
 
     func parserFinishedResponse(reusable: Bool) {

@@ -147,8 +147,9 @@ final class HTTP11Exchange: ResponseBody {
         return connection != nil
     }
 
-    /// Body bytes arrived. Returns whether the exchange goes on.
-    func receivedBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    /// Body bytes arrived (`whole`: the same bytes as an array, when the connection has one).
+    /// Returns whether the exchange goes on.
+    func receivedBody(_ bytes: UnsafeRawBufferPointer, whole: [UInt8]? = nil) -> Bool {
         guard ending == nil else { return false }
         if let limit = options.maxBodyBytes, receivedBytes + bytes.count > limit {
             fail(Failure(BodyTooLarge(limit: limit)))
@@ -156,10 +157,10 @@ final class HTTP11Exchange: ResponseBody {
         }
         receivedBytes += bytes.count
         if case .delivering(let protocolHandler) = bodyState, !pausedByProtocol, bufferedBytes == 0 {
-            protocolHandler.dataReceived(Array(bytes))
+            protocolHandler.dataReceived(whole ?? Array(bytes))
             return ending == nil
         }
-        chunks.append(Array(bytes))
+        chunks.append(whole ?? Array(bytes))
         bufferedBytes += bytes.count
         updateReading()
         return true
