@@ -4,9 +4,9 @@ import Reactor
 /// Sends HTTP requests and fires with responses: Twisted's `Agent`.
 ///
 /// http URIs are sent by the agent's own HTTP/1.1 client over the reactor's TCP connections (as
-/// Twisted's `Agent` does); https URIs, and http ones with credentials in the URI, go through
-/// libcurl, which is loaded on the first such request (a `TransferError` when it cannot be). Both
-/// paths have the behaviour described here.
+/// Twisted's `Agent` does); https URIs go through libcurl, which is loaded on the first such
+/// request (a `TransferError` when it cannot be). Both paths have the behaviour described here;
+/// as in Twisted, a `user:password@` in the URI is not sent.
 ///
 /// `request` validates the method, URI (http and https only) and headers, then starts the
 /// transfer; the returned deferred fires with the `Response` as soon as its headers have arrived
@@ -65,7 +65,7 @@ public final class Agent: AgentProtocol {
         let request = Request(method: method, absoluteURI: uri, headers: headers, bodyProducer: bodyProducer)
         let options = TransferOptions(connectTimeout: connectTimeout, timeout: timeout, caFile: caFile,
                                       maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes)
-        if parsed.scheme == "http" && !parsed.hasUserInfo {
+        if parsed.scheme == "http" {
             var exchange: HTTP11Exchange?
             let deferred = Deferred<Response> { _ in exchange?.cancel() }
             let made = HTTP11Exchange(request: request, uri: parsed, options: options, pool: pool.plain,

@@ -167,8 +167,8 @@ private final class DecodingProtocol: Protocol {
 
     private let user: Protocol
     private let inflater: Inflater
-    /// Held until the body ends: once libcurl has finished, the response is what keeps its transfer
-    /// (and the chunks it still holds for a paused protocol) alive.
+    /// Held until the body ends: once the connection has finished, the response is what keeps its
+    /// exchange (and the chunks it still holds for a paused protocol) alive.
     private var original: Response?
     private let response: Response?
     private var state = State.decoding

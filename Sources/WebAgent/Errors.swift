@@ -131,7 +131,8 @@ public struct HeadersTooLarge: Error, CustomStringConvertible {
     public var description: String { "Response headers exceed the limit of \(limit) bytes" }
 }
 
-/// A transfer error without a more specific type: libcurl's message and code.
+/// A transfer error without a more specific type: libcurl's message and code (-1 when libcurl
+/// could not be loaded or could not start the transfer).
 public struct TransferError: Error, CustomStringConvertible {
     public let code: Int
     public let message: String

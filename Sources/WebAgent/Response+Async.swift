@@ -7,15 +7,15 @@ extension Response {
     /// The body, as an asynchronous sequence of chunks: `for try await chunk in response.body`.
     ///
     /// Iterating delivers the body (as `deliverBody(_:)` does, so a response's body is either
-    /// iterated or delivered to a protocol, once). Chunks come in the order they arrived, as
-    /// libcurl handed them over (up to 16 KiB each). The sequence ends after the last chunk when
+    /// iterated or delivered to a protocol, once). Chunks come in the order they arrived, as the
+    /// connection read them (up to 64 KiB each). The sequence ends after the last chunk when
     /// the body is complete (`ResponseDone`); otherwise the loop throws the `Failure` the body ended
     /// with, after the chunks that did arrive: `PotentialDataLoss` for a body delimited by the
     /// connection closing (catch it to accept such a body), `Deferreds.TimeoutError` when the
     /// request's timeout expired, `ResponseFailed` for a body cut short.
     ///
     /// **Back-pressure.** Chunks the loop has not taken yet are held, and once `highWaterMark`
-    /// bytes are held the transfer is paused (libcurl stops reading the socket, so the server's
+    /// bytes are held the transfer is paused (the socket is no longer read, so the server's
     /// sending stalls in TCP). It is resumed when the loop has taken every held chunk and asks for
     /// more. A slow consumer therefore holds at most about `highWaterMark` plus one chunk in memory.
     ///

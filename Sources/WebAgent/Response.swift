@@ -53,8 +53,8 @@ public final class Response {
     }
 }
 
-/// The source of a response's body: an HTTP/1.1 exchange, a libcurl transfer, or a wrapper that transforms another body
-/// (as `ContentDecoderAgent` does).
+/// The source of a response's body: an HTTP/1.1 exchange, a libcurl transfer, or a wrapper that
+/// transforms another body (as `ContentDecoderAgent` does).
 class ResponseBody {
     private var delivered = false
 

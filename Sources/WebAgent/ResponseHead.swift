@@ -1,5 +1,5 @@
 /// A response's status line and header fields: from the raw lines libcurl hands over (`take`), or
-/// from the HTTP/1.1 parser (`start`, `addField`).
+/// from the HTTP/1.1 `ResponseParser` (`start`, `addField`, `continueField`).
 ///
 /// Lines are parsed as bytes, never as `String` graphemes: CR LF is one grapheme in Swift, and
 /// this runs once per header line of every response, so it must be cheap. A new status line starts

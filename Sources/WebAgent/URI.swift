@@ -12,8 +12,6 @@ struct URI: Equatable {
     /// Path and query, as sent on the request line (at least "/").
     var pathAndQuery: String
     var fragment: String?
-    /// Whether the authority had a `userinfo@` part (libcurl sends it as Basic credentials).
-    var hasUserInfo = false
 
     static func parse(_ text: String) throws -> URI {
         var contiguous = text
@@ -91,8 +89,7 @@ struct URI: Equatable {
             guard (1...65535).contains(number) else { throw InvalidURI(uri: text, reason: "bad port \(string(portRange))") }
             port = number
         }
-        return URI(scheme: scheme, host: string(host), port: port, pathAndQuery: pathAndQuery, fragment: fragment,
-                   hasUserInfo: authorityStart != restStart)
+        return URI(scheme: scheme, host: string(host), port: port, pathAndQuery: pathAndQuery, fragment: fragment)
     }
 
     /// Hex digits, colons and dots with at least one colon, then optionally a zone: `%25` and

@@ -5,7 +5,7 @@ import Glibc
 ///
 /// With the environment variable `GETPAGE_DEBUG_FDS` set, getpage takes a snapshot before the
 /// downloads start and another once the reactor has stopped — when every connection, the
-/// connection pool and libcurl's multi handle have been closed — and reports both on standard
+/// connection pool (and libcurl's multi handle, after https) have been closed — and reports both on standard
 /// error, with what each descriptor left over points to:
 ///
 /// ```

@@ -50,6 +50,15 @@ import WebServer
         #expect(sent == "GET / HTTP/1.1\r\nHost: [::1]:\(port)\r\n\r\n")
     }
 
+    @Test func credentialsInTheURIAreNotSent() throws {
+        // When the URI carries user:password@, they are dropped, as Twisted's Agent does: the
+        // request goes to the host with no Authorization header.
+        let (sent, port) = try requestBytes(persistent: false) { agent, url in
+            agent.request("GET", url.replacingOccurrences(of: "http://", with: "http://user:secret@") + "/private")
+        }
+        #expect(sent == "GET /private HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n")
+    }
+
     @Test func aBodyOfKnownLengthIsSentWithContentLength() throws {
         // When a FileBodyProducer gives the body, Content-Length is its length and the bytes follow.
         let (sent, port) = try requestBytes(persistent: true, { agent, url in
