@@ -90,6 +90,26 @@ func fetch(_ path: String, timeout: Double? = 2, agent makeAgent: ((EPollReactor
         #expect(ending == .failed("ResponseFailed>ConnectionLost"))
     }
 
+    @Test func aResetSaysSoOnce() throws {
+        // When the connection is reset mid-body, the ConnectionLost inside ResponseFailed gives the
+        // system's reason, and its message says "non-clean fashion" once (not a message in a message).
+        var message = ""
+        try withReactor { reactor in
+            let server = WebServer(reactor)
+            try server.listen()
+            Agent(reactor).request("GET", server.url("/fault/reset-body?length=200000"))
+                .addCallback { readBody($0) }
+                .addBoth { result -> Void in
+                    if case .failure(let failure) = result, let failed = failure.value as? ResponseFailed {
+                        message = failed.reasons.first?.getErrorMessage() ?? ""
+                    }
+                    reactor.stop()
+                }
+        }
+        #expect(message.contains("reset"), "\(message)")
+        #expect(message.components(separatedBy: "non-clean fashion").count == 2, "\(message)")
+    }
+
     @Test func aBadStatusLineFailsWithAParseError() throws {
         // When the status line is garbage, the request fails without a response.
         let (ending, _) = try fetch("/fault/bad-status")

@@ -109,15 +109,21 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
             exchange.retried = true
             exchange.detachForRetry()
             exchange.pool.start(exchange)
-        } else if !parser.receivedAny {
-            exchange.connectionFinished(Failure(ConnectionLost(
-                reason.check(ConnectionDone.self) != nil
-                    ? "the server closed the connection without sending a response" : reason.getErrorMessage())))
         } else {
-            exchange.connectionFinished(Failure(ConnectionLost(
-                reason.check(ConnectionDone.self) != nil
-                    ? "the connection closed before the response was complete" : reason.getErrorMessage())))
+            exchange.connectionFinished(HTTP11Connection.lost(reason, before: !parser.receivedAny))
         }
+    }
+
+    /// The connection's end as the exchange reports it: always a `ConnectionLost`, saying what
+    /// was missing when the server closed cleanly, and keeping the system's reason otherwise.
+    private static func lost(_ reason: Failure, before anyResponse: Bool) -> Failure {
+        if reason.value is ConnectionLost { return reason }
+        if reason.check(ConnectionDone.self) != nil {
+            return Failure(ConnectionLost(anyResponse
+                ? "the server closed the connection without sending a response"
+                : "the connection closed before the response was complete"))
+        }
+        return Failure(ConnectionLost(reason.getErrorMessage()))
     }
 
     // MARK: - ResponseParserDelegate
