@@ -16,7 +16,8 @@ memory  BENCH_MEMORY_URLS (1,000,000) URLs, the corpus cycled, at C = 100 throug
         VmHWM/VmRSS sampled at every tenth of the URLs completed, then its peak RSS at the end.
 
 Every program runs under rusage_run (wall time, user + sys CPU and ru_maxrss from wait4; see
-rusage_run.c for why not os.wait4 here). Runs are interleaved: each repetition (BENCH_REPEAT, 3)
+rusage_run.c for why not os.wait4 here). Runs are interleaved: each repetition (BENCH_REPEAT, 3;
+pages: BENCH_PAGES_REPEAT, 5; stream: BENCH_STREAM_REPEAT, 9)
 runs every program once, the order rotated by one each time, and the tables show medians.
 Results: DIR/MODE.jsonl (one line per run, the machine first) and DIR/MODE.md (the table, also
 printed on stdout). Progress goes to stderr.
@@ -545,7 +546,9 @@ def pages_markdown(args, meta, records, concurrencies, pages, repeat, names, loa
 
 
 def run_pages(args, launcher):
-    repeat = env_int("BENCH_REPEAT", 3)
+    # Five by default: one run of 10,000 pages lasts 0.2-0.4 s for getpage and curl, and on this
+    # shared machine a single run can be 50 % slower than its neighbours.
+    repeat = env_int("BENCH_PAGES_REPEAT", max(5, env_int("BENCH_REPEAT", 3)))
     pages = env_int("BENCH_PAGES", 10_000)
     concurrencies = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "2 50 200").split()]
     ctx = Context(args, pages)

@@ -10,7 +10,8 @@
 # Benchmarks/scripts/http_bench.py, and stops that nginx by its PID on the way out, also when
 # anything fails or the run is interrupted.
 #
-# Environment: BENCH_REPEAT (3), BENCH_STREAM_REPEAT (9, at least BENCH_REPEAT), BENCH_PAGES (10000),
+# Environment: BENCH_REPEAT (3), BENCH_PAGES_REPEAT (5, at least BENCH_REPEAT), BENCH_STREAM_REPEAT
+# (9, at least BENCH_REPEAT), BENCH_PAGES (10000),
 # BENCH_CONCURRENCY ("2 50 200"),
 # BENCH_WRK_SECONDS (5), BENCH_MEMORY_URLS (1000000), BENCH_RUN_TIMEOUT (600 s, per program run),
 # GETPAGE, BLOG_EXAMPLE, SWIFT (swift).

@@ -3,6 +3,15 @@ import Testing
 @testable import WebAgent
 
 @Suite struct HeadersTests {
+    @Test func tokenBytesAreExactlyRFC9110Tchar() {
+        // When each of the 256 byte values is checked, exactly the letters, digits and
+        // !#$%&'*+-.^_`|~ are token characters (what a header name may hold).
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for byte in 0...255 {
+            #expect(Headers.isTokenByte(UInt8(byte)) == tchar.contains(UInt8(byte)), "byte \(byte)")
+        }
+    }
+
     @Test func namesAreCaseInsensitiveAndValuesKeepTheirOrder() {
         // When values are added under differently cased names, they collect under one name, in order.
         var headers = Headers(["User-Agent": ["twisted"]])

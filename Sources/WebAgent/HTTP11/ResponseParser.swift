@@ -378,7 +378,8 @@ struct ResponseParser {
     }
 
     private static func holdsCROrNUL(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        bytes.contains { $0 == 0x0D || $0 == 0 }
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return false }
+        return memchr(base, 0x0D, bytes.count) != nil || memchr(base, 0, bytes.count) != nil
     }
 
     /// A line for an error message: at most 80 bytes, quoted, control bytes escaped.
