@@ -27,6 +27,8 @@ final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport, OwnedSock
     private var writing = false
 
     private var readPaused = false
+    /// Whether the last read filled at least half the buffer (see `doRead`).
+    private var readsAreLarge = false
     private var readShut = false
     private var writeShutPending = false
     private var writeShut = false
@@ -64,9 +66,23 @@ final class TCPConnection: ReadDescriptor, WriteDescriptor, Transport, OwnedSock
         guard state != .closed, !readShut else { return }
         let readBuffer = reactor.readBuffer
         for _ in 0..<4 {
-            let count = Glibc.read(fileDescriptor, readBuffer.baseAddress, readBuffer.count)
+            // Small reads go through the reactor's shared buffer and are copied out at their size;
+            // while reads come back at least half full (a large body streaming in), each is read
+            // straight into the array handed to the protocol, sparing a copy of every byte.
+            var count = 0
+            let bytes: [UInt8]
+            if readsAreLarge {
+                bytes = [UInt8](unsafeUninitializedCapacity: readBuffer.count) { buffer, initialized in
+                    count = Glibc.read(fileDescriptor, buffer.baseAddress, buffer.count)
+                    initialized = max(0, count)
+                }
+            } else {
+                count = Glibc.read(fileDescriptor, readBuffer.baseAddress, readBuffer.count)
+                bytes = count > 0 ? Array(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count])) : []
+            }
             if count > 0 {
-                protocolHandler?.dataReceived(Array(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count])))
+                readsAreLarge = count >= readBuffer.count / 2
+                protocolHandler?.dataReceived(bytes)
                 // The protocol may have closed or paused us.
                 guard state == .open, !readPaused, !readShut else { return }
                 if count < readBuffer.count { return }
