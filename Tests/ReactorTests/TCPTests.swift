@@ -201,6 +201,53 @@ import Testing
         #expect(client.lostReason?.check(ConnectionDone.self) != nil)
     }
 
+    @Test func everyByteArrivesInOrderThroughSmallAndLargeReads() throws {
+        // When a server sends a few small writes, then 4 MiB at once (reads fill the buffer, and
+        // are made straight into the arrays handed over), then small writes again, the client gets
+        // exactly the bytes sent, in order, and some of its reads were 32 KiB or more.
+        func pattern(_ range: Range<Int>) -> [UInt8] { range.map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) } }
+        final class Collector: Protocol {
+            var bytes: [UInt8] = []
+            var largeReads = 0
+            let expected: Int
+            let done: () -> Void
+            init(expected: Int, done: @escaping () -> Void) {
+                self.expected = expected
+                self.done = done
+            }
+            override func dataReceived(_ chunk: [UInt8]) {
+                bytes += chunk
+                if chunk.count >= 32 * 1024 { largeReads += 1 }
+                if bytes.count == expected { done() }
+            }
+        }
+        let sizes = [1, 100, 3000, 4 * 1024 * 1024, 7, 2000, 65_536, 5]
+        let total = sizes.reduce(0, +)
+        var collector: Collector?
+        try withReactor(limit: 30) { reactor in
+            final class Sender: Protocol {
+                let chunks: [[UInt8]]
+                init(_ chunks: [[UInt8]]) { self.chunks = chunks }
+                override func connectionMade() {
+                    for chunk in chunks { transport?.write(chunk) }
+                    transport?.loseConnection()
+                }
+            }
+            var offset = 0
+            let chunks = sizes.map { size -> [UInt8] in
+                defer { offset += size }
+                return pattern(offset..<(offset + size))
+            }
+            let port = try reactor.listenTCP(0, Factory.forProtocol { Sender(chunks) })
+            let receiver = Collector(expected: total) { reactor.stop() }
+            collector = receiver
+            connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, receiver)
+        }
+        #expect(collector?.bytes.count == total)
+        #expect(collector?.bytes == pattern(0..<total))
+        #expect((collector?.largeReads ?? 0) > 0)
+    }
+
     @Test func aPausedProducerMovesAHundredMegabytesWithBoundedBuffering() throws {
         // When a streaming producer writes 100 MB to a slow reader, the transport pauses it above
         // the high-water mark, so the write buffer never holds more than a little over that mark.
