@@ -1,5 +1,6 @@
 import Deferreds
 import Glibc
+import TestSupport
 import Testing
 
 @testable import Reactor
@@ -96,36 +97,12 @@ import Testing
     @Test func connectTimesOutAgainstAFullAcceptQueue() throws {
         // When the listener's accept queue is full, SYNs are dropped and the connect times out
         // with ConnectTimeoutError.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = bind(listener, $0, length) }
-        }
-        listen(listener, 0)
-        withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(listener, $0, &length) }
-        }
-        let port = Int(UInt16(bigEndian: address.sin_port))
-        var fillers: [Int32] = []
-        defer { fillers.forEach { close($0) } }
+        let listener = UnservedListener()
+        let port = listener.port
         var failure: Failure?
         var started = 0.0
         var elapsed = 0.0
         try withReactor { reactor in
-            // Fill the accept queue (never accepted), then connect once more.
-            for _ in 0..<4 {
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-                withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        _ = connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                    }
-                }
-                fillers.append(fd)
-            }
             reactor.callLater(0.2) {
                 started = reactor.seconds()
                 connectProtocol(reactor, host: "127.0.0.1", port: port, RecordingProtocol(), timeout: 0.5)
@@ -241,7 +218,7 @@ import Testing
             let port = try reactor.listenTCP(0, Factory.forProtocol { Sender(chunks) })
             let receiver = Collector(expected: total) { reactor.stop() }
             collector = receiver
-            connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, receiver)
+            _ = connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, receiver)
         }
         #expect(collector?.bytes.count == total)
         #expect(collector?.bytes == pattern(0..<total))

@@ -1,6 +1,7 @@
 import Deferreds
 import Glibc
 import Reactor
+import TestSupport
 import Testing
 import WebServer
 
@@ -498,31 +499,8 @@ final class PausingRecorder: Protocol {
 
     @Test func aConnectTimeoutFailsWithConnectTimeoutError() throws {
         // When the listener's accept queue is full, the connect times out with ConnectTimeoutError.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                _ = bind(listener, $0, length)
-                _ = getsockname(listener, $0, &length)
-            }
-        }
-        listen(listener, 0)
-        var fillers: [Int32] = []
-        defer { fillers.forEach { close($0) } }
-        for _ in 0..<4 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    _ = connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            fillers.append(fd)
-        }
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        let listener = UnservedListener()
+        let port = listener.port
         var failure: Failure?
         try withReactor { reactor in
             reactor.callLater(0.2) {

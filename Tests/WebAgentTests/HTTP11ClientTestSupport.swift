@@ -110,38 +110,3 @@ final class FailingProducer: BodyProducer {
     func resumeProducing() {}
     func stopProducing() {}
 }
-
-/// A listening socket whose accept queue is full and never served: connecting to it stays in
-/// progress (until the connect timeout).
-final class UnservedListener {
-    private var descriptors: [Int32] = []
-    private(set) var port = 0
-
-    init() {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        descriptors.append(listener)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                _ = bind(listener, $0, length)
-                _ = getsockname(listener, $0, &length)
-            }
-        }
-        listen(listener, 0)
-        for _ in 0..<4 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-            withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    _ = connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            descriptors.append(fd)
-        }
-        port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    deinit { descriptors.forEach { close($0) } }
-}

@@ -1,5 +1,6 @@
 import Deferreds
 import Reactor
+import TestSupport
 import Testing
 import WebServer
 

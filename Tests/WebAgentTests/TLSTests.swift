@@ -35,7 +35,7 @@ final class H2Server {
         certificate = directory + "/cert.pem"
         let key = directory + "/key.pem"
         try TLSServer.makeCertificate(certificate, key: key)
-        port = H2Server.freePort()
+        port = freeLoopbackPort()
         let config = """
             daemon on;
             pid \(directory)/nginx.pid;
@@ -63,23 +63,6 @@ final class H2Server {
     func stop() {
         if pid > 0 { kill(pid, SIGTERM) }
         try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    /// A port that was free a moment ago (bound to 0, then released).
-    private static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                _ = bind(fd, $0, length)
-                _ = getsockname(fd, $0, &length)
-            }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 
