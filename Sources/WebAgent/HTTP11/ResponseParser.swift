@@ -114,25 +114,24 @@ struct ResponseParser {
         let count = input.count
         while index < count {
             switch state {
-            case .body(let remaining):
+            case .body(let remaining), .chunkData(let remaining):
+                // A Content-Length body ends with its last byte; a chunk's data with its CR LF.
+                let inChunk = if case .chunkData = state { true } else { false }
                 let take = min(remaining, count - index)
                 let left = remaining - take
-                state = left == 0 ? .done : .body(remaining: left)
+                if left > 0 {
+                    state = inChunk ? .chunkData(remaining: left) : .body(remaining: left)
+                } else {
+                    state = inChunk ? .chunkDataEnd : .done
+                }
                 guard delegate.parserReceivedBody(UnsafeRawBufferPointer(rebasing: input[index..<(index + take)]))
                 else { return }
                 index += take
-                if left == 0 {
+                if left == 0 && !inChunk {
                     if index < count { reusable = false }
                     delegate.parserFinishedResponse(reusable: reusable)
                     return
                 }
-            case .chunkData(let remaining):
-                let take = min(remaining, count - index)
-                let left = remaining - take
-                state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
-                guard delegate.parserReceivedBody(UnsafeRawBufferPointer(rebasing: input[index..<(index + take)]))
-                else { return }
-                index += take
             case .untilClose:
                 _ = delegate.parserReceivedBody(UnsafeRawBufferPointer(rebasing: input[index...]))
                 return
