@@ -131,21 +131,26 @@ struct URI: Equatable {
     /// The URI without its fragment, as handed to libcurl.
     var withoutFragment: String {
         // Built as bytes: this runs for every request, and interpolation costs several times more.
-        let bracketed = host.containsByte(UInt8(ascii: ":"))
-        let defaultPort = scheme == "https" ? 443 : 80
         var bytes: [UInt8] = []
         bytes.reserveCapacity(scheme.utf8.count + host.utf8.count + pathAndQuery.utf8.count + 14)
         bytes.append(contentsOf: scheme.utf8)
         bytes.append(contentsOf: "://".utf8)
+        appendAuthority(to: &bytes)
+        bytes.append(contentsOf: pathAndQuery.utf8)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `host[:port]` as sent (the URI's authority, the Host header): an IPv6 host in
+    /// brackets, the port left out when it is the scheme's default.
+    func appendAuthority(to bytes: inout [UInt8]) {
+        let bracketed = host.containsByte(UInt8(ascii: ":"))
         if bracketed { bytes.append(UInt8(ascii: "[")) }
         bytes.append(contentsOf: host.utf8)
         if bracketed { bytes.append(UInt8(ascii: "]")) }
-        if port != defaultPort {
+        if port != (scheme == "https" ? 443 : 80) {
             bytes.append(UInt8(ascii: ":"))
-            bytes.append(contentsOf: String(port).utf8)
+            bytes.appendDecimal(port)
         }
-        bytes.append(contentsOf: pathAndQuery.utf8)
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Resolves a Location header value against this URI (absolute, scheme-relative, absolute-path

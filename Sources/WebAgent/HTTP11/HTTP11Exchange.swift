@@ -57,9 +57,6 @@ final class HTTP11Exchange: ResponseBody {
         self.responseDeferred = deferred
     }
 
-    /// Whether the exchange has ended (answered, failed, timed out or cancelled).
-    var isOver: Bool { ending != nil }
-
     /// Whether a new connection may be made for it (it has not ended and has no connection).
     var isWaiting: Bool { ending == nil && connection == nil }
 
@@ -102,14 +99,7 @@ final class HTTP11Exchange: ResponseBody {
         let headers = request.headers
         if !headers.hasHeader("Host") {
             bytes.append(contentsOf: "Host: ".utf8)
-            let bracketed = uri.host.containsByte(UInt8(ascii: ":"))
-            if bracketed { bytes.append(UInt8(ascii: "[")) }
-            bytes.append(contentsOf: uri.host.utf8)
-            if bracketed { bytes.append(UInt8(ascii: "]")) }
-            if uri.port != 80 {
-                bytes.append(UInt8(ascii: ":"))
-                bytes.appendDecimal(uri.port)
-            }
+            uri.appendAuthority(to: &bytes)
             bytes.append(contentsOf: "\r\n".utf8)
         }
         headers.appendFieldLines(to: &bytes)
