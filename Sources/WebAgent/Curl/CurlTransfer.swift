@@ -53,9 +53,7 @@ final class CurlTransfer: ResponseBody {
 
     // Body.
     @exclusivity(unchecked) private var bodyState = BodyState.waiting
-    @exclusivity(unchecked) private var chunks: [[UInt8]] = []
-    @exclusivity(unchecked) private var chunkHead = 0
-    @exclusivity(unchecked) private var bufferedBytes = 0
+    @exclusivity(unchecked) private var held = HeldChunks()
     @exclusivity(unchecked) private var receivedBytes = 0
     @exclusivity(unchecked) private var pausedByUs = false
     @exclusivity(unchecked) private var pausedByProtocol = false
@@ -223,8 +221,8 @@ final class CurlTransfer: ResponseBody {
         if case .finished = bodyState { return 0 }
         let mayAccept: Bool
         switch bodyState {
-        case .waiting: mayAccept = bufferedBytes == 0
-        case .delivering: mayAccept = !pausedByProtocol && bufferedBytes < CurlTransfer.bufferLimit
+        case .waiting: mayAccept = held.byteCount == 0
+        case .delivering: mayAccept = !pausedByProtocol && held.byteCount < CurlTransfer.bufferLimit
         case .finished: mayAccept = false
         }
         guard mayAccept else {
@@ -237,16 +235,7 @@ final class CurlTransfer: ResponseBody {
             return 0
         }
         receivedBytes += bytes.count
-        let last = chunks.count - 1
-        if last >= chunkHead, chunks[last].capacity - chunks[last].count >= bytes.count {
-            // Gathered into the chunk not yet delivered: fewer, larger chunks for the protocol.
-            chunks[last].append(contentsOf: bytes)
-        } else {
-            var chunk = multi.takeSpareChunk(capacity: bytes.count)
-            chunk.append(contentsOf: bytes)
-            chunks.append(chunk)
-        }
-        bufferedBytes += bytes.count
+        held.gather(bytes) { multi.takeSpareChunk(capacity: $0) }
         multi.noteNews(self)
         return bytes.count
     }
@@ -319,7 +308,7 @@ final class CurlTransfer: ResponseBody {
         }
         if let failure {
             finish(failure)
-        } else if pausedByUs, case .delivering = bodyState, !pausedByProtocol, bufferedBytes == 0 {
+        } else if pausedByUs, case .delivering = bodyState, !pausedByProtocol, held.byteCount == 0 {
             pausedByUs = false
             multi.unpause(self)
         }
@@ -334,18 +323,10 @@ final class CurlTransfer: ResponseBody {
     }
 
     private func deliverChunks(to protocolHandler: Protocol) {
-        while chunkHead < chunks.count, !pausedByProtocol {
-            var chunk = chunks[chunkHead]
-            chunks[chunkHead] = []
-            chunkHead += 1
-            bufferedBytes -= chunk.count
+        while !pausedByProtocol, var chunk = held.popFirst() {
             protocolHandler.dataReceived(chunk)
             multi.keepSpareChunk(&chunk)
             if case .finished = bodyState { return }
-        }
-        if chunkHead == chunks.count {
-            chunks.removeAll(keepingCapacity: true)
-            chunkHead = 0
         }
     }
 
@@ -394,7 +375,7 @@ final class CurlTransfer: ResponseBody {
             break
         case .delivering(let protocolHandler):
             deliverChunks(to: protocolHandler)
-            guard chunkHead == chunks.count || chunks.isEmpty else { return }
+            guard held.isEmpty else { return }
             bodyState = .finished
             protocolHandler.connectionLost(ResponseBody.bodyEnding(reason, response: response))
             protocolHandler.transport = nil
@@ -408,9 +389,7 @@ final class CurlTransfer: ResponseBody {
     func fail(_ reason: Failure) {
         guard !detached, failure == nil else { return }
         failure = reason
-        chunks = []
-        chunkHead = 0
-        bufferedBytes = 0
+        held.removeAll()
         finish(reason)
     }
 

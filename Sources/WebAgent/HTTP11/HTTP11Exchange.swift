@@ -32,9 +32,7 @@ final class HTTP11Exchange: ResponseBody {
     @exclusivity(unchecked) private var transport: (any Transport)?
 
     @exclusivity(unchecked) private var bodyState = BodyState.waiting
-    @exclusivity(unchecked) private var chunks: [[UInt8]] = []
-    @exclusivity(unchecked) private var chunkHead = 0
-    @exclusivity(unchecked) private var bufferedBytes = 0
+    @exclusivity(unchecked) private var held = HeldChunks()
     @exclusivity(unchecked) private var receivedBytes = 0
     @exclusivity(unchecked) private var pausedByProtocol = false
     @exclusivity(unchecked) private var readingPaused = false
@@ -146,12 +144,11 @@ final class HTTP11Exchange: ResponseBody {
             return false
         }
         receivedBytes += bytes.count
-        if case .delivering(let protocolHandler) = bodyState, !pausedByProtocol, bufferedBytes == 0 {
+        if case .delivering(let protocolHandler) = bodyState, !pausedByProtocol, held.byteCount == 0 {
             protocolHandler.dataReceived(whole ?? Array(bytes))
             return ending == nil
         }
-        chunks.append(whole ?? Array(bytes))
-        bufferedBytes += bytes.count
+        held.append(whole ?? Array(bytes))
         updateReading()
         return true
     }
@@ -179,9 +176,7 @@ final class HTTP11Exchange: ResponseBody {
         } else {
             pool.forget(self)
         }
-        chunks = []
-        chunkHead = 0
-        bufferedBytes = 0
+        held.removeAll()
         end(reason)
     }
 
@@ -203,19 +198,11 @@ final class HTTP11Exchange: ResponseBody {
     /// Hands over what is buffered, then, once all is delivered and the exchange has ended, tells
     /// the protocol how.
     private func finishDelivery(_ protocolHandler: Protocol) {
-        while chunkHead < chunks.count, !pausedByProtocol {
-            let chunk = chunks[chunkHead]
-            chunks[chunkHead] = []
-            chunkHead += 1
-            bufferedBytes -= chunk.count
+        while !pausedByProtocol, let chunk = held.popFirst() {
             protocolHandler.dataReceived(chunk)
             if case .finished = bodyState { return }
         }
-        if chunkHead == chunks.count {
-            chunks.removeAll(keepingCapacity: true)
-            chunkHead = 0
-        }
-        guard bufferedBytes == 0, let ending else {
+        guard held.byteCount == 0, let ending else {
             updateReading()
             return
         }
@@ -230,8 +217,8 @@ final class HTTP11Exchange: ResponseBody {
         guard let connection else { return }
         let shouldPause: Bool
         switch bodyState {
-        case .waiting: shouldPause = bufferedBytes > 0
-        case .delivering: shouldPause = pausedByProtocol || bufferedBytes > HTTP11Exchange.bufferLimit
+        case .waiting: shouldPause = held.byteCount > 0
+        case .delivering: shouldPause = pausedByProtocol || held.byteCount > HTTP11Exchange.bufferLimit
         case .finished: shouldPause = false
         }
         if shouldPause != readingPaused {
@@ -258,7 +245,7 @@ final class HTTP11Exchange: ResponseBody {
         if case .waiting = bodyState, !wasDelivered {
             if ending == nil && !hasNoBody { fail(Failure(CancelledError())) }
             bodyState = .finished
-            chunks = []
+            held.removeAll()
         }
     }
 
@@ -295,7 +282,7 @@ final class HTTP11Exchange: ResponseBody {
         connection = nil
         bodyState = .finished
         keepAlive = nil
-        chunks = []
+        held.removeAll()
     }
 
     /// Cancels the request (the canceller of the response deferred).
