@@ -103,3 +103,13 @@ public final class Agent: AgentProtocol {
         return parsed
     }
 }
+
+/// What an exchange needs besides the request itself (the agent's settings and the request's
+/// timeout), on either path: `HTTP11Exchange` or `CurlTransfer`.
+struct TransferOptions {
+    var connectTimeout: Double?
+    var timeout: Double?
+    var caFile: String?
+    var maxBodyBytes: Int?
+    var maxHeaderBytes: Int
+}

@@ -30,8 +30,8 @@ struct HeldChunks {
     /// The first chunk held, removed; nil when none is.
     mutating func popFirst() -> [UInt8]? {
         guard head < chunks.count else { return nil }
-        let chunk = chunks[head]
-        chunks[head] = []
+        var chunk: [UInt8] = []
+        swap(&chunk, &chunks[head])
         head += 1
         byteCount -= chunk.count
         if head == chunks.count {

@@ -100,10 +100,9 @@ final class BodyReader: Protocol {
 
     let highWaterMark: Int
     private(set) var state = State.streaming
-    private var chunks: [[UInt8]] = []
-    private var head = 0
-    /// Bytes in `chunks[head...]`.
-    private(set) var heldBytes = 0
+    private var held = HeldChunks()
+    /// Bytes held for the loop.
+    var heldBytes: Int { held.byteCount }
     /// Whether this reader paused the transfer.
     private(set) var pausedTransfer = false
     /// Fired when a chunk or the end arrives while the loop waits.
@@ -119,8 +118,7 @@ final class BodyReader: Protocol {
 
     override func dataReceived(_ bytes: [UInt8]) {
         guard case .streaming = state, !bytes.isEmpty else { return }
-        chunks.append(bytes)
-        heldBytes += bytes.count
+        held.append(bytes)
         if heldBytes >= highWaterMark && !pausedTransfer {
             pausedTransfer = true
             transport?.pauseProducing()
@@ -140,7 +138,7 @@ final class BodyReader: Protocol {
     /// The next chunk, nil at the end; throws the body's failure, or `CancellationError`.
     nonisolated(nonsending) func next() async throws -> [UInt8]? {
         while true {
-            if head < chunks.count { return takeChunk() }
+            if let chunk = held.popFirst() { return chunk }
             switch state {
             case .streaming:
                 if pausedTransfer {
@@ -162,18 +160,6 @@ final class BodyReader: Protocol {
         }
     }
 
-    private func takeChunk() -> [UInt8] {
-        var chunk: [UInt8] = []
-        swap(&chunk, &chunks[head])
-        head += 1
-        heldBytes -= chunk.count
-        if head == chunks.count {
-            chunks.removeAll(keepingCapacity: true)
-            head = 0
-        }
-        return chunk
-    }
-
     private func wake() {
         guard let waiting = wakeup else { return }
         wakeup = nil
@@ -184,7 +170,7 @@ final class BodyReader: Protocol {
     private func abort() {
         wakeup = nil
         state = .closed
-        dropHeld()
+        held.removeAll()
         transport?.stopProducing()
     }
 
@@ -195,11 +181,5 @@ final class BodyReader: Protocol {
             return
         }
         abort()
-    }
-
-    private func dropHeld() {
-        chunks = []
-        head = 0
-        heldBytes = 0
     }
 }

@@ -3,15 +3,6 @@ import Deferreds
 import Glibc
 import Reactor
 
-/// What a transfer needs to be configured, besides the request itself.
-struct TransferOptions {
-    var connectTimeout: Double?
-    var timeout: Double?
-    var caFile: String?
-    var maxBodyBytes: Int?
-    var maxHeaderBytes: Int
-}
-
 /// One request/response exchange on a libcurl easy handle: the only code that touches a `CURL*`
 /// besides `CurlMulti`.
 ///
