@@ -127,6 +127,42 @@ struct TLSTests {
         #expect(response.version.0 == "HTTP" && response.version.1 == 1)
     }
 
+    @Test func aBodyAskedForAfterItsPoolClosedEndsAndStillNamesItsServer() throws {
+        // When an https body is asked for only after its pool has closed (libcurl's handle for it
+        // reset for reuse or freed), the body still ends (whole, or cancelled if it was still
+        // coming) and its transport still names the server: nothing is read from the handle after
+        // the transfer gave it back.
+        final class PeerRecorder: Protocol {
+            var peer: Address?
+            var reason: Failure?
+            let done = Deferred<Void>()
+            override func connectionMade() { peer = transport?.getPeer() }
+            override func connectionLost(_ reason: Failure) {
+                self.reason = reason
+                done.callback(())
+            }
+        }
+        let server = try TLSServer()
+        defer { server.stop() }
+        let body = PeerRecorder()
+        try withReactor { reactor in
+            let pool = HTTPConnectionPool(reactor)
+            Agent(reactor, pool: pool, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+                .addCallback { response -> Deferred<Void> in
+                    pool.closeCachedConnections().addCallback { _ -> Deferred<Void> in
+                        response.deliverBody(body)
+                        return body.done
+                    }
+                }
+                .addErrback { failure in Issue.record("\(failure)") }
+                .addBoth { _ in reactor.stop() }
+        }
+        #expect(body.peer == Address(family: .ipv4, host: "127.0.0.1", port: server.port))
+        // s_server -www ends its HTTP/1.0 body by closing (PotentialDataLoss).
+        let reason = try #require(body.reason)
+        #expect(reason.check(PotentialDataLoss.self, ResponseDone.self, CancelledError.self) != nil, "\(reason)")
+    }
+
     @Test func theCAFileDoesNotTurnVerificationOff() throws {
         // When the CA file holds another certificate, or the URL names a host the certificate is not
         // for (localhost; it is for the address 127.0.0.1), the request still fails with TLSError.

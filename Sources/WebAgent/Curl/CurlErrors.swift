@@ -8,11 +8,11 @@ enum CurlErrors {
     /// libcurl's own limit on one header line (CURL_MAX_HTTP_HEADER).
     static let curlMaxHeaderLine = 100 * 1024
 
-    static func error(for code: CURLcode, easy: UnsafeMutableRawPointer, uri: URI, receivedHeaders: Bool,
+    /// - Parameters:
+    ///   - osErrno: the transfer's CURLINFO_OS_ERRNO; `connectSeconds`: its CURLINFO_CONNECT_TIME_T.
+    static func error(for code: CURLcode, osErrno: Int, connectSeconds: Double, uri: URI, receivedHeaders: Bool,
                       maxHeaderBytes: Int) -> any Error {
         let message = String(cString: ccurl_easy_strerror(code))
-        var osErrno = 0
-        ccurl_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno)
         switch code {
         case CURLE_UNSUPPORTED_PROTOCOL:
             // The agent only hands libcurl http and https URIs; for those this code means the
@@ -28,7 +28,7 @@ enum CurlErrors {
             return ConnectError(host: uri.host, port: uri.port, errno: Int32(osErrno == 0 ? Int(ECONNREFUSED) : osErrno))
         case CURLE_OPERATION_TIMEDOUT:
             // The agent keeps its own request timer, so libcurl only times out connecting.
-            return ConnectTimeoutError(host: uri.host, port: uri.port, seconds: connectTimeout(easy))
+            return ConnectTimeoutError(host: uri.host, port: uri.port, seconds: connectSeconds)
         case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM,
             CURLE_SSL_CIPHER, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH,
             CURLE_SSL_INVALIDCERTSTATUS, CURLE_SSL_SHUTDOWN_FAILED:
@@ -51,11 +51,5 @@ enum CurlErrors {
         default:
             return TransferError(code: Int(code.rawValue), message: message)
         }
-    }
-
-    private static func connectTimeout(_ easy: UnsafeMutableRawPointer) -> Double {
-        var total: curl_off_t = 0
-        ccurl_easy_getinfo_off(easy, CURLINFO_CONNECT_TIME_T, &total)
-        return Double(total) / 1_000_000
     }
 }

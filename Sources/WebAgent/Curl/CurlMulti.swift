@@ -87,6 +87,7 @@ final class CurlMulti {
         timer = nil
         for (easy, transfer) in active {
             ccurl_multi_remove_handle(handle, easy)
+            transfer.recordHandle()
             transfer.detach()
             cleanUp(easy)
         }
@@ -118,6 +119,7 @@ final class CurlMulti {
     /// Starts running `transfer`, whose easy handle is configured.
     func start(_ transfer: CurlTransfer) -> Bool {
         guard !closed else {
+            transfer.recordHandle()
             cleanUp(transfer.easy)
             return false
         }
@@ -125,6 +127,7 @@ final class CurlMulti {
         let code = ccurl_multi_add_handle(handle, transfer.easy)
         guard code == CURLM_OK else {
             active[transfer.easy] = nil
+            transfer.recordHandle()
             recycle(transfer.easy)
             return false
         }
@@ -134,8 +137,11 @@ final class CurlMulti {
     /// Stops `transfer` now (it may be mid-flight); its connection is closed or returned to the cache.
     /// Must not be called from inside a libcurl callback (it never is: user code runs outside them).
     func stop(_ transfer: CurlTransfer) {
-        guard !closed, active.removeValue(forKey: transfer.easy) != nil else { return }
+        // The handle may already serve another transfer (this one finished and gave it back).
+        guard !closed, active[transfer.easy] === transfer else { return }
+        active[transfer.easy] = nil
         ccurl_multi_remove_handle(handle, transfer.easy)
+        transfer.recordHandle()
         recycle(transfer.easy)
     }
 
@@ -150,7 +156,7 @@ final class CurlMulti {
     /// Resumes a transfer paused in its write or read callback. Runs the callbacks libcurl may call
     /// at once, then delivers their news.
     func unpause(_ transfer: CurlTransfer) {
-        guard !closed, active[transfer.easy] != nil else { return }
+        guard !closed, active[transfer.easy] === transfer else { return }
         ccurl_easy_pause(transfer.easy, CURLPAUSE_CONT)
         deliverNews()
     }

@@ -64,6 +64,10 @@ final class CurlTransfer: ResponseBody {
     @exclusivity(unchecked) private var result: CURLcode?
     @exclusivity(unchecked) private var failure: Failure?
     @exclusivity(unchecked) private var detached = false
+    /// What the transfer reads from its easy handle after libcurl is done with it, recorded just
+    /// before the handle goes back to the multi handle (which resets it for another transfer, or
+    /// frees it): nil while the handle is still this transfer's.
+    @exclusivity(unchecked) private var handleRecord: HandleRecord?
     /// While a body is being delivered the transfer keeps itself alive: once libcurl is done with
     /// it, nothing else may hold it (the caller can drop the Response after `deliverBody`).
     @exclusivity(unchecked) private var keepAlive: CurlTransfer?
@@ -257,17 +261,21 @@ final class CurlTransfer: ResponseBody {
         return Int(ccurl_readfunc_pause())
     }
 
-    /// The multi handle found the transfer finished (inside `action`, after libcurl returned).
+    /// The multi handle found the transfer finished (inside `action`, after libcurl returned), and
+    /// is about to take its easy handle back.
     func finished(with code: CURLcode) {
         result = code
+        recordHandle()
         timeoutCall?.cancel()
         timeoutCall = nil
         multi.noteNews(self)
     }
 
-    /// The multi handle is shutting down: forget everything without calling anyone.
+    /// The multi handle is shutting down: forget everything without calling anyone. A body asked
+    /// for later ends at once with `CancelledError` (as an HTTP/1.1 exchange's does).
     func detach() {
         detached = true
+        if failure == nil && result == nil { failure = Failure(CancelledError()) }
         keepAlive = nil
         timeoutCall?.cancel()
         timeoutCall = nil
@@ -332,7 +340,9 @@ final class CurlTransfer: ResponseBody {
         if let uploadFailure, code == CURLE_ABORTED_BY_CALLBACK {
             return Failure(RequestTransmissionFailed(reasons: [uploadFailure]))
         }
-        return Failure(CurlErrors.error(for: code, easy: easy, uri: uri, receivedHeaders: headersDispatched,
+        let record = handleRecord ?? readHandle()
+        return Failure(CurlErrors.error(for: code, osErrno: record.osErrno, connectSeconds: record.connectSeconds,
+                                        uri: uri, receivedHeaders: headersDispatched,
                                         maxHeaderBytes: options.maxHeaderBytes))
     }
 
@@ -418,7 +428,8 @@ final class CurlTransfer: ResponseBody {
                 multi.deliverNews()
             },
             stop: { [weak self] in self?.fail(Failure(CancelledError())) },
-            peer: { [peerAddress] in peerAddress }, host: { [localAddress] in localAddress })
+            peer: { [record = handleRecord ?? readHandle()] in record.peer },
+            host: { [record = handleRecord ?? readHandle()] in record.local })
     }
 
     /// Cancels the request (the canceller of the response deferred).
@@ -443,22 +454,45 @@ final class CurlTransfer: ResponseBody {
 
     fileprivate var uploadBuffered: Int { uploadChunks.reduce(0) { $0 + $1.count } - uploadOffset }
 
-    private var peerAddress: Address {
+    // MARK: - The easy handle's record
+
+    /// What the transfer still needs from its easy handle once libcurl is done with it.
+    struct HandleRecord {
+        var peer: Address
+        var local: Address
+        /// The system error of the last failed call (CURLINFO_OS_ERRNO), 0 if none.
+        var osErrno: Int
+        /// Seconds spent connecting (CURLINFO_CONNECT_TIME_T).
+        var connectSeconds: Double
+    }
+
+    /// Records what the transfer reads from its easy handle. `CurlMulti` calls it before the
+    /// handle leaves the transfer (recycled for another transfer, or freed); later reads use the
+    /// record, never the handle.
+    func recordHandle() {
+        if handleRecord == nil { handleRecord = readHandle() }
+    }
+
+    private func readHandle() -> HandleRecord {
         var ip: UnsafeMutablePointer<CChar>?
         var port = 0
         ccurl_easy_getinfo_str(easy, CURLINFO_PRIMARY_IP, &ip)
         ccurl_easy_getinfo_long(easy, CURLINFO_PRIMARY_PORT, &port)
-        let host = ip.map { String(cString: $0) } ?? uri.host
-        return Address(family: host.containsByte(UInt8(ascii: ":")) ? .ipv6 : .ipv4, host: host, port: port)
-    }
-
-    private var localAddress: Address {
-        var ip: UnsafeMutablePointer<CChar>?
-        var port = 0
+        let peerHost = ip.map { String(cString: $0) } ?? uri.host
+        ip = nil
+        var localPort = 0
         ccurl_easy_getinfo_str(easy, CURLINFO_LOCAL_IP, &ip)
-        ccurl_easy_getinfo_long(easy, CURLINFO_LOCAL_PORT, &port)
-        let host = ip.map { String(cString: $0) } ?? ""
-        return Address(family: host.containsByte(UInt8(ascii: ":")) ? .ipv6 : .ipv4, host: host, port: port)
+        ccurl_easy_getinfo_long(easy, CURLINFO_LOCAL_PORT, &localPort)
+        let localHost = ip.map { String(cString: $0) } ?? ""
+        var osErrno = 0
+        ccurl_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno)
+        var connectMicroseconds: curl_off_t = 0
+        ccurl_easy_getinfo_off(easy, CURLINFO_CONNECT_TIME_T, &connectMicroseconds)
+        func address(_ host: String, _ port: Int) -> Address {
+            Address(family: host.containsByte(UInt8(ascii: ":")) ? .ipv6 : .ipv4, host: host, port: port)
+        }
+        return HandleRecord(peer: address(peerHost, port), local: address(localHost, localPort), osErrno: osErrno,
+                            connectSeconds: Double(connectMicroseconds) / 1_000_000)
     }
 }
 
