@@ -101,8 +101,10 @@ extension WebServer {
         var names: [String] = []
         if let handle = opendir(directory) {
             while let entry = readdir(handle) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                let name = withUnsafePointer(to: &entry.pointee.d_name) {
+                    // Up to the NUL only: glibc packs entries, so the 256 bytes d_name declares
+                    // can run past the end of the directory buffer.
+                    $0.withMemoryRebound(to: CChar.self, capacity: 1) { String(cString: $0) }
                 }
                 if name == "." || name == ".." { continue }
                 let isDirectory = entry.pointee.d_type == UInt8(DT_DIR)

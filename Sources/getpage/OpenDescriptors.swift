@@ -22,8 +22,10 @@ struct OpenDescriptors {
         let own = dirfd(directory)
         var targets: [Int32: String] = [:]
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            let name = withUnsafePointer(to: &entry.pointee.d_name) {
+                // Up to the NUL only: glibc packs entries, so the 256 bytes d_name declares can
+                // run past the end of the directory buffer.
+                $0.withMemoryRebound(to: CChar.self, capacity: 1) { String(cString: $0) }
             }
             guard let fd = Int32(name), fd != own else { continue }
             var link = [CChar](repeating: 0, count: 4096)

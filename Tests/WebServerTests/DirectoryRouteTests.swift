@@ -78,6 +78,29 @@ private struct TemporaryDirectory {
         #expect(responses[7].headers["Location"] == "/static/sub/")
     }
 
+    @Test func aLargeDirectoryIsListedWhole() throws {
+        // When a directory of 4,000 files is listed (glibc reads its entries in buffers it packs to
+        // the end), every file is named once.
+        var files: [String: [UInt8]] = [:]
+        for index in 0..<4000 { files["many/file-\(index).txt"] = [] }
+        let directory = try TemporaryDirectory(files)
+        defer { directory.cleanUp() }
+        var response: TestResponse?
+        try withServer { server, reactor, finish in
+            server.serveDirectory(directory.path, at: "/static")
+            exchange(reactor, server, "GET /static/many/ HTTP/1.1\r\nHost: t\r\n\r\n", methods: ["GET"])
+                .addCallback { result, _ in
+                    response = result.first
+                    finish()
+                }
+        }
+        #expect(response?.status == 200)
+        let links = (response?.text ?? "").components(separatedBy: "href=\"").dropFirst()
+            .map { $0.prefix { $0 != "\"" } }
+        #expect(Set(links) == Set((0..<4000).map { "file-\($0).txt"[...] }))
+        #expect(links.count == 4000)
+    }
+
     @Test func nonGetMethodsAre405() throws {
         // When a directory file is POSTed to, the answer is 405 with Allow: GET, HEAD.
         let directory = try TemporaryDirectory(["f.txt": [1]])
