@@ -1,5 +1,6 @@
 import Deferreds
 import Glibc
+import TestSupport
 import Testing
 
 @testable import Reactor

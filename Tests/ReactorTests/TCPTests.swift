@@ -1,5 +1,6 @@
 import Deferreds
 import Glibc
+import Synchronization
 import TestSupport
 import Testing
 
@@ -328,6 +329,29 @@ import Testing
         #expect(throws: CannotListenError.self) {
             try reactor.listenTCP(0, Factory.forProtocol { EchoProtocol() }, interface: "not an address")
         }
+    }
+
+    @Test func aConnectorWhoseLookupOutlivesItsReactorIsReleasedOnTheReactorThread() throws {
+        // When a connection attempt is cancelled while its name lookup is still running on a
+        // worker thread, the connector (and the protocol it held) is released on the reactor's
+        // thread, at the latest when the reactor closes: never later, on the worker's.
+        final class DeinitProbe: Protocol {
+            let onDeinit: @Sendable () -> Void
+            init(_ onDeinit: @escaping @Sendable () -> Void) { self.onDeinit = onDeinit }
+            deinit { onDeinit() }
+        }
+        let testThread = UInt(pthread_self())
+        let releases = Mutex<[Bool]>([])  // per release: on the test's (the reactor's) thread
+        try withReactor { reactor in
+            reactor.callWhenRunning {
+                let probe = DeinitProbe { releases.withLock { $0.append(UInt(pthread_self()) == testThread) } }
+                let d = connectProtocol(reactor, host: "localhost", port: 9, probe)
+                d.addErrback { _ -> DeinitProbe in DeinitProbe {} }
+                d.cancel()
+                reactor.stop()
+            }
+        }
+        #expect(releases.withLock { $0 } == [true])
     }
 
     @Test func cancellingConnectProtocolStopsTheAttempt() throws {

@@ -86,15 +86,22 @@ public final class Connector {
 
     // MARK: - Resolving
 
+    /// Looks the name up on a worker thread. The worker carries no reference to the connector
+    /// (or to anything it holds): the reactor keeps it meanwhile, so that it is released on the
+    /// reactor's thread whatever happens first, the answer or the reactor's `close()`.
     private func resolve() {
         let host = self.host
         let port = self.port
         let queue = reactor.threadQueue
-        let box = ReactorBound(self)
+        let id = reactor.attachment(PendingLookups.self) { PendingLookups() }.add(self)
+        let reactorAddress = UInt(bitPattern: Unmanaged.passUnretained(reactor).toOpaque())
         DispatchQueue.global().async {
             let result = Connector.lookUp(host: host, port: port)
             queue.callFromThread {
-                box.value.resolved(result)
+                // Run by the reactor's own loop (a closed reactor drops it), so the reactor is alive.
+                let reactor = Unmanaged<EPollReactor>.fromOpaque(UnsafeRawPointer(bitPattern: reactorAddress)!)
+                    .takeUnretainedValue()
+                reactor.attachment(PendingLookups.self) { PendingLookups() }.take(id)?.resolved(result)
             }
         }
     }
@@ -246,12 +253,21 @@ private final class ConnectAttempt: WriteDescriptor {
     }
 }
 
-/// Carries a reactor-bound object through a `@Sendable` closure that ends on the reactor's thread.
-///
-/// @unchecked: the value is only ever touched on the reactor's thread; other threads only move it.
-struct ReactorBound<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
+/// The connectors of a reactor waiting for a name lookup, by lookup number (a reactor attachment,
+/// released by its `close()`).
+private final class PendingLookups {
+    private var connectors: [Int: Connector] = [:]
+    private var lastID = 0
+
+    func add(_ connector: Connector) -> Int {
+        lastID += 1
+        connectors[lastID] = connector
+        return lastID
+    }
+
+    func take(_ id: Int) -> Connector? {
+        connectors.removeValue(forKey: id)
+    }
 }
 
 extension EPollReactor {
