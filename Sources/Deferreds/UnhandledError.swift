@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// Called once, from the deinit of a deferred whose chain ends holding a failure nobody handled.
 ///
@@ -11,14 +12,26 @@ import Darwin
 /// or through `chainDeferred`), or when a `DeferredList` with `consumeErrors` consumed it.
 /// The default writes the message and the failure's traceback to standard error.
 ///
-/// Set it once, at start-up, before deferreds are in use on other threads; it is read from whatever
-/// thread releases the last reference to a deferred.
+/// Setting and reading it are thread-safe (it is read from whatever thread releases the last
+/// reference to a deferred); set it at start-up, before deferreds that may fail are in use.
 ///
 /// Twisted: the "Unhandled error in Deferred" log entry made when a `Deferred` is garbage-collected.
-nonisolated(unsafe) public var unhandledErrorHook: (_ message: String, _ failure: Failure) -> Void = {
-    message, failure in
+public var unhandledErrorHook: (_ message: String, _ failure: Failure) -> Void {
+    get { unhandledErrorHookStorage.withLock { $0.hook } }
+    set { unhandledErrorHookStorage.withLock { $0.hook = newValue } }
+}
+
+/// The hook, behind a lock: tests (which run in parallel) set it while other threads release deferreds.
+private let unhandledErrorHookStorage = Mutex(HookBox { message, failure in
     let text = "\(message)\n\(failure.getTraceback())"
     _ = text.withCString { write(2, $0, strlen($0)) }
+})
+
+/// @unchecked: only touched under `unhandledErrorHookStorage`'s lock; the closure is called
+/// outside it, on the caller's thread, as the hook always was.
+private struct HookBox: @unchecked Sendable {
+    var hook: (_ message: String, _ failure: Failure) -> Void
+    init(_ hook: @escaping (_ message: String, _ failure: Failure) -> Void) { self.hook = hook }
 }
 
 func reportUnhandled(_ failure: Failure) {
