@@ -2,6 +2,7 @@
 #include "CLinux.h"
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -26,8 +27,13 @@ static pthread_mutex_t registration_lock = PTHREAD_MUTEX_INITIALIZER;
 static int registered_count;
 static struct sigaction previous_int, previous_term;
 
+// Handlers running now: a wake fd leaves only once none is, so no handler that read its slot
+// writes to the descriptor after its owner closed it (and the number went to another file).
+static _Atomic int handlers_running;
+
 static void on_signal(int signo) {
     int saved_errno = errno;
+    atomic_fetch_add(&handlers_running, 1);
     uint64_t one = 1;
     for (int i = 0; i < MAX_WAKE_FDS; i++) {
         int slot = atomic_load(&wake_fds[i]);
@@ -37,6 +43,7 @@ static void on_signal(int signo) {
             (void)ignored;
         }
     }
+    atomic_fetch_sub(&handlers_running, 1);
     errno = saved_errno;
 }
 
@@ -87,6 +94,8 @@ void clinux_signal_wake_remove(int eventfd) {
         }
     }
     pthread_mutex_unlock(&registration_lock);
+    // A handler on another thread may still hold the old slot value (it runs in microseconds).
+    while (atomic_load(&handlers_running) > 0) sched_yield();
 }
 
 unsigned long clinux_signal_take_pending(int eventfd) {
