@@ -287,8 +287,11 @@ final class CurlMulti {
                         address.pointee.protocol)
         guard fd >= 0 else { return CURL_SOCKET_BAD }
         if purpose == CURLSOCKTYPE_IPCXN {
-            let length = min(Int(address.pointee.addrlen), MemoryLayout.size(ofValue: address.pointee.addr))
-            let peer = withUnsafeBytes(of: &address.pointee.addr) { Array($0.prefix(length)) }
+            // `addr` is declared a 16-byte sockaddr, but libcurl stores the whole address there (in
+            // a sockaddr_storage): an IPv6 peer is 28 bytes, all of them needed to tell peers apart.
+            let length = min(Int(address.pointee.addrlen), MemoryLayout<sockaddr_storage>.size)
+            let start = UnsafeRawPointer(address) + MemoryLayout<curl_sockaddr>.offset(of: \.addr)!
+            let peer = Array(UnsafeRawBufferPointer(start: start, count: length))
             connectionSerial += 1
             connections[fd] = Connection(peer: peer, serial: connectionSerial)
         }
