@@ -21,15 +21,16 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
     }.addErrback { failure in .failure(failure) }
 }
 
-/// nginx on a loopback port serving HTTPS with HTTP/2 (ALPN), with a certificate made for the test;
-/// stopped by its PID.
+/// nginx on a loopback port serving HTTPS, with HTTP/2 (ALPN) unless `http2` is false, with a
+/// certificate made for the test; stopped by its PID. `/` answers "h2 ok", `/connection` the
+/// serial number of the connection the request came on.
 final class H2Server {
     let directory: String
     let certificate: String
     let port: Int
     private var pid: Int32 = 0
 
-    init() throws {
+    init(http2: Bool = true) throws {
         directory = NSTemporaryDirectory() + "h2-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
         certificate = directory + "/cert.pem"
@@ -44,10 +45,11 @@ final class H2Server {
             http {
                 access_log off;
                 server {
-                    listen 127.0.0.1:\(port) ssl http2;
+                    listen 127.0.0.1:\(port) ssl\(http2 ? " http2" : "");
                     ssl_certificate \(certificate);
                     ssl_certificate_key \(key);
                     location / { return 200 "h2 ok\\n"; }
+                    location /connection { return 200 "$connection"; }
                 }
             }
             """
@@ -92,6 +94,51 @@ struct HTTP2Tests {
         #expect(version.map { $0 == ("HTTP", 2, 0) } == true)
         #expect(phrase == "")
         #expect(body == Array("h2 ok\n".utf8))
+    }
+}
+
+/// The serial numbers of the nginx connections that `count` https requests made one after the
+/// other through `pool` came on.
+private func connectionNumbers(_ server: H2Server, _ pool: HTTPConnectionPool, _ reactor: EPollReactor,
+                               count: Int) -> Deferred<[String]> {
+    let agent = Agent(reactor, pool: pool, caFile: server.certificate)
+    var numbers: [String] = []
+    func next() -> Deferred<[String]> {
+        guard numbers.count < count else { return Deferred.succeed(numbers) }
+        return agent.request("GET", "https://127.0.0.1:\(server.port)/connection")
+            .addCallback { readBody($0) }
+            .addCallback { bytes -> Deferred<[String]> in
+                numbers.append(String(decoding: bytes, as: UTF8.self))
+                return next()
+            }
+    }
+    return next()
+}
+
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx")
+    && FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
+struct HTTPSPoolTests {
+    @Test func aPersistentPoolReusesItsHTTPSConnectionAndANonPersistentOneDoesNot() throws {
+        // When https requests to one server follow one another, a persistent pool sends them all on
+        // one kept connection (HTTP/1.1 over TLS, libcurl's cache), and a non-persistent pool opens
+        // a connection for each.
+        let server = try H2Server(http2: false)
+        defer { server.stop() }
+        var kept: [String] = []
+        var fresh: [String] = []
+        try withReactor { reactor in
+            connectionNumbers(server, HTTPConnectionPool(reactor, persistent: true), reactor, count: 3)
+                .addCallback { numbers -> Deferred<[String]> in
+                    kept = numbers
+                    return connectionNumbers(server, HTTPConnectionPool(reactor, persistent: false), reactor, count: 3)
+                }
+                .addCallback { fresh = $0 }
+                .addErrback { failure in Issue.record("\(failure)") }
+                .addBoth { _ in reactor.stop() }
+        }
+        #expect(kept.count == 3 && Set(kept).count == 1, "\(kept)")
+        #expect(fresh.count == 3 && Set(fresh).count == 3, "\(fresh)")
+        #expect(Set(kept).isDisjoint(with: fresh))
     }
 }
 
