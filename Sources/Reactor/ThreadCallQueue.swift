@@ -115,6 +115,9 @@ public final class ThreadCallQueue: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         closed = true
+        // No thread is the loop's any more: `isReactorThread` (and the executor's isolation
+        // checks) answer false everywhere, also on the pooled thread that ran it.
+        loopThread = 0
         let taken = pending
         pending = []
         queued.store(false, ordering: .relaxed)

@@ -221,6 +221,17 @@ import Testing
         limit.cancel()
     }
 
+    @Test func aClosedReactorHasNoLoopThread() throws {
+        // When a reactor is closed, no thread counts as its loop's any more, not even the one that
+        // ran it (which the test runner may hand to another test).
+        let reactor = try EPollReactor()
+        reactor.callWhenRunning { reactor.stop() }
+        reactor.run(installSignalHandlers: false)
+        #expect(reactor.threadQueue.isReactorThread)
+        reactor.close()
+        #expect(!reactor.threadQueue.isReactorThread)
+    }
+
     @Test func closeDropsTimersAndReleasesWhatTheyCaptured() throws {
         // When a reactor is closed, pending calls are dropped and the objects they captured freed.
         final class Token {}
