@@ -188,39 +188,6 @@ import Testing
         for thread in 0..<threads { #expect(seen[thread] == Array(0..<perThread)) }
     }
 
-    @Test func sigintStopsTheReactorAndRunsShutdownTriggers() throws {
-        // When SIGINT reaches the process while run() installed handlers, the reactor stops cleanly.
-        let reactor = try EPollReactor()
-        defer { reactor.close() }
-        var shutdownRan = false
-        reactor.addSystemEventTrigger(.before, .shutdown) { shutdownRan = true }
-        reactor.callWhenRunning { kill(getpid(), SIGINT) }
-        let limit = reactor.callLater(20) { reactor.stop() }
-        reactor.run(installSignalHandlers: true)
-        #expect(limit.active, "stopped by SIGINT, not by the time limit")
-        limit.cancel()
-        #expect(shutdownRan)
-    }
-
-    @Test func sigintStopsTheReactorWhileZeroDelayCallsChainForEver() throws {
-        // When SIGINT arrives while every timed call schedules another callLater(0) (passes that skip
-        // their poll), the reactor still stops.
-        let reactor = try EPollReactor()
-        defer { reactor.close() }
-        var steps = 0
-        func step() {
-            steps += 1
-            if steps == 1_000 { kill(getpid(), SIGINT) }
-            reactor.callLater(0, step)
-        }
-        reactor.callLater(0, step)
-        let limit = reactor.callLater(20) { reactor.stop() }
-        reactor.run(installSignalHandlers: true)
-        #expect(limit.active, "stopped by SIGINT, not by the time limit")
-        #expect(steps >= 1_000)
-        limit.cancel()
-    }
-
     @Test func aClosedReactorHasNoLoopThread() throws {
         // When a reactor is closed, no thread counts as its loop's any more, not even the one that
         // ran it (which the test runner may hand to another test).
@@ -285,4 +252,41 @@ func startThread(_ body: @escaping @Sendable () -> Void) {
     }, context)
     precondition(result == 0)
     pthread_detach(thread)
+}
+
+/// SIGINT goes to every reactor of the process that installed handlers, so these tests run one at
+/// a time: one's signal would otherwise stop the other's reactor early.
+@Suite(.serialized) struct ReactorSignalTests {
+    @Test func sigintStopsTheReactorAndRunsShutdownTriggers() throws {
+        // When SIGINT reaches the process while run() installed handlers, the reactor stops cleanly.
+        let reactor = try EPollReactor()
+        defer { reactor.close() }
+        var shutdownRan = false
+        reactor.addSystemEventTrigger(.before, .shutdown) { shutdownRan = true }
+        reactor.callWhenRunning { kill(getpid(), SIGINT) }
+        let limit = reactor.callLater(20) { reactor.stop() }
+        reactor.run(installSignalHandlers: true)
+        #expect(limit.active, "stopped by SIGINT, not by the time limit")
+        limit.cancel()
+        #expect(shutdownRan)
+    }
+
+    @Test func sigintStopsTheReactorWhileZeroDelayCallsChainForEver() throws {
+        // When SIGINT arrives while every timed call schedules another callLater(0) (passes that skip
+        // their poll), the reactor still stops.
+        let reactor = try EPollReactor()
+        defer { reactor.close() }
+        var steps = 0
+        func step() {
+            steps += 1
+            if steps == 1_000 { kill(getpid(), SIGINT) }
+            reactor.callLater(0, step)
+        }
+        reactor.callLater(0, step)
+        let limit = reactor.callLater(20) { reactor.stop() }
+        reactor.run(installSignalHandlers: true)
+        #expect(limit.active, "stopped by SIGINT, not by the time limit")
+        #expect(steps >= 1_000)
+        limit.cancel()
+    }
 }
