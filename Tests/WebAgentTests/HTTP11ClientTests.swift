@@ -270,6 +270,38 @@ import WebServer
         #expect(requests.count == 2 && requests[0].hasSuffix(requests[1]) && requests[1].hasPrefix("GET /second "))
     }
 
+    @Test func aRequestSentAgainGoesBeforeTheRequestsThatWereWaiting() throws {
+        // When one connection is allowed, a request sent again (its kept connection closed under
+        // it) takes the place that connection frees before a request that was waiting for it.
+        var paths: [[String]] = []
+        var failure: Failure?
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { connection in
+                if connection.index == 0 && connection.headsReceived == 2 {
+                    connection.transport?.loseConnection()
+                } else {
+                    connection.answerEachHead(okResponse("hello"))
+                }
+            }
+            let pool = HTTPConnectionPool(reactor)
+            pool.maxConnections = 1
+            let agent = Agent(reactor, pool: pool)
+            text(agent, server.url + "/first").addCallback { _ -> Deferred<[String]> in
+                // /second goes on the kept connection, which the server then closes; /third waits.
+                gatherResults([text(agent, server.url + "/second"), text(agent, server.url + "/third")])
+            }.addBoth { result -> Void in
+                if case .failure(let f) = result { failure = f }
+                paths = server.connections.map { connection in
+                    connection.text.components(separatedBy: "\r\n").filter { $0.hasPrefix("GET ") }
+                        .map { $0.split(separator: " ")[1].description }
+                }
+                reactor.stop()
+            }
+        }
+        #expect(failure == nil, "\(String(describing: failure))")
+        #expect(paths == [["/first", "/second"], ["/second", "/third"]])
+    }
+
     @Test func aRequestWithABodyIsNotSentAgainOnAClosedKeptConnection() throws {
         // When the kept-alive connection closes as a request with a body arrives, the request fails
         // with ResponseNeverReceived(ConnectionLost) and is not sent again.

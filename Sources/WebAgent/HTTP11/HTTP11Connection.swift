@@ -100,15 +100,22 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
         isClosed = true
         let exchange = self.exchange
         self.exchange = nil
-        pool?.closed(self)
-        guard let exchange else { return }
-        if parser.isCloseDelimited {
-            exchange.connectionFinished(Failure(PotentialDataLoss()))
-        } else if !parser.receivedAny && servedResponses > 0 && !exchange.retried && exchange.request.bodyProducer == nil {
-            // A kept-alive connection the server had closed: once, on a fresh connection.
+        guard let exchange else {
+            pool?.closed(self)
+            return
+        }
+        if !parser.isCloseDelimited && !parser.receivedAny && servedResponses > 0 && !exchange.retried
+            && exchange.request.bodyProducer == nil {
+            // A kept-alive connection the server had closed: once, on a fresh connection, ahead of
+            // the requests that were waiting.
             exchange.retried = true
             exchange.detachForRetry()
-            exchange.pool.start(exchange)
+            exchange.pool.closed(self, retrying: exchange)
+            return
+        }
+        pool?.closed(self)
+        if parser.isCloseDelimited {
+            exchange.connectionFinished(Failure(PotentialDataLoss()))
         } else {
             exchange.connectionFinished(HTTP11Connection.lost(reason, before: !parser.receivedAny))
         }

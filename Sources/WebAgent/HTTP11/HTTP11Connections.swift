@@ -51,15 +51,16 @@ final class HTTP11Connections {
 
     // MARK: - Exchanges
 
-    /// Finds `exchange` a connection: an idle one, a new one, or a place in the queue.
-    func start(_ exchange: HTTP11Exchange) {
+    /// Finds `exchange` a connection: an idle one, a new one, or a place in the queue (at its
+    /// head when `first`: an exchange sent again, which was already first).
+    func start(_ exchange: HTTP11Exchange, first: Bool = false) {
         guard !isShutDown else {
             exchange.connectionFinished(Failure(ConnectionLost("the connection pool was shut down")))
             return
         }
         let key = Key(host: exchange.uri.host, port: exchange.uri.port)
         guard mayUse(key) else {
-            waiting.append(exchange)
+            if first { waiting.insert(exchange, at: waitingHead) } else { waiting.append(exchange) }
             return
         }
         use(key, for: exchange)
@@ -192,14 +193,22 @@ final class HTTP11Connections {
     }
 
     /// The connection closed (the server closed it, or we did).
-    func closed(_ connection: HTTP11Connection) {
-        guard all.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+    ///
+    /// `retrying`: the exchange it carried, to be sent again on another connection. It goes before
+    /// the waiting exchanges (it was sent before them), taking the place this connection frees.
+    func closed(_ connection: HTTP11Connection, retrying retry: HTTP11Exchange? = nil) {
+        guard all.removeValue(forKey: ObjectIdentifier(connection)) != nil else {
+            if let retry { start(retry, first: true) }
+            return
+        }
         if var list = idle[connection.key], let index = list.firstIndex(where: { $0 === connection }) {
             list.remove(at: index)
             idle[connection.key] = list.isEmpty ? nil : list
             idleCount -= 1
+            if let retry { start(retry, first: true) }
         } else {
             unuse(connection.key)
+            if let retry { start(retry, first: true) }
             serveWaiting()
         }
     }
