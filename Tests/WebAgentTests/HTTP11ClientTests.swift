@@ -302,6 +302,49 @@ import WebServer
         #expect(paths == [["/first", "/second"], ["/second", "/third"]])
     }
 
+    @Test func aResponseThatComesBeforeTheRequestBodyIsSentEndsTheConnectionAtOnce() throws {
+        // When the server answers (413) before reading a large request body and stops reading,
+        // the response is delivered and the connection is reset at once: the rest of the body is
+        // dropped, not kept (with the connection) until a server that may never read it takes it.
+        let body = [UInt8](repeating: 0x61, count: 32 * 1024 * 1024)
+        var status: Int?
+        var serverReceived = 0
+        var serverSawTheEnd = false
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { connection in
+                guard connection.answered == 0, connection.headsReceived >= 1 else { return }
+                connection.transport?.pauseProducing()
+                connection.answer("HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n")
+            }
+            Agent(reactor, pool: HTTPConnectionPool(reactor))
+                .request("POST", server.url + "/upload", nil, FileBodyProducer(body))
+                .addCallback { response -> Deferred<[UInt8]> in
+                    status = response.code
+                    return readBody(response)
+                }
+                .addBoth { _ -> Void in
+                    // The server, still not reading, writes a byte each turn: that fails once the
+                    // client has reset the connection, and keeps succeeding while the client keeps
+                    // it open for its unsent bytes.
+                    let connection = server.connections.first
+                    func check(_ turnsLeft: Int) {
+                        connection?.transport?.write([0x78])
+                        if connection?.lost != false || turnsLeft == 0 {
+                            serverSawTheEnd = connection?.lost == true
+                            serverReceived = connection?.received.count ?? 0
+                            reactor.stop()
+                        } else {
+                            reactor.callLater(0.01) { check(turnsLeft - 1) }
+                        }
+                    }
+                    check(300)
+                }
+        }
+        #expect(status == 413)
+        #expect(serverSawTheEnd)
+        #expect(serverReceived < body.count)
+    }
+
     @Test func aRequestWithABodyIsNotSentAgainOnAClosedKeptConnection() throws {
         // When the kept-alive connection closes as a request with a body arrives, the request fails
         // with ResponseNeverReceived(ConnectionLost) and is not sent again.

@@ -27,6 +27,8 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
     // What the parser reported during the current `dataReceived`, acted on after it returns.
     @exclusivity(unchecked) private var responseComplete = false
     @exclusivity(unchecked) private var completeAndReusable = false
+    /// The last response was complete before its request body was sent whole.
+    @exclusivity(unchecked) private var responseBeforeUpload = false
     /// The bytes being parsed, during `dataReceived`.
     @exclusivity(unchecked) private var input: [UInt8] = []
 
@@ -53,10 +55,15 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
         transport?.abortConnection()
     }
 
-    /// Closes once what was written has been sent.
+    /// Closes once what was written has been sent; at once (a reset) when the response came
+    /// before its request body was sent whole, whose rest the server may never read.
     func close() {
         exchange = nil
-        transport?.loseConnection()
+        if responseBeforeUpload {
+            transport?.abortConnection()
+        } else {
+            transport?.loseConnection()
+        }
     }
 
     // MARK: - Protocol
@@ -83,6 +90,7 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
             responseComplete = false
             self.exchange = nil
             servedResponses += 1
+            responseBeforeUpload = !exchange.uploadIsDone
             // The exchange may have paused reading to hold its body (no deliverBody yet, or a paused
             // body protocol); the connection it gives back reads again, to see the server close it
             // while idle and the responses to later requests.
