@@ -77,6 +77,19 @@ final class RawServer {
     }
 
     var url: String { interface.contains(":") ? "http://[\(interface)]:\(port)" : "http://\(interface):\(port)" }
+
+    /// A server whose first connection answers its first request and closes, without a response,
+    /// when a second arrives on it (a kept connection the server drops just as it is reused);
+    /// every other request gets "hello".
+    static func closingOnTheSecondRequest(_ reactor: EPollReactor) throws -> RawServer {
+        try start(reactor) { connection in
+            if connection.index == 0 && connection.headsReceived == 2 {
+                connection.transport?.loseConnection()
+            } else {
+                connection.answerEachHead(okResponse("hello"))
+            }
+        }
+    }
 }
 
 /// A complete HTTP/1.1 response with a Content-Length and no Connection header.

@@ -244,13 +244,7 @@ import WebServer
         var requestsPerConnection: [Int] = []
         var requests: [String] = []
         try withReactor { reactor in
-            let server = try RawServer.start(reactor) { connection in
-                if connection.index == 0 && connection.headsReceived == 2 {
-                    connection.transport?.loseConnection()
-                } else {
-                    connection.answerEachHead(okResponse("hello"))
-                }
-            }
+            let server = try RawServer.closingOnTheSecondRequest(reactor)
             let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
             text(agent, server.url + "/first").addCallback { _ in
                 text(agent, server.url + "/second")
@@ -276,13 +270,7 @@ import WebServer
         var paths: [[String]] = []
         var failure: Failure?
         try withReactor { reactor in
-            let server = try RawServer.start(reactor) { connection in
-                if connection.index == 0 && connection.headsReceived == 2 {
-                    connection.transport?.loseConnection()
-                } else {
-                    connection.answerEachHead(okResponse("hello"))
-                }
-            }
+            let server = try RawServer.closingOnTheSecondRequest(reactor)
             let pool = HTTPConnectionPool(reactor)
             pool.maxConnections = 1
             let agent = Agent(reactor, pool: pool)
@@ -322,22 +310,19 @@ import WebServer
                     status = response.code
                     return readBody(response)
                 }
-                .addBoth { _ -> Void in
+                .addBoth { _ -> Deferred<Void> in
                     // The server, still not reading, writes a byte each turn: that fails once the
                     // client has reset the connection, and keeps succeeding while the client keeps
                     // it open for its unsent bytes.
                     let connection = server.connections.first
-                    func check(_ turnsLeft: Int) {
+                    return eventually(reactor) {
                         connection?.transport?.write([0x78])
-                        if connection?.lost != false || turnsLeft == 0 {
-                            serverSawTheEnd = connection?.lost == true
-                            serverReceived = connection?.received.count ?? 0
-                            reactor.stop()
-                        } else {
-                            reactor.callLater(0.01) { check(turnsLeft - 1) }
-                        }
+                        return connection?.lost != false
+                    }.addCallback { _ -> Void in
+                        serverSawTheEnd = connection?.lost == true
+                        serverReceived = connection?.received.count ?? 0
+                        reactor.stop()
                     }
-                    check(300)
                 }
         }
         #expect(status == 413)
