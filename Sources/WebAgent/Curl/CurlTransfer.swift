@@ -419,7 +419,8 @@ final class CurlTransfer: ResponseBody {
     }
 
     private func makeBodyTransport() -> BodyTransport {
-        BodyTransport(
+        let record = handleRecord ?? readHandle()
+        return BodyTransport(
             pause: { [weak self] in self?.pausedByProtocol = true },
             resume: { [weak self] in
                 guard let self, pausedByProtocol else { return }
@@ -428,8 +429,7 @@ final class CurlTransfer: ResponseBody {
                 multi.deliverNews()
             },
             stop: { [weak self] in self?.fail(Failure(CancelledError())) },
-            peer: { [record = handleRecord ?? readHandle()] in record.peer },
-            host: { [record = handleRecord ?? readHandle()] in record.local })
+            peer: { record.peer }, host: { record.local })
     }
 
     /// Cancels the request (the canceller of the response deferred).

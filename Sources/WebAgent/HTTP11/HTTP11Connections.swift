@@ -197,20 +197,19 @@ final class HTTP11Connections {
     /// `retrying`: the exchange it carried, to be sent again on another connection. It goes before
     /// the waiting exchanges (it was sent before them), taking the place this connection frees.
     func closed(_ connection: HTTP11Connection, retrying retry: HTTP11Exchange? = nil) {
-        guard all.removeValue(forKey: ObjectIdentifier(connection)) != nil else {
-            if let retry { start(retry, first: true) }
-            return
+        var freedAPlace = false
+        if all.removeValue(forKey: ObjectIdentifier(connection)) != nil {
+            if var list = idle[connection.key], let index = list.firstIndex(where: { $0 === connection }) {
+                list.remove(at: index)
+                idle[connection.key] = list.isEmpty ? nil : list
+                idleCount -= 1
+            } else {
+                unuse(connection.key)
+                freedAPlace = true
+            }
         }
-        if var list = idle[connection.key], let index = list.firstIndex(where: { $0 === connection }) {
-            list.remove(at: index)
-            idle[connection.key] = list.isEmpty ? nil : list
-            idleCount -= 1
-            if let retry { start(retry, first: true) }
-        } else {
-            unuse(connection.key)
-            if let retry { start(retry, first: true) }
-            serveWaiting()
-        }
+        if let retry { start(retry, first: true) }
+        if freedAPlace { serveWaiting() }
     }
 
     private func unuse(_ key: Key) {
