@@ -388,7 +388,7 @@ import Testing
             #expect(waitUntil { server.counters.paths.contains { $0.hasPrefix("/fault/stall-body") } })
             // Let the first half of the body reach the temporary file.
             #expect(waitUntil { (try? directory.contents().contains { $0.hasSuffix(".part") }) == true })
-            tool.process.interrupt()
+            tool.process.signal(SIGINT)
             let run = tool.finish()
             #expect(run.status == 130)
             #expect(run.stderr.contains("interrupted"))

@@ -146,7 +146,7 @@ struct TemporaryDirectory {
 
 /// A started binary.
 final class RunningTool {
-    let process = Process()
+    let process: ChildProcess
     private let out: TemporaryDirectory
 
     /// Starts `product` (in the products directory) with `arguments`; `shell` runs it through
@@ -154,44 +154,17 @@ final class RunningTool {
     init(_ product: String, _ arguments: [String], stdin: String? = nil, shell: String? = nil) throws {
         out = try TemporaryDirectory()
         let binary = productsDirectory.appendingPathComponent(product).path
-        if let shell {
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", "\(shell); exec \"$0\" \"$@\"", binary] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
-        }
-        for name in ["stdout", "stderr"] {
-            guard FileManager.default.createFile(atPath: out.file(name), contents: nil) else {
-                throw CocoaError(.fileWriteUnknown)
-            }
-        }
-        process.standardOutput = FileHandle(forWritingAtPath: out.file("stdout"))
-        process.standardError = FileHandle(forWritingAtPath: out.file("stderr"))
-        if let stdin {
-            let pipe = Pipe()
-            process.standardInput = pipe
-            try process.run()
-            pipe.fileHandleForWriting.write(Data(stdin.utf8))
-            try pipe.fileHandleForWriting.close()
-        } else {
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-        }
+        let (path, argv) = shell.map { ("/bin/bash", ["-c", "\($0); exec \"$0\" \"$@\"", binary] + arguments) }
+            ?? (binary, arguments)
+        process = try ChildProcess(path, argv, stdin: stdin.map { Array($0.utf8) },
+                                   stdout: out.file("stdout"), stderr: out.file("stderr"))
     }
 
     /// Waits for the end (killing the process after `limit` seconds) and collects the output.
     func finish(limit: Double = 15) -> ToolRun {
-        let deadline = Date().addingTimeInterval(limit)
-        while process.isRunning && Date() < deadline { usleep(5_000) }
-        if process.isRunning {
-            // SIGKILL: a process started from a test thread may have SIGTERM blocked.
-            kill(process.processIdentifier, SIGKILL)
-        }
-        process.waitUntilExit()
+        let status = process.wait(limit: limit)
         defer { out.cleanUp() }
-        return ToolRun(
-            status: process.terminationStatus, stdout: readText(out.file("stdout")), stderr: readText(out.file("stderr")))
+        return ToolRun(status: status, stdout: readText(out.file("stdout")), stderr: readText(out.file("stderr")))
     }
 }
 
@@ -286,39 +259,23 @@ struct MeasuredRun {
 func getpageMeasured(_ arguments: [String], limit: Double = 30) throws -> MeasuredRun {
     let out = try TemporaryDirectory()
     defer { out.cleanUp() }
-    let binary = productsDirectory.appendingPathComponent("getpage").path
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, out.file("stdout"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_addopen(&actions, 2, out.file("stderr"), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    let argv = ([binary] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, binary, &actions, nil, argv, environ)
-    guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO) }
-    var status: Int32 = 0
+    let child = try ChildProcess(productsDirectory.appendingPathComponent("getpage").path, arguments,
+                                 stdout: out.file("stdout"), stderr: out.file("stderr"))
     var peak = 0
     var samples = 0
     let deadline = Date().addingTimeInterval(limit)
-    while true {
-        if let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+    while child.isRunning {
+        if let text = try? String(contentsOfFile: "/proc/\(child.pid)/status", encoding: .utf8),
             let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
             let kib = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
         {
             peak = max(peak, kib)
             samples += 1
         }
-        let waited = waitpid(pid, &status, WNOHANG)
-        if waited == pid { break }
-        if waited < 0 && errno != EINTR { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        if Date() > deadline { kill(pid, SIGKILL) }
+        if Date() > deadline { child.signal(SIGKILL) }
         usleep(2_000)
     }
-    let read = { (name: String) in (try? String(contentsOfFile: out.file(name), encoding: .utf8)) ?? "" }
-    // The exit status as the shell shows it: the code, or 128 + the signal.
-    let exit = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    return MeasuredRun(run: ToolRun(status: exit, stdout: read("stdout"), stderr: read("stderr")),
+    let status = child.wait()
+    return MeasuredRun(run: ToolRun(status: status, stdout: readText(out.file("stdout")), stderr: readText(out.file("stderr"))),
                        peakResidentKiB: peak, samples: samples)
 }

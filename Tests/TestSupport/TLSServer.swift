@@ -6,7 +6,7 @@ public final class TLSServer {
     public let directory: String
     /// The server's certificate (PEM): the file to trust to reach it.
     public let certificate: String
-    let process = Process()
+    let process: ChildProcess
     public let port: Int
 
     public init() throws {
@@ -16,27 +16,25 @@ public final class TLSServer {
         let key = directory + "/key.pem"
         try TLSServer.makeCertificate(certificate, key: key)
 
-        let output = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["s_server", "-accept", "127.0.0.1:0", "-cert", certificate, "-key", key, "-www"]
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
+        let output = directory + "/output.txt"
+        process = try ChildProcess(
+            "/usr/bin/openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", certificate, "-key", key, "-www"],
+            stdout: output, stderr: output)
         // s_server prints "ACCEPT [::]:PORT" once it listens.
-        var text = ""
         var found: Int?
-        while found == nil {
-            let data = output.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
+        var text = ""
+        for _ in 0..<5000 where found == nil && process.isRunning {
+            text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
             if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("ACCEPT") }),
                 let number = line.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) })
             {
                 found = number
+            } else {
+                usleep(2_000)
             }
         }
         guard let found else {
-            process.terminate()
+            process.wait(limit: 0)
             throw TLSServerError(message: "openssl s_server did not start: \(text)")
         }
         port = found
@@ -44,9 +42,7 @@ public final class TLSServer {
 
     /// Kills the server by its PID and removes the certificate.
     public func stop() {
-        kill(process.processIdentifier, SIGKILL)
-        // Until it has seen its child end, a running Process keeps itself alive (a leak at exit).
-        process.waitUntilExit()
+        process.wait(limit: 0)
         try? FileManager.default.removeItem(atPath: directory)
     }
 
