@@ -168,23 +168,6 @@ final class RunningTool {
     }
 }
 
-/// The text of the file at `path` ("" if it cannot be read). Plain reads: Foundation's
-/// `String(contentsOfFile:)` leaks a 4 KiB buffer for an empty file (swift-foundation 6.3.1),
-/// which the AddressSanitizer run of the suite would report.
-func readText(_ path: String) -> String {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return "" }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let count = read(fd, &chunk, chunk.count)
-        if count < 0 && errno == EINTR { continue }
-        guard count > 0 else { break }
-        bytes += chunk[0..<count]
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
 
 /// Runs `getpage` with `arguments` to the end.
 func getpage(_ arguments: [String], stdin: String? = nil, shell: String? = nil) throws -> ToolRun {
@@ -265,8 +248,8 @@ func getpageMeasured(_ arguments: [String], limit: Double = 30) throws -> Measur
     var samples = 0
     let deadline = Date().addingTimeInterval(limit)
     while child.isRunning {
-        if let text = try? String(contentsOfFile: "/proc/\(child.pid)/status", encoding: .utf8),
-            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+        let status = readText("/proc/\(child.pid)/status")
+        if let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
             let kib = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
         {
             peak = max(peak, kib)
@@ -275,7 +258,7 @@ func getpageMeasured(_ arguments: [String], limit: Double = 30) throws -> Measur
         if Date() > deadline { child.signal(SIGKILL) }
         usleep(2_000)
     }
-    let status = child.wait()
-    return MeasuredRun(run: ToolRun(status: status, stdout: readText(out.file("stdout")), stderr: readText(out.file("stderr"))),
+    let exit = child.wait()
+    return MeasuredRun(run: ToolRun(status: exit, stdout: readText(out.file("stdout")), stderr: readText(out.file("stderr"))),
                        peakResidentKiB: peak, samples: samples)
 }

@@ -24,7 +24,7 @@ public final class TLSServer {
         var found: Int?
         var text = ""
         for _ in 0..<5000 where found == nil && process.isRunning {
-            text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            text = readText(output)
             if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("ACCEPT") }),
                 let number = line.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) })
             {
