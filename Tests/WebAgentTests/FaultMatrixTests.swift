@@ -58,6 +58,22 @@ func fetch(_ path: String, timeout: Double? = 2, agent makeAgent: ((EPollReactor
     return (ending ?? .failed("nothing"), elapsed)
 }
 
+/// How reading the body of a GET of `path` from a WebServer failed; nil if it did not.
+func bodyFailure(_ path: String) throws -> Failure? {
+    var failure: Failure?
+    try withReactor { reactor in
+        let server = WebServer(reactor)
+        try server.listen()
+        Agent(reactor).request("GET", server.url(path))
+            .addCallback { readBody($0) }
+            .addBoth { result -> Void in
+                if case .failure(let f) = result { failure = f }
+                reactor.stop()
+            }
+    }
+    return failure
+}
+
 @Suite struct FaultMatrixTests {
     @Test func aStallBeforeHeadersEndsInTimeoutError() throws {
         // When the server never answers, the request fails with TimeoutError once the timeout expires.
@@ -93,19 +109,8 @@ func fetch(_ path: String, timeout: Double? = 2, agent makeAgent: ((EPollReactor
     @Test func aResetSaysSoOnce() throws {
         // When the connection is reset mid-body, the ConnectionLost inside ResponseFailed gives the
         // system's reason, and its message says "non-clean fashion" once (not a message in a message).
-        var message = ""
-        try withReactor { reactor in
-            let server = WebServer(reactor)
-            try server.listen()
-            Agent(reactor).request("GET", server.url("/fault/reset-body?length=200000"))
-                .addCallback { readBody($0) }
-                .addBoth { result -> Void in
-                    if case .failure(let failure) = result, let failed = failure.value as? ResponseFailed {
-                        message = failed.reasons.first?.getErrorMessage() ?? ""
-                    }
-                    reactor.stop()
-                }
-        }
+        let failure = try bodyFailure("/fault/reset-body?length=200000")
+        let message = (failure?.value as? ResponseFailed)?.reasons.first?.getErrorMessage() ?? ""
         #expect(message.contains("reset"), "\(message)")
         #expect(message.components(separatedBy: "non-clean fashion").count == 2, "\(message)")
     }
@@ -126,17 +131,7 @@ func fetch(_ path: String, timeout: Double? = 2, agent makeAgent: ((EPollReactor
     @Test func aCloseDelimitedBodyEndsInPartialDownloadError() throws {
         // When the body is delimited by the connection closing, readBody reports PartialDownloadError
         // with the whole body in it.
-        var partial: PartialDownloadError?
-        try withReactor { reactor in
-            let server = WebServer(reactor)
-            try server.listen()
-            Agent(reactor).request("GET", server.url("/fault/close-delimited?length=5000"))
-                .addCallback { readBody($0) }
-                .addBoth { result -> Void in
-                    if case .failure(let failure) = result { partial = failure.value as? PartialDownloadError }
-                    reactor.stop()
-                }
-        }
+        let partial = try bodyFailure("/fault/close-delimited?length=5000")?.value as? PartialDownloadError
         #expect(partial?.response.count == 5000)
         #expect(partial?.status == 200)
     }
