@@ -131,10 +131,10 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
 
     /// The connection's end as the exchange reports it: always a `ConnectionLost`, saying what
     /// was missing when the server closed cleanly, and keeping the system's reason otherwise.
-    private static func lost(_ reason: Failure, before anyResponse: Bool) -> Failure {
+    private static func lost(_ reason: Failure, before beforeAnyResponse: Bool) -> Failure {
         if reason.value is ConnectionLost { return reason }
         if reason.check(ConnectionDone.self) != nil {
-            return Failure(ConnectionLost(anyResponse
+            return Failure(ConnectionLost(beforeAnyResponse
                 ? "the server closed the connection without sending a response"
                 : "the connection closed before the response was complete"))
         }
