@@ -7,6 +7,7 @@
 #   make bench-pages     getpage against curl, wrk, Twisted, treq and aiohttp on a private nginx
 #   make bench-stream    one 256 MiB body to /dev/null: getpage, curl, Twisted
 #   make bench-memory    1,000,000 URLs at C = 100 through getpage: peak RSS and growth
+#   make bench-tls       getpage over https against curl (h2 and HTTP/1.1) on a private nginx with TLS
 #   make bench           all of the above and bench-reactor (see Benchmarks/README.md)
 #   make test-asan       the test suite under AddressSanitizer + LeakSanitizer (scratch: .build-asan)
 #   make test-tsan       the test suite under ThreadSanitizer (scratch: .build-tsan)
@@ -19,7 +20,7 @@ SWIFT ?= swift
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light
 
 .PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
-	test-asan test-tsan soak bench-async fuzz
+	test-asan test-tsan soak bench-async fuzz bench-tls
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -76,6 +77,14 @@ bench: bench-deferred bench-reactor bench-async bench-pages bench-stream bench-m
 # blog-example (unless GETPAGE / BLOG_EXAMPLE are set) and runs its own nginx.
 bench-pages bench-stream bench-memory: deps
 	SWIFT="$(SWIFT)" Benchmarks/scripts/http_bench.sh $(@:bench-%=%)
+
+# HTTPS: Benchmarks/scripts/tls_bench.py makes its own CA, pages and nginx (TLS + h2) in a private
+# folder. BENCH_TLS_PEERS=1 adds aiohttp (from Benchmarks/.venv).
+bench-tls: deps
+	$(STATIC_BUILD) --product getpage
+	@mkdir -p Benchmarks/results
+	python3 Benchmarks/scripts/tls_bench.py --getpage "$$($(STATIC_BUILD) --show-bin-path)/getpage" \
+		$$( [ "$${BENCH_TLS_PEERS:-0}" = 1 ] && echo --peers "$$(Benchmarks/scripts/venv.sh)" )
 
 FUZZ_SECONDS ?= 60
 fuzz: deps
