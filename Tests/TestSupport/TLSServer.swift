@@ -9,16 +9,29 @@ public final class TLSServer {
     let process: ChildProcess
     public let port: Int
 
-    public init() throws {
+    public convenience init() throws {
+        try self.init(certificate: nil)
+    }
+
+    /// A server presenting `certificate` with its `key` (PEM files, e.g. from `TestCA.issue`),
+    /// or, when nil, a self-signed certificate for 127.0.0.1 made here. `options` go to s_server
+    /// too (e.g. ["-no_ticket"]).
+    public init(certificate given: (certificate: String, key: String)?, options: [String] = []) throws {
         directory = NSTemporaryDirectory() + "tls-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        certificate = directory + "/cert.pem"
-        let key = directory + "/key.pem"
-        try TLSServer.makeCertificate(certificate, key: key)
+        let key: String
+        if let given {
+            certificate = given.certificate
+            key = given.key
+        } else {
+            certificate = directory + "/cert.pem"
+            key = directory + "/key.pem"
+            try TLSServer.makeCertificate(certificate, key: key)
+        }
 
         let output = directory + "/output.txt"
         process = try ChildProcess(
-            "/usr/bin/openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", certificate, "-key", key, "-www"],
+            "/usr/bin/openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", certificate, "-key", key, "-www"] + options,
             stdout: output, stderr: output)
         // s_server prints "ACCEPT [::]:PORT" once it listens.
         var found: Int?
@@ -40,7 +53,10 @@ public final class TLSServer {
         port = found
     }
 
-    /// Kills the server by its PID and removes the certificate.
+    /// The server's output so far (s_server's log of its connections).
+    public var output: String { readText(directory + "/output.txt") }
+
+    /// Kills the server by its PID and removes its folder (and the certificate it made, if any).
     public func stop() {
         process.wait(limit: 0)
         try? FileManager.default.removeItem(atPath: directory)

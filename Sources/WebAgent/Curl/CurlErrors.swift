@@ -8,11 +8,16 @@ enum CurlErrors {
     /// libcurl's own limit on one header line (CURL_MAX_HTTP_HEADER).
     static let curlMaxHeaderLine = 100 * 1024
 
+    /// The typed error for `code`. Its message says why as curl's command line does: libcurl's
+    /// detailed message for this transfer (its error buffer, e.g. "SSL: no alternative certificate
+    /// subject name matches target host name 'h1.test'"), or the code's generic text when libcurl
+    /// left none.
     /// - Parameters:
     ///   - osErrno: the transfer's CURLINFO_OS_ERRNO; `connectSeconds`: its CURLINFO_CONNECT_TIME_T.
+    ///   - detail: the transfer's CURLOPT_ERRORBUFFER text ("" when empty).
     static func error(for code: CURLcode, osErrno: Int, connectSeconds: Double, uri: URI, receivedHeaders: Bool,
-                      maxHeaderBytes: Int) -> any Error {
-        let message = String(cString: ccurl_easy_strerror(code))
+                      maxHeaderBytes: Int, detail: String = "") -> any Error {
+        let message = detail.isEmpty ? String(cString: ccurl_easy_strerror(code)) : detail
         switch code {
         case CURLE_UNSUPPORTED_PROTOCOL:
             // The agent only hands libcurl http and https URIs; for those this code means the

@@ -68,6 +68,13 @@ final class CurlTransfer: ResponseBody {
     /// before the handle goes back to the multi handle (which resets it for another transfer, or
     /// frees it): nil while the handle is still this transfer's.
     @exclusivity(unchecked) private var handleRecord: HandleRecord?
+    /// libcurl's detailed message about a failure (CURLOPT_ERRORBUFFER), set on the easy handle
+    /// while it is this transfer's and read into the handle's record.
+    private let errorBuffer: UnsafeMutablePointer<CChar> = {
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
+        buffer.initialize(to: 0)
+        return buffer
+    }()
     /// While a body is being delivered the transfer keeps itself alive: once libcurl is done with
     /// it, nothing else may hold it (the caller can drop the Response after `deliverBody`).
     @exclusivity(unchecked) private var keepAlive: CurlTransfer?
@@ -83,6 +90,7 @@ final class CurlTransfer: ResponseBody {
 
     deinit {
         if let headerList { ccurl_slist_free_all(headerList) }
+        errorBuffer.deallocate()
     }
 
     // MARK: - Starting
@@ -100,6 +108,7 @@ final class CurlTransfer: ResponseBody {
         // when given a ProxyAgent. (It also spares libcurl an environment lookup per request.)
         ccurl_easy_setopt_str(handle, CURLOPT_PROXY, "")
         ccurl_easy_setopt_ptr(handle, CURLOPT_PRIVATE, me)
+        ccurl_easy_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer)
         ccurl_easy_setopt_ptr(handle, CURLOPT_HEADERDATA, me)
         ccurl_easy_setopt_write_cb(handle, CURLOPT_HEADERFUNCTION) { data, size, count, userdata in
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
@@ -343,7 +352,7 @@ final class CurlTransfer: ResponseBody {
         let record = handleRecord ?? readHandle()
         return Failure(CurlErrors.error(for: code, osErrno: record.osErrno, connectSeconds: record.connectSeconds,
                                         uri: uri, receivedHeaders: headersDispatched,
-                                        maxHeaderBytes: options.maxHeaderBytes))
+                                        maxHeaderBytes: options.maxHeaderBytes, detail: record.errorDetail))
     }
 
     private var bodyIsCloseDelimited: Bool {
@@ -464,13 +473,18 @@ final class CurlTransfer: ResponseBody {
         var osErrno: Int
         /// Seconds spent connecting (CURLINFO_CONNECT_TIME_T).
         var connectSeconds: Double
+        /// libcurl's detailed message about the failure (its error buffer), "" if none.
+        var errorDetail: String
     }
 
     /// Records what the transfer reads from its easy handle. `CurlMulti` calls it before the
     /// handle leaves the transfer (recycled for another transfer, or freed); later reads use the
     /// record, never the handle.
     func recordHandle() {
-        if handleRecord == nil { handleRecord = readHandle() }
+        guard handleRecord == nil else { return }
+        handleRecord = readHandle()
+        // The buffer goes with the transfer; the handle, kept for another one, must not keep it.
+        ccurl_easy_setopt_ptr(easy, CURLOPT_ERRORBUFFER, nil)
     }
 
     private func readHandle() -> HandleRecord {
@@ -491,8 +505,11 @@ final class CurlTransfer: ResponseBody {
         func address(_ host: String, _ port: Int) -> Address {
             Address(family: host.containsByte(UInt8(ascii: ":")) ? .ipv6 : .ipv4, host: host, port: port)
         }
+        // libcurl's messages may end with a line feed or a space.
+        var detail = String(cString: errorBuffer)
+        while detail.last?.isWhitespace == true { detail.removeLast() }
         return HandleRecord(peer: address(peerHost, port), local: address(localHost, localPort), osErrno: osErrno,
-                            connectSeconds: Double(connectMicroseconds) / 1_000_000)
+                            connectSeconds: Double(connectMicroseconds) / 1_000_000, errorDetail: detail)
     }
 }
 
