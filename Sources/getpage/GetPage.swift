@@ -266,6 +266,8 @@ struct GetPage: ParsableCommand {
         } else {
             let persistent = HTTPConnectionPool(reactor, persistent: true)
             persistent.maxPersistentPerHost = max(2, concurrency)
+            // Idle connections in all: as libcurl bounds curl --parallel's (4 × the transfers at once).
+            persistent.maxPersistentConnections = 4 * max(2, concurrency)
             pool = persistent
         }
         let make = { () -> any AgentProtocol in
