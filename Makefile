@@ -79,12 +79,13 @@ bench-pages bench-stream bench-memory: deps
 	SWIFT="$(SWIFT)" Benchmarks/scripts/http_bench.sh $(@:bench-%=%)
 
 # HTTPS: Benchmarks/scripts/tls_bench.py makes its own CA, pages and nginx (TLS + h2) in a private
-# folder. BENCH_TLS_PEERS=1 adds aiohttp (from Benchmarks/.venv).
+# folder. BENCH_TLS_PEERS=1 adds aiohttp (from Benchmarks/.venv); BENCH_TLS_BASELINE=BIN another getpage.
 bench-tls: deps
 	$(STATIC_BUILD) --product getpage
 	@mkdir -p Benchmarks/results
 	python3 Benchmarks/scripts/tls_bench.py --getpage "$$($(STATIC_BUILD) --show-bin-path)/getpage" \
-		$$( [ "$${BENCH_TLS_PEERS:-0}" = 1 ] && echo --peers "$$(Benchmarks/scripts/venv.sh)" )
+		$$( [ "$${BENCH_TLS_PEERS:-0}" = 1 ] && echo --peers "$$(Benchmarks/scripts/venv.sh)" ) \
+		$${BENCH_TLS_BASELINE:+--baseline "$${BENCH_TLS_BASELINE}"}
 
 FUZZ_SECONDS ?= 60
 fuzz: deps

@@ -14,6 +14,7 @@ Programs, each at every C in BENCH_CONCURRENCY ("50 200"), trusting the CA by fi
   curl-h2         curl --parallel --parallel-max C --cacert CA   (h2 through ALPN, multiplexed)
   curl-h1         the same with --http1.1
   aiohttp         Benchmarks/peers/aiohttp_get.py --cafile CA    (with --peers VENV_PYTHON)
+  getpage-baseline  another getpage build (--baseline BIN), e.g. before a change
 
 BENCH_TLS_TOOLS ("getpage curl-h2 curl-h1", and aiohttp with --peers) picks the programs.
 Runs are interleaved (each repetition runs every program once, the order rotated by one), and
@@ -288,8 +289,8 @@ class Run:
             f.writelines(f'url = "{u}"\noutput = "/dev/null"\n' for u in urls)
 
 
-def tool_getpage(run, c):
-    argv = [run.args.getpage, "--input", run.urls, "--concurrency", str(c), "--cacert", run.ca,
+def tool_getpage(run, c, binary=None):
+    argv = [binary or run.args.getpage, "--input", run.urls, "--concurrency", str(c), "--cacert", run.ca,
             "--format", "summary", "--progress", "never"]
 
     def check(result, stderr, _out):
@@ -337,6 +338,7 @@ def tool_aiohttp(run, c):
 
 TOOLS = {
     "getpage": ("getpage --cacert", tool_getpage),
+    "getpage-baseline": ("getpage --cacert, the --baseline build", lambda run, c: tool_getpage(run, c, run.args.baseline)),
     "curl-h2": ("curl --parallel (h2)", tool_curl()),
     "curl-h1": ("curl --parallel --http1.1", tool_curl("--http1.1")),
     "aiohttp": ("aiohttp (one session)", tool_aiohttp),
@@ -446,11 +448,13 @@ def main():
     p.add_argument("--getpage", required=True)
     p.add_argument("--results", default=os.path.join(REPO, "Benchmarks", "results"))
     p.add_argument("--peers", default="", help="the venv's python: adds aiohttp")
+    p.add_argument("--baseline", default="", help="another getpage build to measure in the same run")
     args = p.parse_args()
     pages = env_int("BENCH_PAGES", 10_000)
     repeat = env_int("BENCH_TLS_REPEAT", 3)
     concurrencies = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "50 200").split()]
-    names = ["getpage", "curl-h2", "curl-h1"] + (["aiohttp"] if args.peers else [])
+    names = ["getpage"] + (["getpage-baseline"] if args.baseline else []) + ["curl-h2", "curl-h1"] \
+        + (["aiohttp"] if args.peers else [])
     if os.environ.get("BENCH_TLS_TOOLS"):  # a subset, e.g. "getpage curl-h2"
         names = [n for n in os.environ["BENCH_TLS_TOOLS"].split() if n in TOOLS]
 
