@@ -52,3 +52,78 @@ struct TLSSessionResumptionTests {
         #expect(requests.map(\.sessionReused) == [false, false], "\(requests)")
     }
 }
+
+/// The nginx connection serial of each of `count` https GETs of /connection started at once
+/// through `pool`.
+private func concurrentConnections(_ server: H2Server, _ pool: HTTPConnectionPool, _ reactor: EPollReactor,
+                                   count: Int) -> Deferred<[String]> {
+    let agent = Agent(reactor, pool: pool, caFile: server.certificate)
+    let url = "https://127.0.0.1:\(server.port)/connection"
+    return gatherResults((0..<count).map { _ in text(agent, url) }, consumeErrors: true)
+}
+
+@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx")
+    && FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
+struct HTTP2MultiplexingTests {
+    @Test func requestsStartedTogetherShareOneHTTP2ConnectionAsStreams() throws {
+        // When 20 requests to a server offering h2 start at once through a persistent pool that
+        // may keep 20 connections, they all come on one connection (as streams), and the next 20
+        // on that same connection.
+        let server = try H2Server()
+        defer { server.stop() }
+        var first: [String] = []
+        var second: [String] = []
+        try withReactor { reactor in
+            let pool = HTTPConnectionPool(reactor, persistent: true)
+            pool.maxPersistentPerHost = 20
+            concurrentConnections(server, pool, reactor, count: 20)
+                .addCallback { numbers -> Deferred<[String]> in
+                    first = numbers
+                    return concurrentConnections(server, pool, reactor, count: 20)
+                }
+                .addCallback { second = $0 }
+                .addErrback { failure in Issue.record("\(failure)") }
+                .addBoth { _ in reactor.stop() }
+        }
+        #expect(first.count == 20 && Set(first).count == 1, "\(first)")
+        #expect(Set(second) == Set(first), "\(second)")
+    }
+
+    @Test func overHTTP11RequestsStartedTogetherStillGetAConnectionEach() throws {
+        // When the server offers only HTTP/1.1, 5 requests started at once still run at once, each
+        // on a connection of its own (waiting to learn the protocol costs no concurrency).
+        let server = try H2Server(http2: false)
+        defer { server.stop() }
+        var numbers: [String] = []
+        try withReactor { reactor in
+            let pool = HTTPConnectionPool(reactor, persistent: true)
+            pool.maxPersistentPerHost = 5
+            concurrentConnections(server, pool, reactor, count: 5)
+                .addCallback { numbers = $0 }
+                .addErrback { failure in Issue.record("\(failure)") }
+                .addBoth { _ in reactor.stop() }
+        }
+        #expect(numbers.count == 5 && Set(numbers).count == 5, "\(numbers)")
+    }
+
+    @Test func aServerStreamLimitIsHeldOnTheSharedConnection() throws {
+        // When the server allows 2 concurrent streams per connection and 12 requests start at
+        // once, all of them are answered (a limit broken would be a stream refused: a failed
+        // request), and connections are shared up to that limit.
+        let server = try H2Server(maxStreams: 2)
+        defer { server.stop() }
+        var numbers: [String] = []
+        try withReactor { reactor in
+            let pool = HTTPConnectionPool(reactor, persistent: true)
+            pool.maxPersistentPerHost = 12
+            concurrentConnections(server, pool, reactor, count: 12)
+                .addCallback { numbers = $0 }
+                .addErrback { failure in Issue.record("\(failure)") }
+                .addBoth { _ in reactor.stop() }
+        }
+        #expect(numbers.count == 12, "\(numbers)")
+        // The first connection was shared up to the limit; the requests beyond it went elsewhere.
+        let perConnection = Dictionary(grouping: numbers, by: { $0 }).mapValues(\.count)
+        #expect(perConnection.values.max() == 2, "\(perConnection)")
+    }
+}

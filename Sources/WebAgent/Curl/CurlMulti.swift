@@ -78,6 +78,11 @@ final class CurlMulti {
             return 0
         }
         ccurl_multi_setopt_long(handle, CURLMOPT_MAXCONNECTS, settings.maxIdleConnections)
+        // HTTP/2: requests to one server share a connection as streams (libcurl's default, said
+        // here), up to the server's limit on concurrent streams (and libcurl's own, 100); the
+        // limits on connections below count connections, not streams. See CURLOPT_PIPEWAIT in
+        // `CurlTransfer.begin` for how requests started together come to share one.
+        ccurl_multi_setopt_long(handle, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
         if let perHost = settings.maxConnectionsPerHost {
             ccurl_multi_setopt_long(handle, CURLMOPT_MAX_HOST_CONNECTIONS, perHost)
         }

@@ -130,6 +130,10 @@ final class CurlTransfer: ResponseBody {
             ccurl_easy_setopt_long(handle, CURLOPT_FORBID_REUSE, 1)
         } else {
             ccurl_easy_setopt_long(handle, CURLOPT_MAXAGE_CONN, max(1, Int(multi.settings.idleTimeout)))
+            // While a connection to the server is being made, wait for it to say whether it speaks
+            // HTTP/2 rather than open another: requests started together then share one as streams
+            // (over HTTP/1.1 each then opens its own, a handshake later).
+            ccurl_easy_setopt_long(handle, CURLOPT_PIPEWAIT, 1)
             multi.trackConnections(of: handle)
         }
         switch request.method {
