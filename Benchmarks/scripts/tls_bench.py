@@ -149,7 +149,6 @@ http {{
     sendfile on;
     keepalive_timeout 65;
     keepalive_requests 10000000;
-    http2_max_requests 10000000;
     http2_max_concurrent_streams 128;
     default_type application/octet-stream;
     types {{ text/html html; }}
