@@ -106,6 +106,23 @@ struct HTTP2MultiplexingTests {
         #expect(numbers.count == 5 && Set(numbers).count == 5, "\(numbers)")
     }
 
+    @Test func aLimitOfOneConnectionPerHostStillRunsRequestsTogetherAsStreams() throws {
+        // When the pool allows one connection per host and 10 requests to an h2 server start at
+        // once, all are answered on that one connection.
+        let server = try H2Server()
+        defer { server.stop() }
+        var numbers: [String] = []
+        try withReactor { reactor in
+            let pool = HTTPConnectionPool(reactor, persistent: true)
+            pool.maxConnectionsPerHost = 1
+            concurrentConnections(server, pool, reactor, count: 10)
+                .addCallback { numbers = $0 }
+                .addErrback { failure in Issue.record("\(failure)") }
+                .addBoth { _ in reactor.stop() }
+        }
+        #expect(numbers.count == 10 && Set(numbers).count == 1, "\(numbers)")
+    }
+
     @Test func aServerStreamLimitIsHeldOnTheSharedConnection() throws {
         // When the server allows 2 concurrent streams per connection and 12 requests start at
         // once, all of them are answered (a limit broken would be a stream refused: a failed
