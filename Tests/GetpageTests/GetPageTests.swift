@@ -155,6 +155,47 @@ import Testing
         #expect(directory.stderr.contains("is not a file"), "\(directory.stderr)")
     }
 
+    @Test(.enabled(if: systemCertificatesCanBeReplaced, "needs root and mount namespaces (unshare --mount)"))
+    func cacertReplacesTheSystemsCertificatesInsteadOfAddingToThem() throws {
+        // When the server's CA is in the system's CA directory and --cacert names another CA, getpage
+        // refuses the server: the file replaces the system's trust (libcurl's compiled-in CA path
+        // included), it is not added to it.
+        //
+        // The system's CA directory is made for the test: getpage runs in a mount namespace of its
+        // own where a directory holding the server's CA (hashed with `openssl rehash`, as the
+        // system's is) is bind-mounted over /etc/ssl/certs, libcurl's compiled-in CA path. The
+        // default CA bundle in it (ca-certificates.crt) holds an unrelated CA, so that the first run
+        // below, trusted with no --cacert, shows the directory itself is read: what --cacert must
+        // turn off. Nothing outside the child process sees the mount.
+        let files = try TemporaryDirectory()
+        defer { files.cleanUp() }
+        let systemCA = try TestCertificateAuthority(in: files.path, name: "system")
+        let otherCA = try TestCertificateAuthority(in: files.path, name: "other")
+        let bundleCA = try TestCertificateAuthority(in: files.path, name: "bundle")
+        let systemDirectory = files.file("certs")
+        try FileManager.default.createDirectory(atPath: systemDirectory, withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: systemCA.certificate, toPath: systemDirectory + "/system.pem")
+        try FileManager.default.copyItem(atPath: bundleCA.certificate,
+                                         toPath: systemDirectory + "/ca-certificates.crt")
+        #expect(runCommand("/usr/bin/openssl", ["rehash", systemDirectory]) == 0)
+        let server = try TLSServer(issuer: systemCA)
+        defer { server.stop() }
+        let url = "https://127.0.0.1:\(server.port)/"
+
+        let bySystem = try getpageWithSystemCertificates(systemDirectory, ["--format", "summary", url])
+        #expect(bySystem.status == 0, "the test's system CA directory was not used: \(bySystem.stdout) \(bySystem.stderr)")
+        #expect(bySystem.stdout.hasPrefix("OK    200"), "\(bySystem.stdout)")
+
+        let other = try getpageWithSystemCertificates(
+            systemDirectory, ["--format", "summary", "--cacert", otherCA.certificate, url])
+        #expect(other.status == 1, "accepted with --cacert naming another CA: \(other.stdout) \(other.stderr)")
+        #expect(other.stdout.hasPrefix("FAIL  ---"), "\(other.stdout)")
+
+        let same = try getpageWithSystemCertificates(
+            systemDirectory, ["--format", "summary", "--cacert", systemCA.certificate, url])
+        #expect(same.status == 0, "\(same.stdout) \(same.stderr)")
+    }
+
     @Test func withoutLibcurlHttpsFailsClearlyAndHttpStillWorks() throws {
         // When libcurl cannot be loaded (here: SWIFT_DEFERREDS_LIBCURL names a missing file), an
         // https URL fails with a message saying so, and http URLs, which do not need it, succeed.
