@@ -22,8 +22,9 @@ import Reactor
 ///   `redirectLimit` redirects have been followed fails with `InfiniteRedirection`; a `Location`
 ///   with a scheme other than http or https fails with `SchemeNotSupported`.
 /// - When a redirect leaves the origin (scheme, host or port change), `Authorization`, `Cookie`,
-///   `Cookie2`, `Proxy-Authorization`, `WWW-Authenticate` and the `sensitiveHeaderNames` are not
-///   sent, on that request and every later one in the chain.
+///   `Cookie2`, `Proxy-Authorization`, `WWW-Authenticate`, a user-set `Host` (the new request gets
+///   its own URI's, as curl does) and the `sensitiveHeaderNames` are not sent, on that request
+///   and every later one in the chain.
 /// - When the method changes to GET, the body and the headers that describe it (`Content-Type`,
 ///   `Content-Length`, `Content-Encoding`, `Content-Language`, `Content-Location`,
 ///   `Transfer-Encoding`) are dropped.
@@ -166,9 +167,10 @@ struct RedirectRules {
 
 /// Follows the redirects of one agent by one set of rules (both redirect agents are this).
 final class RedirectFollower {
-    /// Twisted's `_defaultSensitiveHeaders`.
+    /// Twisted's `_defaultSensitiveHeaders`, and `Host`: a Host set for one origin would send the
+    /// request to another origin's server under the first one's name (curl drops it too).
     static let defaultSensitiveHeaders: Set<String> = [
-        "authorization", "cookie", "cookie2", "proxy-authorization", "www-authenticate",
+        "authorization", "cookie", "cookie2", "proxy-authorization", "www-authenticate", "host",
     ]
     /// What describes a request body (Fetch's request-body-header names, plus the framing).
     static let bodyHeaders = [

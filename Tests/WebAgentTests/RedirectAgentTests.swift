@@ -264,6 +264,33 @@ import Testing
         #expect(requestHeader(other, "X-Plain") == "p")
     }
 
+    @Test func crossOriginRedirectDropsAUserSetHostHeader() throws {
+        // When a request with a user-set Host header is redirected from 127.0.0.1 to 127.0.0.2, the
+        // second server gets the Host of its own URI, not the user's (as curl does); a same-origin
+        // redirect keeps the user's Host.
+        var outcome: Result<Response, Failure>?
+        var first: ScriptedServer?
+        var second: RawServer?
+        try withReactor { reactor in
+            second = try RawServer.start(reactor, interface: "127.0.0.2") { connection in
+                connection.answerEachHead(okResponse("there"))
+            }
+            first = try Self.redirectingServer(reactor, [
+                "/start": ("302 Found", "/same"),
+                "/same": ("302 Found", second!.url + "/other"),
+            ])
+            let agent = RedirectAgent(Agent(reactor))
+            stopAfter(agent.request("GET", first!.url + "/start", Headers(["Host": ["a.example"]])), reactor) {
+                outcome = $0
+            }
+        }
+        #expect(outcome?.successValue?.code == 200)
+        #expect(first?.requests.map { requestHeader($0, "Host") } == ["a.example", "a.example"])
+        let other = try #require(second?.connections.first?.text)
+        #expect(requestLine(other) == "GET /other HTTP/1.1")
+        #expect(requestHeader(other, "Host") == "127.0.0.2:\(second!.port)")
+    }
+
     @Test func redirectToAnotherSchemeFailsWithSchemeNotSupported() throws {
         // When a Location has a scheme other than http(s) (file, ftp, mailto, javascript), the agent
         // fails with SchemeNotSupported and sends no second request.
