@@ -271,7 +271,7 @@ final class RedirectFollower {
     /// mark of an absolute URI.
     static func resolve(_ location: String, against uri: String) throws -> URI {
         let base = try URI.parse(uri)
-        if let scheme = schemePrefix(location) {
+        if let scheme = URI.schemePrefix(location) {
             guard scheme == "http" || scheme == "https" else { throw SchemeNotSupported(scheme: scheme) }
             guard location.dropFirst(scheme.count + 1).hasPrefix("//") else {
                 throw InvalidURI(uri: location, reason: "an \(scheme) URI without an authority")
@@ -304,21 +304,6 @@ final class RedirectFollower {
             resolved.fragment = String(fragment)
         }
         return resolved
-    }
-
-    /// The lower-cased scheme that `reference` starts with (RFC 3986 §3.1), if any.
-    private static func schemePrefix(_ reference: String) -> String? {
-        guard let colon = reference.firstIndex(of: ":") else { return nil }
-        let scheme = reference[..<colon]
-        guard let first = scheme.utf8.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first | 0x20),
-              scheme.utf8.allSatisfy({ byte in
-                  let lower = byte | 0x20
-                  return (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(lower)
-                      || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-                      || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
-              })
-        else { return nil }
-        return scheme.lowercased()
     }
 }
 

@@ -327,6 +327,25 @@ import Testing
 
     // MARK: - Bad input
 
+    @Test func aURLWithAnotherSchemeIsReportedAsUnsupported() throws {
+        // When the URLs include file:///etc/passwd and mailto:a@example.com, each is reported as an
+        // unsupported scheme (not as a malformed URL), nothing is lost, and the http URL is fetched.
+        try withTestServer { server in
+            let run = try getpage(["--format", "jsonl", "file:///etc/passwd", "mailto:a@example.com",
+                                   server.url("/page/1")])
+            #expect(run.status == 1)
+            let errors = Dictionary(try run.jsonLines().map { ($0["url"] as? String ?? "", $0["error"] as? String) },
+                                    uniquingKeysWith: { first, _ in first })
+            #expect(errors == [
+                "file:///etc/passwd": "invalid URL: unsupported scheme 'file' (http or https only)",
+                "mailto:a@example.com": "invalid URL: unsupported scheme 'mailto' (http or https only)",
+                server.url("/page/1"): nil,
+            ])
+            #expect(run.stderr.contains("argument 2: invalid URL \"mailto:a@example.com\": unsupported scheme 'mailto'"),
+                    "\(run.stderr)")
+        }
+    }
+
     @Test func invalidURLLinesAreReportedAndSkipped() throws {
         // When --input has lines that are not URLs, each is reported with its line number, the rest fetched.
         try withTestServer { server in
