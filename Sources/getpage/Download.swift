@@ -214,7 +214,8 @@ final class Download {
         if let never = failure.value as? ResponseNeverReceived, !never.reasons.isEmpty {
             return "no response: " + never.reasons.map(message).joined(separator: "; ")
         }
-        return failure.getErrorMessage()
+        // A message may quote a URL (InvalidURI, RedirectWithNoLocation, …): never its password.
+        return URLCredentials.masked(failure.getErrorMessage())
     }
 }
 

@@ -327,6 +327,42 @@ import Testing
 
     // MARK: - Bad input
 
+    @Test func urlCredentialsAreNeverPrintedNorInAFileName() throws {
+        // When URLs carry user:password, the saved file's name has neither, and every output (jsonl
+        // records, summary and tutorial lines, failures, retries, invalid lines) shows the URL with
+        // the password as *** (as curl's messages do), never the password itself.
+        try withTestServer { server in
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanUp() }
+            let page = server.url("/page/1").replacingOccurrences(of: "http://", with: "http://user:s3cret@")
+            let missing = server.url("/status/404").replacingOccurrences(of: "http://", with: "http://user:s3cret@")
+            let refused = "http://user:s3cret@127.0.0.1:1/"
+            let invalid = "http://user:s3cret@a b/"
+            let runs = [
+                try getpage(["--format", "jsonl", "--output-dir", directory.file("out"), "--retries", "2",
+                             "--retry-backoff", "0.01", page, missing, refused, invalid]),
+                try getpage(["--format", "summary", "--retries", "2", "--retry-backoff", "0.01", page, missing, refused]),
+                try getpage(["--retries", "2", "--retry-backoff", "0.01", page, missing, refused]),
+            ]
+            for run in runs {
+                #expect(!run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"), "\(run.stdout)\n\(run.stderr)")
+            }
+            let masked = page.replacingOccurrences(of: "s3cret", with: "***")
+            let objects = try runs[0].jsonLines()
+            #expect(Set(objects.compactMap { $0["url"] as? String }) == [
+                masked, missing.replacingOccurrences(of: "s3cret", with: "***"), "http://user:***@127.0.0.1:1/",
+                "http://user:***@a b/",
+            ])
+            #expect(runs[0].stderr.contains("getpage: retrying http://user:***@127.0.0.1:1/"), "\(runs[0].stderr)")
+            #expect(runs[1].stdout.contains("  \(masked)"), "\(runs[1].stdout)")
+            #expect(runs[2].stdout.contains("Requesting \(masked)"), "\(runs[2].stdout)")
+            let saved = try directory.contents("out")
+            #expect(saved.count == 1, "\(saved)")
+            #expect(saved.allSatisfy { !$0.contains("s3cret") && !$0.contains("user") && $0.hasPrefix("127.0.0.1_") },
+                    "\(saved)")
+        }
+    }
+
     @Test func aURLWithAnotherSchemeIsReportedAsUnsupported() throws {
         // When the URLs include file:///etc/passwd and mailto:a@example.com, each is reported as an
         // unsupported scheme (not as a malformed URL), nothing is lost, and the http URL is fetched.
