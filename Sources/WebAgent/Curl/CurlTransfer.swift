@@ -433,7 +433,7 @@ final class CurlTransfer: ResponseBody {
                 multi.noteNews(self)
                 multi.deliverNews()
             },
-            stop: { [weak self] in self?.fail(Failure(CancelledError())) },
+            stop: { [weak self] in self?.fail(ResponseBody.stoppedByProtocol()) },
             peer: { record.peer }, host: { record.local })
     }
 
