@@ -336,9 +336,9 @@ def run_tool(launcher, ctx, name, tool, c):
 
 # --- machine description -----------------------------------------------------------------------
 
-def first_line(argv, stderr=False):
+def first_line(argv, stderr=False, env=None):
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
     except (OSError, subprocess.TimeoutExpired):
         return None
     text = (p.stderr if stderr else p.stdout) or p.stdout or p.stderr
@@ -370,7 +370,8 @@ def machine(args):
         "twisted": version("twisted"),
         "treq": version("treq"),
         "aiohttp": version("aiohttp"),
-        "swift": first_line([args.swift, "--version"]),
+        # The driver leaves an empty TemporaryDirectory.* in TMPDIR: in the run folder, removed.
+        "swift": first_line([args.swift, "--version"], env={**os.environ, "TMPDIR": args.run_dir}),
         "getpage": args.getpage,
         "build": args.build,
         "commit": (commit or "?") + (" (uncommitted changes)" if dirty else ""),
@@ -382,9 +383,11 @@ def machine_markdown(m, load_after):
         return " ".join((text or "?").split()[:n]) if n else (text or "?")
     return (f"Machine: nproc {m['nproc']}, {m['platform']}; {short(m['curl'], 2)}; "
             f"{short(m['nginx']).replace('nginx version: ', '')} (1 worker, keep-alive); "
-            f"{short(m['wrk'], 2)}; Python {m['python']}, Twisted {m['twisted']}, "
-            f"treq {m['treq']}, aiohttp {m['aiohttp']}; {short(m['swift'])}; "
-            f"swift-deferreds {m['commit']}, getpage {m.get('build') or '?'} build; load average {m['load_average']} before, "
+            f"{short(m['wrk'], 2)}; Python {m['python']}, "
+            + (f"Twisted {m['twisted']}, treq {m['treq']}, aiohttp {m['aiohttp']}; "
+               if m["twisted"] else "no peers in Python; ")
+            + f"{short(m['swift'])}; swift-deferreds {m['commit']}, getpage build: "
+            f"{m.get('build') or '?'}; load average {m['load_average']} before, "
             f"{load_after} after; {m['date']}.")
 
 
@@ -476,9 +479,8 @@ def summarize_pages(records, name, c):
 def pages_markdown(args, meta, records, concurrencies, pages, repeat, names, load_after,
                    smoke=False):
     if smoke:
-        title = (f"## HTTP smoke run: getpage and curl ({pages:,} pages of ~2 KiB, one run each; "
-                 f"the harness's check, not a measurement: getpage is the {meta['build']} "
-                 "build)\n")
+        title = (f"## HTTP smoke run: getpage and curl ({pages:,} pages of ~2 KiB, one run each: "
+                 f"a check of the harness, not a measurement; getpage build: {meta['build']})\n")
     else:
         title = (f"## HTTP pages: getpage and its peers ({pages:,} pages of ~2 KiB, median of "
                  f"{repeat} interleaved run{'s' if repeat != 1 else ''})\n")

@@ -19,7 +19,7 @@
 # (9, at least BENCH_REPEAT), BENCH_PAGES (10000),
 # BENCH_CONCURRENCY ("2 50 200"),
 # BENCH_WRK_SECONDS (5), BENCH_MEMORY_URLS (1000000), BENCH_RUN_TIMEOUT (600 s, per program run),
-# GETPAGE, BLOG_EXAMPLE, SWIFT (swift).
+# GETPAGE, GETPAGE_BUILD (what GETPAGE is, for the tables), BLOG_EXAMPLE, SWIFT (swift).
 set -euo pipefail
 
 mode="${1:-}"
@@ -51,9 +51,10 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 CC="$(command -v cc || command -v clang)"
 
 # --- binaries under test -----------------------------------------------------------------------
-# getpage_build says which build is measured; every table prints it.
+# getpage_build says which build is measured (GETPAGE_BUILD when GETPAGE names it); every table
+# prints it.
 if [[ -n "${GETPAGE:-}" ]]; then
-    getpage_build="given by GETPAGE"
+    getpage_build="${GETPAGE_BUILD:-given by GETPAGE=${GETPAGE}}"
 elif [[ "${mode}" == smoke ]]; then
     # The debug build in .build that `make test` leaves (nothing to compile after it): a release
     # build of getpage alone would take minutes more in CI, and the smoke run checks the harness,
@@ -61,7 +62,7 @@ elif [[ "${mode}" == smoke ]]; then
     echo "http_bench.sh: building getpage (debug, .build, as make test does)" >&2
     "${SWIFT}" build --product getpage >&2
     GETPAGE="$("${SWIFT}" build --show-bin-path)/getpage"
-    getpage_build="debug (.build, as make test builds it), not the release build benchmarks measure"
+    getpage_build="debug (.build, as make test builds it)"
 fi
 if [[ -z "${GETPAGE:-}" || ("${mode}" == pages && -z "${BLOG_EXAMPLE:-}") ]]; then
     # As `make getpage` builds them: release, Swift runtime linked statically (.build-static).
