@@ -165,8 +165,8 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 if [[ "${code}" != 200 ]]; then
-    echo "http_bench.sh: nginx answers ${code} for /p/00000.html; its error log:" >&2
-    cat "${run_dir}/nginx/error.log" >&2 || true
+    echo "http_bench.sh: nginx answers ${code} for /p/00000.html; the end of its error log:" >&2
+    tail -n 3 "${run_dir}/nginx/error.log" >&2 || true
     exit 1
 fi
 
