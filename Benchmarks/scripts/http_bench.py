@@ -13,7 +13,8 @@ pages   BENCH_PAGES (10,000) pages of ~2 KiB at each C in BENCH_CONCURRENCY (2 5
         does, at C = 2), treq, aiohttp, and wrk on one URL (the server's ceiling here).
 stream  one 256 MiB body to /dev/null: getpage, curl -o /dev/null, Twisted Agent + a Protocol.
 smoke   BENCH_PAGES (1,000) pages at each C through getpage and curl --parallel only, one run
-        each: that the harness works end to end (CI), not a measurement; exits 1 if a run failed.
+        each: that the harness works end to end (CI), not a measurement; exits 1 if a run failed
+        (or was killed after BENCH_RUN_TIMEOUT, 60 s here).
 memory  BENCH_MEMORY_URLS (1,000,000) URLs, the corpus cycled, at C = 100 through getpage; its
         VmHWM/VmRSS sampled at every tenth of the URLs completed, then its peak RSS at the end.
 
@@ -566,22 +567,18 @@ def run_pages(args, launcher):
     repeat = env_int("BENCH_PAGES_REPEAT", max(5, env_int("BENCH_REPEAT", 3)))
     pages = env_int("BENCH_PAGES", 10_000)
     concurrencies = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "2 50 200").split()]
-    ctx = Context(args, pages)
     names = list(PAGE_TOOLS)
     smoke = args.mode == "smoke"
     if smoke:  # the harness end to end: the program under test and one peer, once each
-        repeat, pages = 1, env_int("BENCH_PAGES", 1_000)
-        ctx = Context(args, pages)
-        names = ["getpage", "curl"]
+        repeat, pages, names = 1, env_int("BENCH_PAGES", 1_000), ["getpage", "curl"]
+    ctx = Context(args, pages)
 
     # blog-example takes its URLs as arguments: skip it if they would not fit in argv.
     argv_bytes = sum(len(u) + 1 for u in page_urls(ctx, pages))
-    if smoke:
-        pass
-    elif not args.blog_example:
+    if "blog-example" in names and not args.blog_example:
         names.remove("blog-example")
         log("no blog-example binary: skipping it")
-    elif argv_bytes > os.sysconf("SC_ARG_MAX") // 2:
+    elif "blog-example" in names and argv_bytes > os.sysconf("SC_ARG_MAX") // 2:
         names.remove("blog-example")
         log(f"{pages:,} URLs are {argv_bytes:,} bytes of arguments: too many for blog-example")
 
@@ -817,7 +814,9 @@ def main():
     p.add_argument("--results", required=True, help="folder for MODE.jsonl and MODE.md")
     p.add_argument("--nginx-pid", type=int, help="checked before each run")
     args = p.parse_args()
-    launcher = Launcher(args.launcher, args.run_dir, env_int("BENCH_RUN_TIMEOUT", 600))
+    # A smoke run of 1,000 pages takes a second or two: a hung one fails within a minute.
+    timeout = env_int("BENCH_RUN_TIMEOUT", 60 if args.mode == "smoke" else 600)
+    launcher = Launcher(args.launcher, args.run_dir, timeout)
     # On SIGTERM (http_bench.sh's cleanup) or Ctrl-C, end the program being measured too.
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     try:
