@@ -15,6 +15,8 @@ final class SlowAndFastHosts: @unchecked Sendable {
     private let fast: WebServer
     let slowCounters = ServerCounters()
     let fastCounters = ServerCounters()
+    /// Both hosts' requests, in the order they came.
+    let bothCounters = ServerCounters()
     private var held: [Deferred<HTTPResponse>] = []
     private var served = 0
     private let finished = DispatchSemaphore(value: 0)
@@ -23,9 +25,10 @@ final class SlowAndFastHosts: @unchecked Sendable {
         reactor = try EPollReactor()
         slow = WebServer(reactor)
         fast = WebServer(reactor)
-        let (slowCounters, fastCounters) = (self.slowCounters, self.fastCounters)
+        let (slowCounters, fastCounters, bothCounters) = (self.slowCounters, self.fastCounters, self.bothCounters)
         slow.routeDeferred("/held") { [unowned self] request in
             slowCounters.request(request.target)
+            bothCounters.request("slow" + request.target)
             slowCounters.enter()
             let answer = Deferred<HTTPResponse>()
             if served >= releaseAfter { answer.callback(.text("held\n")) } else { held.append(answer) }
@@ -36,6 +39,7 @@ final class SlowAndFastHosts: @unchecked Sendable {
         }
         fast.route("/page") { [unowned self] request in
             fastCounters.request(request.target)
+            bothCounters.request("fast" + request.target)
             served += 1
             if served == releaseAfter {
                 let waiting = held
@@ -103,6 +107,25 @@ final class SlowAndFastHosts: @unchecked Sendable {
             #expect(unlimited.status == 0, "\(unlimited.stderr)")
             #expect(server.counters.maxConcurrent == 8)
         }
+    }
+
+    @Test func theRateSpacesEachHostsRequestsWithoutHoldingUpTheOthers() throws {
+        // When --rate 10 applies to 4 URLs of each of two hosts, the run takes at least the 0.3 s
+        // that 4 starts 0.1 s apart need, and the second host's first request comes before the
+        // first host's second (the rate holds a host, not the list).
+        let hosts = try SlowAndFastHosts(releaseAfter: 0)
+        defer { hosts.stop() }
+        let urls = (1...4).map(hosts.slowURL) + (1...4).map(hosts.fastURL)
+        let started = Date()
+        let run = try getpage(["--format", "jsonl", "--rate", "10", "--concurrency", "4"] + urls)
+        let seconds = Date().timeIntervalSince(started)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(seconds >= 0.3, "\(seconds) s")
+        let order = hosts.bothCounters.paths
+        #expect(order.count == 8)
+        let secondSlow = try #require(order.firstIndex(of: "slow/held?n=2"))
+        let firstFast = try #require(order.firstIndex(of: "fast/page?n=1"))
+        #expect(firstFast < secondSlow, "\(order)")
     }
 
     @Test func badPerHostAndRateValuesAreUsageErrors() throws {
