@@ -23,6 +23,9 @@ import Glibc
 /// proxies.proxy(for: "http://example.com/")   // HTTPProxy 127.0.0.1:3128
 /// proxies.proxy(for: "http://localhost/")     // nil
 /// ```
+///
+/// Twisted: none (Twisted's agents read no environment). Python's `urllib.request` reads the same
+/// variables (`getproxies_environment`, `proxy_bypass_environment`), with laxer rules.
 public struct ProxyEnvironment: Sendable {
     /// The proxy for http URLs, nil for none.
     public let http: HTTPProxy?

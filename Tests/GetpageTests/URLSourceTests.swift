@@ -13,7 +13,8 @@ import Testing
             try directory.write("urls.txt", urls.joined(separator: "\n") + "\n")
             var seen: [String: Int] = [:]
             for shard in 0..<3 {
-                let run = try getpage(["--format", "jsonl", "--shard", "\(shard)/3", "--input", directory.file("urls.txt")])
+                let run = try getpage(["--format", "jsonl", "--shard", "\(shard)/3",
+                                       "--input", directory.file("urls.txt")])
                 #expect(run.status == 0, "\(run.stderr)")
                 for object in try run.jsonLines() {
                     let url = try #require(object["url"] as? String)

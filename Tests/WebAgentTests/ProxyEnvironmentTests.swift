@@ -36,8 +36,8 @@ import Testing
         let proxies = try ProxyEnvironment(environment: [
             "http_proxy": "proxy:3128", "NO_PROXY": " example.com, .local.test ,10.0.0.0/8,::1,192.168.1.5",
         ])
-        for direct in ["http://example.com/", "http://WWW.Example.COM./a", "http://local.test/", "http://a.b.local.test/",
-                       "http://10.2.3.4/", "http://[::1]:8080/", "http://192.168.1.5/"] {
+        for direct in ["http://example.com/", "http://WWW.Example.COM./a", "http://local.test/",
+                       "http://a.b.local.test/", "http://10.2.3.4/", "http://[::1]:8080/", "http://192.168.1.5/"] {
             #expect(proxies.proxy(for: direct) == nil, "\(direct)")
         }
         for proxied in ["http://notexample.com/", "http://example.com.evil.test/", "http://11.0.0.1/",
