@@ -152,3 +152,49 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
         }
     }
 }
+
+/// The bytes a `ProxyAgent` sends a proxy for plain http, seen by a scripted proxy.
+@Suite struct ProxyAgentRequestTests {
+    @Test func theRequestLineIsAbsoluteAndCarriesTheCredentials() throws {
+        // When a ProxyAgent with credentials sends GET and HEAD requests (one with a fragment) to
+        // two servers, the proxy receives each with the absolute URI (no fragment) on the request
+        // line, the server's Host, and Proxy-Authorization: Basic; the persistent pool keeps one
+        // connection per server through the proxy and reuses it.
+        var requests: [String] = []
+        var codes: [Int] = []
+        var idle = 0
+        try withReactor { reactor in
+            let proxy = try ScriptedServer.start(reactor) { _ in
+                .init(bytes: httpResponse(body: "ok"), close: false)
+            }
+            let pool = HTTPConnectionPool(reactor)
+            let agent = ProxyAgent(reactor, proxy: try HTTPProxy("http://bob:pw@127.0.0.1:\(proxy.portNumber)"),
+                                   pool: pool)
+            let urls = ["http://a.test/x?y=1#frag", "http://a.test/again", "http://b.test:8080/"]
+            var chain = Deferred<Void>.succeed(())
+            for url in urls {
+                chain = chain.addCallback { _ -> Deferred<Void> in
+                    agent.request("GET", url).addCallback { response -> Deferred<Void> in
+                        codes.append(response.code)
+                        return readBody(response).addCallback { _ in }
+                    }
+                }
+            }
+            chain.addErrback { failure in Issue.record("\(failure)") }
+                .addBoth { _ in
+                    requests = proxy.requests
+                    idle = pool.plain.idleCount
+                    pool.plain.closeIdle()
+                    reactor.stop()
+                }
+        }
+        #expect(codes == [200, 200, 200])
+        // a.test's connection carried both of its requests (else 3 would be idle: 2 per server kept).
+        #expect(idle == 2)
+        let heads = requests.map { $0.split(separator: "\r\n").map(String.init) }
+        #expect(heads.map { $0.first } == ["GET http://a.test/x?y=1 HTTP/1.1", "GET http://a.test/again HTTP/1.1",
+                                           "GET http://b.test:8080/ HTTP/1.1"])
+        #expect(heads.map { $0.contains("Host: a.test") || $0.contains("Host: b.test:8080") } == [true, true, true])
+        #expect(heads.allSatisfy { $0.contains("Proxy-Authorization: Basic Ym9iOnB3") }, "\(heads)")
+    }
+}
