@@ -41,6 +41,27 @@ import Testing
         }
     }
 
+    @Test func httpsURLsTakeHTTPSProxyThroughATunnel() throws {
+        // When https_proxy names tinyproxy, an https URL is fetched through a CONNECT tunnel (the
+        // proxy's log shows it) with the certificate still checked; with the host in no_proxy, the
+        // proxy sees no second tunnel.
+        let proxy = try TinyProxy()
+        defer { proxy.stop() }
+        let server = try TLSServer()
+        defer { server.stop() }
+        let url = "https://127.0.0.1:\(server.port)/"
+        let tunnel = "CONNECT 127.0.0.1:\(server.port) HTTP/1.1"
+        let through = try getpage(["--format", "jsonl", "--cacert", server.certificate, url],
+                                  shell: "export https_proxy='\(proxy.url())'")
+        #expect(through.status == 0, "\(through.stdout) \(through.stderr)")
+        #expect(try through.jsonLines().first?["status"] as? Int == 200)
+        #expect(proxy.log.components(separatedBy: tunnel).count == 2, "\(proxy.log)")
+        let direct = try getpage(["--format", "jsonl", "--cacert", server.certificate, url],
+                                 shell: "export HTTPS_PROXY='\(proxy.url())' no_proxy=127.0.0.1")
+        #expect(direct.status == 0, "\(direct.stdout) \(direct.stderr)")
+        #expect(proxy.log.components(separatedBy: tunnel).count == 2, "\(proxy.log)")
+    }
+
     @Test func aRefusingProxyIsAFailedURLNamingIt() throws {
         // When the proxy's port has no listener, the URL fails with the proxy's refusal (exit 1),
         // and an https URL fails the same way.
