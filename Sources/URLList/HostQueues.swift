@@ -10,13 +10,17 @@ import Reactor
 /// admitted item really starts (`started`) and when it is over (`finished`); each `finished` admits
 /// the host's next item, if any.
 ///
-/// With a rate, the host's starts are at least `1 / rate` seconds apart, timed on `time` (the
-/// reactor, or a test `Clock`). Only one admitted item per host may be waiting to start, so the
-/// spacing holds at the real start even when admitted items wait for something else (getpage's
-/// concurrency limit) before starting.
+/// With a rate, the host's starts take slots `1 / rate` seconds apart, timed on `time` (the
+/// reactor, or a test `Clock`): no item starts before its slot, and the next slot follows the
+/// previous one, so a start that a late timer let through a little after its slot does not push
+/// every later one back. Over any stretch of time a host gets at most `rate` starts per second
+/// (plus one), and no two starts are closer than 3/4 of `1 / rate` (a start late by more than a
+/// quarter of the interval is counted from its own time, so no burst makes up for a long wait).
+/// Only one admitted item per host may be waiting to start, so this holds at the real start even
+/// when admitted items wait for something else (getpage's concurrency limit) before starting.
 ///
 /// Memory: the queued items, plus a small record per host with items admitted, queued, or (with a
-/// rate) started within the last `1 / rate` seconds. The caller bounds the queued items (getpage
+/// rate) a slot still ahead. The caller bounds the queued items (getpage
 /// stops reading its list while too many wait).
 ///
 /// `admit` may call `started` and `finished` at once (an item that needs no work): that is
@@ -35,7 +39,8 @@ public final class HostQueues<Item> {
         var active = 0
         /// An admitted item has not started yet (rate only).
         var awaitingStart = false
-        var lastStart: Double?
+        /// With a rate: the earliest time the next item may start (its slot).
+        var nextStart: Double?
         var wake: DelayedCall?
         var queuedCount: Int { queue.count - head }
     }
@@ -80,7 +85,10 @@ public final class HostQueues<Item> {
     public func started(host key: String) {
         guard rate != nil, var host = hosts[key] else { return }
         host.awaitingStart = false
-        host.lastStart = time.seconds()
+        // The next slot follows this start's slot (see the type's description).
+        let now = time.seconds()
+        let interval = 1 / (rate ?? 1)
+        host.nextStart = max(host.nextStart ?? now, now - interval / 4) + interval
         hosts[key] = host
         schedule(key)
     }
@@ -129,10 +137,9 @@ public final class HostQueues<Item> {
     private func drain(_ key: String) {
         guard var host = hosts[key] else { return }
         while host.queuedCount > 0 && perHost.map({ host.active < $0 }) ?? true {
-            if let rate {
+            if rate != nil {
                 if host.awaitingStart { break }
-                if let last = host.lastStart {
-                    let due = last + 1 / rate
+                if let due = host.nextStart {
                     let now = time.seconds()
                     if now < due - HostQueues.slack {
                         armWake(&host, key, after: due - now)
@@ -159,13 +166,13 @@ public final class HostQueues<Item> {
             host = current
         }
         if host.queuedCount == 0 && host.active == 0 && host.wake == nil {
-            // Idle: forget it, unless it started an item less than 1 / rate ago (the record times
-            // the next start); then forget it once that time has passed.
-            guard let rate, let last = host.lastStart, time.seconds() < last + 1 / rate - HostQueues.slack else {
+            // Idle: forget it, unless its next slot is still ahead (the record times the next
+            // start); then forget it once that time has passed.
+            guard rate != nil, let due = host.nextStart, time.seconds() < due - HostQueues.slack else {
                 hosts[key] = nil
                 return
             }
-            armWake(&host, key, after: last + 1 / rate - time.seconds())
+            armWake(&host, key, after: due - time.seconds())
         }
         hosts[key] = host
     }

@@ -76,6 +76,31 @@ import URLList
         queues = nil  // its closure holds the variable: break the cycle (LeakSanitizer)
     }
 
+    @Test func aLateTimerDoesNotPushLaterSlotsBack() {
+        // When the clock reaches a host's slot 0.1 s late (as a reactor's timer may), the next item
+        // still gets the slot after it (1.0 s at a rate of 2, not 1.1 s); after a start later than
+        // a quarter of the interval, the next slot counts from 1/8 s before it (no burst).
+        let clock = Clock()
+        let recorder = Recorder()
+        var queues: HostQueues<String>?
+        queues = HostQueues<String>(time: clock, perHost: nil, rate: 2) { item in
+            recorder.admitted.append("\(item)@\(clock.seconds())")
+            queues?.started(host: "a")
+        }
+        for item in ["a1", "a2", "a3", "a4", "a5"] { queues?.add(item, host: "a") }
+        clock.advance(0.6)
+        clock.advance(0.4)
+        #expect(recorder.admitted == ["a1@0.0", "a2@0.6", "a3@1.0"])
+        // a4's slot is 1.5; the clock comes by only at 2.0, half a second late.
+        clock.advance(1.0)
+        #expect(recorder.admitted.last == "a4@2.0")
+        clock.advance(0.25)
+        #expect(recorder.admitted.count == 4)
+        clock.advance(0.125)
+        #expect(recorder.admitted.last == "a5@2.375")
+        queues = nil  // its closure holds the variable: break the cycle (LeakSanitizer)
+    }
+
     @Test func withARateAnAdmittedItemMustStartBeforeTheNext() {
         // When an admitted item waits (for a concurrency token, in getpage) longer than 1 / rate,
         // the host's next item is not admitted until it has started, then 1 / rate after that.
