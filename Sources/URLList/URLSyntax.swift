@@ -26,7 +26,18 @@ public enum URLSyntax {
         }
         guard let schemeEnd = (0..<max(0, bytes.count - 2)).first(where: {
             bytes[$0] == UInt8(ascii: ":") && bytes[$0 + 1] == UInt8(ascii: "/") && bytes[$0 + 2] == UInt8(ascii: "/")
-        }) else { return "not an absolute URL (no scheme://)" }
+        }) else {
+            // Another scheme without "//" (mailto:, javascript:, data:): said so, as the agent does;
+            // but "host:port/…" (digits after the colon) is a URL missing its scheme.
+            if let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon > 0, isLetter(bytes[0]),
+               bytes[..<colon].allSatisfy(isSchemeByte),
+               !bytes[(colon + 1)...].prefix(while: { $0 != UInt8(ascii: "/") }).allSatisfy({
+                   (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) {
+                let scheme = text(0..<colon).lowercased()
+                if scheme != "http" && scheme != "https" { return "unsupported scheme '\(scheme)' (http or https only)" }
+            }
+            return "not an absolute URL (no scheme://)"
+        }
         let scheme = text(0..<schemeEnd).lowercased()
         guard scheme == "http" || scheme == "https" else {
             return "unsupported scheme '\(scheme)' (http or https only)"
@@ -65,6 +76,16 @@ public enum URLSyntax {
             else { return "bad port '\(text(port))'" }
         }
         return nil
+    }
+
+    private static func isLetter(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte | 0x20)
+    }
+
+    /// A byte of a URI scheme after its first letter (RFC 3986 §3.1).
+    private static func isSchemeByte(_ byte: UInt8) -> Bool {
+        isLetter(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+            || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
     }
 
     /// Hex digits, colons and dots with at least one colon, then optionally a zone (`%25` and

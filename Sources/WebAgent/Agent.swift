@@ -101,11 +101,18 @@ public final class Agent: AgentProtocol {
     /// What `request` checks before anything is sent: the method is an HTTP token, the URI parses
     /// (`URI.parse`) with the scheme http or https, and every header can be sent.
     ///
+    /// A URI that starts with another scheme fails with `SchemeNotSupported` even when the rest
+    /// would not parse as an http URI (`file:///etc/passwd` has no host, `mailto:a@example.com`
+    /// no "//"), as in Twisted; `InvalidURI` is for what has no scheme or cannot be parsed.
+    ///
     /// - Returns: the parsed URI.
     /// - Throws: `InvalidMethod`, `InvalidURI`, `SchemeNotSupported` or `InvalidHeader`.
     static func validate(_ method: String, _ uri: String, _ headers: Headers) throws -> URI {
         guard !method.isEmpty, method.utf8.allSatisfy(Headers.isTokenByte) else {
             throw InvalidMethod(method: method)
+        }
+        if let scheme = URI.schemePrefix(uri), scheme != "http", scheme != "https" {
+            throw SchemeNotSupported(scheme: scheme)
         }
         let parsed = try URI.parse(uri)
         guard parsed.scheme == "http" || parsed.scheme == "https" else {

@@ -122,6 +122,11 @@ final class CurlTransfer: ResponseBody {
         }
         if let caFile = options.caFile {
             ccurl_easy_setopt_str(handle, CURLOPT_CAINFO, caFile)
+            // The file replaces the system's trust: libcurl also reads its compiled-in CA directory
+            // (CURLOPT_CAPATH, /etc/ssl/certs on Debian) unless it is cleared. (With no directory,
+            // libcurl 7.87+ caches the store built from the file in the multi handle, keyed by the
+            // file's name, for CURLOPT_CA_CACHE_TIMEOUT: 24 hours by default.)
+            ccurl_easy_setopt_str(handle, CURLOPT_CAPATH, nil)
         }
         if !multi.settings.persistent {
             ccurl_easy_setopt_long(handle, CURLOPT_FORBID_REUSE, 1)
@@ -435,7 +440,7 @@ final class CurlTransfer: ResponseBody {
                 multi.noteNews(self)
                 multi.deliverNews()
             },
-            stop: { [weak self] in self?.fail(Failure(CancelledError())) },
+            stop: { [weak self] in self?.fail(ResponseBody.stoppedByProtocol()) },
             peer: { record.peer }, host: { record.local })
     }
 

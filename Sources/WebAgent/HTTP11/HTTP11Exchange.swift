@@ -277,7 +277,7 @@ final class HTTP11Exchange: ResponseBody {
                 pausedByProtocol = false
                 if case .delivering(let protocolHandler) = bodyState { finishDelivery(protocolHandler) }
             },
-            stop: { [weak self] in self?.fail(Failure(CancelledError())) },
+            stop: { [weak self] in self?.fail(ResponseBody.stoppedByProtocol()) },
             peer: { [weak transport, uri] in transport?.getPeer() ?? Address(family: .ipv4, host: uri.host, port: uri.port) },
             host: { [weak transport] in transport?.getHost() ?? Address(family: .ipv4, host: "", port: 0) })
     }
