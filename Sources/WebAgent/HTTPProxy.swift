@@ -5,8 +5,8 @@
 /// `http://proxy.example:3128`), and a missing port is 1080. Only `http` proxies are supported
 /// (plain http requests go to them in absolute form, https ones through a `CONNECT` tunnel); any
 /// other scheme (`https`, `socks5`, …) is refused. A `user:password@` gives the proxy's
-/// credentials, sent as `Proxy-Authorization: Basic …` (percent-escapes in them are decoded first);
-/// a path after the address is ignored.
+/// credentials, sent as `Proxy-Authorization: Basic …` (percent-escapes in them are decoded first;
+/// an error about the URL shows the password as `***`); a path after the address is ignored.
 ///
 /// ```swift
 /// let proxy = try HTTPProxy("http://alice:s%40cret@127.0.0.1:3128")
@@ -32,7 +32,19 @@ public struct HTTPProxy: Hashable, Sendable, CustomStringConvertible {
         let hostPart = authority[hostStart...]
         let hasPort = hostPart.hasPrefix("[") ? hostPart.contains("]:") : hostPart.contains(":")
         // The default port is curl's for a proxy (1080), not http's.
-        let parsed = try URI.parse("http://" + authority + (hasPort ? "" : ":1080") + "/")
+        let parsed: URI
+        do {
+            parsed = try URI.parse("http://" + authority + (hasPort ? "" : ":1080") + "/")
+        } catch let error as InvalidURI {
+            // The message names the proxy without its password.
+            var shown = "http://" + hostPart
+            if let at = authority.lastIndex(of: "@") {
+                let userInfo = authority[..<at]
+                let user = userInfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+                shown = "http://" + user + (userInfo.contains(":") ? ":***" : "") + "@" + hostPart
+            }
+            throw InvalidURI(uri: shown, reason: error.reason)
+        }
         host = parsed.host
         port = parsed.port
         if let at = authority.lastIndex(of: "@") {

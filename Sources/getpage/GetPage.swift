@@ -199,7 +199,7 @@ struct GetPage: ParsableCommand {
                                         noProxy: noproxy)
         } catch {
             let origin = proxy != nil ? "--proxy" : "the proxy environment variables"
-            throw ValidationError("bad proxy in \(origin): \(error)")
+            throw ValidationError("bad proxy in \(origin): \(URLCredentials.masked("\(error)"))")
         }
     }
 

@@ -73,6 +73,9 @@ import Testing
         #expect(full.curlURL == "http://alice:s%40cret@[::1]:3128")
         #expect(throws: SchemeNotSupported.self) { try HTTPProxy("socks5://proxy.test:1080") }
         #expect(throws: InvalidURI.self) { try HTTPProxy("http://proxy test:80") }
+        // An error does not show the password.
+        let error = #expect(throws: InvalidURI.self) { try HTTPProxy("http://alice:hunter2@bad host:1/") }
+        #expect(error?.uri == "http://alice:***@bad host:1")
         #expect(throws: InvalidURI.self) { try HTTPProxy("http://proxy.test:99999") }
         #expect(HTTPProxy.base64(Array("a".utf8)) == "YQ==" && HTTPProxy.base64(Array("ab".utf8)) == "YWI=")
     }
