@@ -16,8 +16,9 @@
 #   make fuzz            the libFuzzer targets, FUZZ_SECONDS (60) each, from Fuzz/corpus (Fuzz/README.md)
 
 SWIFT ?= swift
-# Debian packages the build needs (nginx-light: the HTTP/2 test's server; curl: bench-smoke's peer).
-APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl
+# Debian packages the build needs (nginx-light: the HTTP/2 test's server; curl: bench-smoke's peer;
+# tinyproxy: the proxy tests' proxy).
+APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl tinyproxy
 
 .PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
 	test-asan test-tsan soak bench-async fuzz
