@@ -9,6 +9,7 @@
 #   make bench-memory    1,000,000 URLs at C = 100 through getpage: peak RSS and growth
 #   make bench-tls       getpage over https against curl (h2 and HTTP/1.1) on a private nginx with TLS
 #   make bench           all of the above and bench-reactor (see Benchmarks/README.md)
+#   make bench-smoke     the HTTP harness end to end in under a minute, as CI runs it
 #   make test-asan       the test suite under AddressSanitizer + LeakSanitizer (scratch: .build-asan)
 #   make test-tsan       the test suite under ThreadSanitizer (scratch: .build-tsan)
 #   make soak            getpage against the WebServer with 10 % faults for SOAK_SECONDS (300)
@@ -16,8 +17,9 @@
 #   make fuzz            the libFuzzer targets, FUZZ_SECONDS (60) each, from Fuzz/corpus (Fuzz/README.md)
 
 SWIFT ?= swift
-# Debian packages the build needs (nginx-light: the HTTP/2 test's server).
-APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light
+# Debian packages the build needs (nginx-light: the HTTP/2 test's server; curl: bench-smoke's peer;
+# tinyproxy: the proxy tests' proxy).
+APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl tinyproxy
 
 .PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
 	test-asan test-tsan soak bench-async fuzz bench-tls
@@ -86,6 +88,12 @@ bench-tls: deps
 	python3 Benchmarks/scripts/tls_bench.py --getpage "$$($(STATIC_BUILD) --show-bin-path)/getpage" \
 		$$( [ "$${BENCH_TLS_PEERS:-0}" = 1 ] && echo --peers "$$(Benchmarks/scripts/venv.sh)" ) \
 		$${BENCH_TLS_BASELINE:+--baseline "$${BENCH_TLS_BASELINE}"}
+
+# The same harness end to end in under a minute (CI runs it): its own nginx, 1,000 pages, getpage
+# (the debug build make test leaves in .build) and curl --parallel, one run each; no venv.
+.PHONY: bench-smoke
+bench-smoke: deps
+	SWIFT="$(SWIFT)" Benchmarks/scripts/http_bench.sh smoke
 
 FUZZ_SECONDS ?= 60
 fuzz: deps
