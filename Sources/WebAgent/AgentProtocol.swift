@@ -7,8 +7,15 @@ import Deferreds
 ///
 /// Twisted: `twisted.web.iweb.IAgent`.
 public protocol AgentProtocol: AnyObject {
-    /// - Parameter timeout: seconds for the whole exchange — connecting, the headers and the body;
-    ///   nil for none. When it expires the request (or the body) fails with `Deferreds.TimeoutError`.
+    /// Sends a request; the deferred fires with the `Response` once its headers are in.
+    ///
+    /// - Parameters:
+    ///   - method: the HTTP method, an HTTP token such as `"GET"`.
+    ///   - uri: the absolute http or https URI to request.
+    ///   - headers: the request's headers; nil for none.
+    ///   - bodyProducer: the request's body; nil for none.
+    ///   - timeout: seconds for the whole exchange — connecting, the headers and the body;
+    ///     nil for none. When it expires the request (or the body) fails with `Deferreds.TimeoutError`.
     func request(_ method: String, _ uri: String, _ headers: Headers?, _ bodyProducer: (any BodyProducer)?,
                  timeout: Double?) -> Deferred<Response>
 }
