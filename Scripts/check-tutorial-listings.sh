@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Type-checks every Swift listing of the DocC tutorial (Sources/Deferreds/Deferreds.docc/Resources/code)
+# against the package's built modules, warnings as errors, so no step of the tutorial can drift from
+# the API. The last listing of each chapter is also a target of the package (Examples/Tutorial, and
+# blog-example and blog-async), built by every `swift build`; this checks the steps before them.
+# The Package.swift listing is a manifest, not a program, and is skipped. Run by `make docs`,
+# after `swift build`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SWIFT=${SWIFT:-swift}
+bin=$($SWIFT build --show-bin-path)
+status=0
+count=0
+for f in Sources/Deferreds/Deferreds.docc/Resources/code/*.swift; do
+    case $f in *Package.swift) continue ;; esac
+    count=$((count + 1))
+    if ! swiftc -typecheck -swift-version 6 -warnings-as-errors -I "$bin/Modules" \
+        -Xcc -fmodule-map-file="$bin/CCurl.build/module.modulemap" \
+        -Xcc -fmodule-map-file="$bin/CLinux.build/module.modulemap" \
+        -Xcc -fmodule-map-file=Sources/CZlib/module.modulemap \
+        -Xcc -ISources/CCurl/include -Xcc -ISources/CLinux/include "$f"; then
+        echo "tutorial listing does not compile: $f" >&2
+        status=1
+    fi
+done
+echo "tutorial listings type-checked: $count" >&2
+exit $status
