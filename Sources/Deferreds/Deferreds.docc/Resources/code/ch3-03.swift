@@ -43,7 +43,7 @@ func getPage(_ network: FakeNetwork, _ url: String) -> Deferred<Int> {
 
 /// The mistake: a page that counts as done when its headers are in (the callback returns nothing).
 func getHeadersOnly(_ network: FakeNetwork, _ url: String) -> Deferred<Void> {
-    network.request(url).addCallback { status in
+    network.request(url).addCallback { status -> Void in
         print("\(url): \(status)")
         _ = network.body(url) // asked for, but not returned: nobody waits for it
     }
