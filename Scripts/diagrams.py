@@ -85,7 +85,7 @@ def chain_columns(p):
     s.arrow(ex, ys[1] + bh, ex, ys[2] - 2, "err")
     # the recovery: from row 2 right back to row 3 left
     s.path(f"M{rx},{ys[2] + bh / 2} C{rx - 50},{ys[2] + bh / 2} {cx},{ys[2] + 40} {cx},{ys[3] - 2}", "ok")
-    s.text((lx + bw + rx) / 2, ys[2] + 90, "return: recovered", 13, "ok", weight="bold")
+    s.text((lx + bw + rx) / 2 + 30, ys[2] + bh + 24, "return: recovered", 13, "ok", weight="bold")
     s.arrow(cx, ys[3] + bh, cx, ys[3] + bh + 30, "ok")
     s.text(cx, ys[3] + bh + 48, "the chain ends holding a value", 13, "muted", style="italic")
     return s.render()
@@ -166,8 +166,8 @@ def semaphore_timeline(p):
     s.text(x0 + 20, ya + 42, "token 1", 12, anchor="start")
     s.add(f'<rect x="{x0 + 90}" y="{ya + 30}" width="14" height="14" fill="{p["alt"]}"/>')
     s.text(x0 + 110, ya + 42, "token 2", 12, anchor="start")
-    s.text(x0 + 180, ya + 42, "A token is held from the request to the end of the body, then handed to the next page.",
-           12, "muted", anchor="start")
+    s.text(x0 + 190, ya + 42, "A token is held from the request to the end of the body,", 12, "muted", anchor="start")
+    s.text(x0 + 190, ya + 58, "then handed at once to the page that waited longest.", 12, "muted", anchor="start")
     return s.render()
 
 
@@ -205,7 +205,7 @@ def request_flow(p):
     """How a request flows through the Agent (http)."""
     s = SVG(720, 520, p)
     s.text(360, 32, "A request through the Agent (http)", 15, weight="bold")
-    bx, bw, bh = 40, 300, 54
+    bx, bw, bh = 50, 300, 54
     left = [
         ("Agent.request(method, url, headers)", "validates; nothing is sent on bad input"),
         ("HTTPConnectionPool", "an idle kept connection, or a new one (limits)"),
@@ -219,7 +219,7 @@ def request_flow(p):
         s.text(bx + bw / 2, y + 42, sub, 12, "muted")
     for a, b in zip(ys, ys[1:]):
         s.arrow(bx + bw / 2, a + bh, bx + bw / 2, b - 2)
-    rx, rw = 400, 280
+    rx, rw = 420, 280
     right = [
         ("Deferred<Response> fires", "at the end of the headers", ys[1]),
         ("response.deliverBody(protocol)", "held chunks, then each as it comes", ys[2]),
@@ -229,15 +229,15 @@ def request_flow(p):
         s.box(rx, y, rw, bh, "alt", "altFill")
         s.text(rx + rw / 2, y + 23, t, 13, weight="bold")
         s.text(rx + rw / 2, y + 42, sub, 12, "muted")
-    s.path(f"M{bx + bw},{ys[3] + 20} C{370},{ys[3] + 20} {370},{ys[1] + bh / 2} {rx - 3},{ys[1] + bh / 2}", "alt")
-    s.text(372, ys[2] - 12, "head", 12, "alt", anchor="start")
+    s.path(f"M{bx + bw},{ys[3] + 20} C{375},{ys[3] + 20} {375},{ys[1] + bh / 2} {rx - 3},{ys[1] + bh / 2}", "alt")
+    s.text(rx - 6, ys[1] + bh + 22, "head", 12, "alt", anchor="end")
     s.arrow(rx + rw / 2, ys[1] + bh, rx + rw / 2, ys[2] - 2, "alt")
     s.arrow(rx + rw / 2, ys[2] + bh, rx + rw / 2, ys[3] - 2, "alt")
     s.arrow(bx + bw, ys[3] + 40, rx - 3, ys[3] + 40, "alt")
-    s.text(370, ys[3] + 62, "body bytes", 12, "alt")
+    s.text((bx + bw + rx) / 2, ys[3] + 58, "body bytes", 12, "alt")
     yb = ys[3] + bh + 40
-    s.path(f"M{rx + rw / 2},{ys[3] + bh} L{rx + rw / 2},{yb} L{bx + bw / 2 + 60},{yb} L{bx + bw / 2 + 60},{ys[1] + bh + 3}",
-           "ok", dashed=True)
+    s.path(f"M{rx + rw / 2},{ys[3] + bh} L{rx + rw / 2},{yb} L{bx - 20},{yb} L{bx - 20},{ys[1] + bh / 2} "
+           f"L{bx - 3},{ys[1] + bh / 2}", "ok", dashed=True)
     s.text((bx + rx + rw) / 2, yb + 20, "a complete, reusable connection goes back to the pool (persistent pools)", 12,
            "ok")
     s.text(360, yb + 52, "A paused protocol pauses reading; a timeout or cancel() aborts the connection.", 12,
