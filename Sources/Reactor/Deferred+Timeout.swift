@@ -2,6 +2,7 @@ import Deferreds
 
 // MARK: - Timing out
 
+/// Timeouts for any deferred, on any `ReactorTime`.
 extension Deferred {
     /// Cancels this deferred if it has not fired within `seconds`, and turns the resulting
     /// `CancelledError` into `TimeoutError`.
