@@ -28,8 +28,13 @@ import Reactor
 /// Twisted: `twisted.web.client.Agent`. Redirects are not followed (use `RedirectAgent`), and, as in
 /// Twisted, no proxy is used: the `http_proxy`/`https_proxy` environment variables are ignored.
 public final class Agent: AgentProtocol {
+    /// The reactor whose loop drives the agent's transfers.
     public let reactor: EPollReactor
+    /// Where the agent's connections come from: the reactor's shared non-persistent pool unless
+    /// one was given.
     public let pool: HTTPConnectionPool
+    /// Seconds allowed for making a connection before the request fails with
+    /// `ConnectTimeoutError`; nil for the default (300, as libcurl's).
     public let connectTimeout: Double?
     /// A PEM file of certificate authorities to trust instead of the system's (for tests with a
     /// self-signed certificate). TLS is always verified.
@@ -45,6 +50,16 @@ public final class Agent: AgentProtocol {
     /// The default `maxHeaderBytes`: 64 KiB.
     public static let defaultMaxHeaderBytes = 64 * 1024
 
+    /// Creates an agent; cheap, since the connections belong to the pool.
+    ///
+    /// - Parameters:
+    ///   - reactor: the reactor that drives the transfers.
+    ///   - pool: the connections to use; nil for the reactor's shared non-persistent pool.
+    ///   - connectTimeout: seconds to make a connection; nil for the default.
+    ///   - caFile: a PEM file of certificate authorities to trust for https instead of the system's.
+    ///   - maxBodyBytes: fail a body with `BodyTooLarge` past this many bytes; nil for no limit.
+    ///   - maxHeaderBytes: fail a request with `HeadersTooLarge` past this many bytes of status lines
+    ///     and header fields (64 KiB by default; > 0, else a programmer error).
     public init(_ reactor: EPollReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
                 caFile: String? = nil, maxBodyBytes: Int? = nil, maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
         precondition(maxHeaderBytes > 0, "Agent: maxHeaderBytes must be > 0, got \(maxHeaderBytes)")

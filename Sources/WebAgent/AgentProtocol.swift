@@ -21,20 +21,25 @@ public protocol AgentProtocol: AnyObject {
 }
 
 extension AgentProtocol {
+    /// `request` with no headers, no body and no timeout.
     public func request(_ method: String, _ uri: String) -> Deferred<Response> {
         request(method, uri, nil, nil, timeout: nil)
     }
 
+    /// `request` with `headers`, no body and no timeout.
     public func request(_ method: String, _ uri: String, _ headers: Headers?) -> Deferred<Response> {
         request(method, uri, headers, nil, timeout: nil)
     }
 
+    /// `request` with `headers` and `bodyProducer`, and no timeout: Twisted's
+    /// `agent.request(method, uri, headers, bodyProducer)`.
     public func request(_ method: String, _ uri: String, _ headers: Headers?, _ bodyProducer: (any BodyProducer)?)
         -> Deferred<Response>
     {
         request(method, uri, headers, bodyProducer, timeout: nil)
     }
 
+    /// `request` with no headers and no body, and a `timeout` for the whole exchange.
     public func request(_ method: String, _ uri: String, timeout: Double?) -> Deferred<Response> {
         request(method, uri, nil, nil, timeout: timeout)
     }
