@@ -192,7 +192,7 @@ def reactor_pass(p):
     # loop back
     s.path(f"M{bx + bw},{ys[3] + bh / 2} C{bx + bw + 110},{ys[3] + bh / 2} {bx + bw + 110},{ys[0] + bh / 2} "
            f"{bx + bw + 3},{ys[0] + bh / 2}", "line")
-    s.text(bx + bw + 96, (ys[0] + ys[3]) / 2 + bh / 2, "next pass", 12, "muted", anchor="middle")
+    s.text(bx + bw + 92, (ys[0] + ys[3]) / 2 + bh / 2 + 4, "next pass", 12, "muted", anchor="start")
     s.text(bx - 16, ys[2] + 24, "skipped while zero-delay", 11, "muted", anchor="end")
     s.text(bx - 16, ys[2] + 39, "calls chain (≤ 50 µs)", 11, "muted", anchor="end")
     s.text(340, ys[3] + bh + 40, "A callLater(0) made during a pass runs in the next pass; stop() ends the loop after",
