@@ -37,6 +37,6 @@ if urls.isEmpty {
 // One request; when its headers are in (or it failed), stop the reactor so that run() returns.
 let d = Agent(reactor).request("GET", urls[0], Headers(["User-Agent": ["twisted"]]), nil)
 let handled = d.addCallbacks(handleResponse, handleError)
-handled.addBoth { _ in reactor.stop() }
+_ = handled.addBoth { _ in reactor.stop() }
 
 reactor.run()

@@ -68,6 +68,6 @@ if urls.isEmpty {
 }
 
 // One page; when it is finished, stop the reactor so that run() returns.
-getPage(urls[0]).addBoth { _ in reactor.stop() }
+_ = getPage(urls[0]).addBoth { _ in reactor.stop() }
 
 reactor.run()
