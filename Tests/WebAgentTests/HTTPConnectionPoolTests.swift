@@ -24,10 +24,14 @@ func establishedClientConnections(to ports: [Int]) -> [Int: Int] {
 @Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx")
     && FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
 struct IdleConnectionBoundTests {
-    /// Runs two requests at once to each of `urls`' servers in turn (the second pair once the first
-    /// has ended), through one persistent pool keeping at most 3 idle connections in all, then
-    /// returns the client's established connections to each port.
-    private func idleAfterThreePairs(_ server: H2Server, https: Bool) throws -> [Int: Int] {
+    /// Runs two requests at once to each of three servers in turn (the next pair once the previous
+    /// one has ended), through one persistent pool keeping at most 3 idle connections in all; then
+    /// checks that the connections left open are the 3 most recently idle: all those of the last
+    /// server, then the second's, then the first's. Each pair came on one or two connections of its
+    /// own (over https, the second request waits to learn the protocol, and may then find the
+    /// first's connection free), as nginx's log says; the test fails if all came on one each (3 in
+    /// all: nothing to close).
+    private func checkIdleAfterThreePairs(_ server: H2Server, https: Bool) throws {
         let ports = https ? Array(server.tlsPorts.prefix(3)) : Array(server.plainPorts.prefix(3))
         var counts: [Int: Int] = [:]
         try withReactor { reactor in
@@ -53,29 +57,32 @@ struct IdleConnectionBoundTests {
                 .addErrback { failure in Issue.record("\(failure)") }
                 .addBoth { _ in reactor.stop() }
         }
-        // Each pair came on two connections of its own (nothing idle to reuse on its port).
         let perPort = Dictionary(grouping: server.requests(), by: \.port).mapValues { Set($0.map(\.connection)).count }
-        #expect(ports.map { perPort[$0] } == [2, 2, 2], "\(perPort)")
-        return counts
+        let made = ports.map { perPort[$0] ?? 0 }
+        #expect(made.reduce(0, +) > 3, "\(made) connections: none had to be closed")
+        var room = 3
+        var expected = [Int](repeating: 0, count: ports.count)
+        for index in ports.indices.reversed() {
+            expected[index] = min(made[index], room)
+            room -= expected[index]
+        }
+        #expect(ports.map { counts[$0] } == expected, "made \(made), left \(counts)")
     }
 
     @Test func atMostMaxPersistentConnectionsStayIdleOverHTTPSTheOldestClosedFirst() throws {
-        // When three servers' requests leave six https connections (libcurl's) and the pool keeps
-        // three, the three idle longest are closed: none is left to the first server, one to the
-        // second, both to the third.
+        // When three servers' requests leave more than three https connections (libcurl's) and the
+        // pool keeps three, those idle longest are closed: the three left are the last ones used.
         let server = try H2Server(http2: false, tlsPorts: 3)
         defer { server.stop() }
-        let counts = try idleAfterThreePairs(server, https: true)
-        #expect(server.tlsPorts.map { counts[$0] } == [0, 1, 2], "\(counts)")
+        try checkIdleAfterThreePairs(server, https: true)
     }
 
     @Test func atMostMaxPersistentConnectionsStayIdleOverHTTPTheOldestClosedFirst() throws {
-        // When three servers' requests leave six plain-http connections (the pool's own) and the
-        // pool keeps three, the three idle longest are closed: none is left to the first server,
-        // one to the second, both to the third.
+        // When three servers' requests leave more than three plain-http connections (the pool's
+        // own) and the pool keeps three, those idle longest are closed: the three left are the last
+        // ones used.
         let server = try H2Server(http2: false, tlsPorts: 1, plainPorts: 3)
         defer { server.stop() }
-        let counts = try idleAfterThreePairs(server, https: false)
-        #expect(server.plainPorts.map { counts[$0] } == [0, 1, 2], "\(counts)")
+        try checkIdleAfterThreePairs(server, https: false)
     }
 }
