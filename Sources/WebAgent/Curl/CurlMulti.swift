@@ -7,7 +7,6 @@ import Reactor
 /// thread-safely) before any handle exists. Only https requests need it.
 let curlLoadError: String? = ccurl_load().map { String(cString: $0) }
 
-/// Settings a multi handle applies to every transfer it runs (from `HTTPConnectionPool`).
 /// One libcurl multi handle driven by a reactor: the only owner of the `CURLM*`.
 ///
 /// libcurl tells us which sockets to watch (the socket callback → `addReader`/`addWriter`) and
