@@ -28,7 +28,7 @@ import Reactor
 /// Twisted: `twisted.web.client.Agent`. Redirects are not followed (use `RedirectAgent`), and, as in
 /// Twisted, no proxy is used: the `http_proxy`/`https_proxy` environment variables are ignored.
 public final class Agent: AgentProtocol {
-    public let reactor: EPollReactor
+    public let reactor: any AgentReactor
     public let pool: HTTPConnectionPool
     public let connectTimeout: Double?
     /// A PEM file of certificate authorities to trust instead of the system's (for tests with a
@@ -45,7 +45,7 @@ public final class Agent: AgentProtocol {
     /// The default `maxHeaderBytes`: 64 KiB.
     public static let defaultMaxHeaderBytes = 64 * 1024
 
-    public init(_ reactor: EPollReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
+    public init(_ reactor: any AgentReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
                 caFile: String? = nil, maxBodyBytes: Int? = nil, maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
         precondition(maxHeaderBytes > 0, "Agent: maxHeaderBytes must be > 0, got \(maxHeaderBytes)")
         self.reactor = reactor

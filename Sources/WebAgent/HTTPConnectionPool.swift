@@ -35,7 +35,7 @@ struct PoolSettings {
 ///
 /// Twisted: `twisted.web.client.HTTPConnectionPool`.
 public final class HTTPConnectionPool {
-    let reactor: EPollReactor
+    let reactor: any AgentReactor
     public let persistent: Bool
     /// Idle connections kept per server (address and port). Default 2.
     public var maxPersistentPerHost = 2
@@ -63,7 +63,7 @@ public final class HTTPConnectionPool {
     private var multiHandle: CurlMulti?
     private var plainConnections: HTTP11Connections?
 
-    public init(_ reactor: EPollReactor, persistent: Bool = true) {
+    public init(_ reactor: any AgentReactor, persistent: Bool = true) {
         self.reactor = reactor
         self.persistent = persistent
         reactor.addSystemEventTrigger(.during, .shutdown) { [weak self] () -> Void in
@@ -108,7 +108,7 @@ public final class HTTPConnectionPool {
     }
 
     /// The non-persistent pool shared by every `Agent(reactor)` made without a pool.
-    static func shared(for reactor: EPollReactor) -> HTTPConnectionPool {
+    static func shared(for reactor: any AgentReactor) -> HTTPConnectionPool {
         reactor.attachment(HTTPConnectionPool.self, orMake: { HTTPConnectionPool(reactor, persistent: false) })
     }
 }

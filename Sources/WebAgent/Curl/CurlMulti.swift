@@ -18,7 +18,7 @@ final class CurlMulti {
     // Used on the reactor's thread only, so its fields skip the runtime's exclusivity checks
     // (@exclusivity(unchecked)): on every header line, chunk and event they cost about 3 % of
     // getpage's CPU per page.
-    let reactor: EPollReactor
+    let reactor: any ReactorTime & ReactorFDSet
     let settings: PoolSettings
     private let handle: UnsafeMutableRawPointer
     @exclusivity(unchecked) private var sockets: [Int32: CurlSocket] = [:]
@@ -49,7 +49,7 @@ final class CurlMulti {
     var activeTransferCount: Int { active.count }
     var idleEasyHandleCount: Int { idleEasyHandles.count }
 
-    init(reactor: EPollReactor, settings: PoolSettings) {
+    init(reactor: any ReactorTime & ReactorFDSet, settings: PoolSettings) {
         precondition(curlLoadError == nil, "CurlMulti made without libcurl: \(curlLoadError ?? "")")
         self.reactor = reactor
         self.settings = settings

@@ -20,7 +20,7 @@ final class HTTP11Connections {
         let port: Int
     }
 
-    let reactor: EPollReactor
+    let reactor: any ReactorTime & ReactorTCP
     let settings: PoolSettings
     var persistent: Bool { settings.persistent }
 
@@ -39,7 +39,7 @@ final class HTTP11Connections {
     var openCount: Int { all.count }
     private var isShutDown = false
 
-    init(reactor: EPollReactor, settings: PoolSettings) {
+    init(reactor: any ReactorTime & ReactorTCP, settings: PoolSettings) {
         self.reactor = reactor
         self.settings = settings
     }
