@@ -26,7 +26,8 @@ import Reactor
 /// ```
 ///
 /// Twisted: `twisted.web.client.Agent`. Redirects are not followed (use `RedirectAgent`), and, as in
-/// Twisted, no proxy is used: the `http_proxy`/`https_proxy` environment variables are ignored.
+/// Twisted, no proxy is used: the `http_proxy`/`https_proxy` environment variables are ignored
+/// (use `ProxyAgent`, and `ProxyEnvironment` for those variables).
 public final class Agent: AgentProtocol {
     public let reactor: any AgentReactor
     public let pool: HTTPConnectionPool
@@ -45,8 +46,18 @@ public final class Agent: AgentProtocol {
     /// The default `maxHeaderBytes`: 64 KiB.
     public static let defaultMaxHeaderBytes = 64 * 1024
 
-    public init(_ reactor: any AgentReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
-                caFile: String? = nil, maxBodyBytes: Int? = nil, maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
+    /// The proxy every request goes through (`ProxyAgent`'s agent), or nil.
+    let proxy: HTTPProxy?
+
+    public convenience init(_ reactor: any AgentReactor, pool: HTTPConnectionPool? = nil,
+                            connectTimeout: Double? = nil, caFile: String? = nil, maxBodyBytes: Int? = nil,
+                            maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
+        self.init(reactor, pool: pool, connectTimeout: connectTimeout, caFile: caFile, maxBodyBytes: maxBodyBytes,
+                  maxHeaderBytes: maxHeaderBytes, proxy: nil)
+    }
+
+    init(_ reactor: any AgentReactor, pool: HTTPConnectionPool?, connectTimeout: Double?, caFile: String?,
+         maxBodyBytes: Int?, maxHeaderBytes: Int, proxy: HTTPProxy?) {
         precondition(maxHeaderBytes > 0, "Agent: maxHeaderBytes must be > 0, got \(maxHeaderBytes)")
         self.reactor = reactor
         self.pool = pool ?? HTTPConnectionPool.shared(for: reactor)
@@ -54,6 +65,7 @@ public final class Agent: AgentProtocol {
         self.caFile = caFile
         self.maxBodyBytes = maxBodyBytes
         self.maxHeaderBytes = maxHeaderBytes
+        self.proxy = proxy
     }
 
     public func request(_ method: String, _ uri: String, _ headers: Headers? = nil,
@@ -64,7 +76,7 @@ public final class Agent: AgentProtocol {
         if let timeout { precondition(timeout >= 0 && !timeout.isNaN, "Agent.request: timeout must be >= 0") }
         let request = Request(method: method, absoluteURI: uri, headers: headers, bodyProducer: bodyProducer)
         let options = TransferOptions(connectTimeout: connectTimeout, timeout: timeout, caFile: caFile,
-                                      maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes)
+                                      maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes, proxy: proxy)
         if parsed.scheme == "http" {
             var exchange: HTTP11Exchange?
             let deferred = Deferred<Response> { _ in exchange?.cancel() }
@@ -119,4 +131,6 @@ struct TransferOptions {
     var caFile: String?
     var maxBodyBytes: Int?
     var maxHeaderBytes: Int
+    /// Send through this proxy (`ProxyAgent`); nil for a direct connection.
+    var proxy: HTTPProxy? = nil
 }

@@ -31,6 +31,9 @@ struct PoolSettings {
 /// Beyond Twisted (twisted#7614): `maxConnectionsPerHost` and `maxConnections` limit the
 /// connections *in use*; requests over the limit wait, first come first served, for a connection.
 ///
+/// A `ProxyAgent`'s plain-http connections go to its proxy; they are kept, reused and limited per
+/// server behind it (and per proxy), as direct ones are per server.
+///
 /// Settings are read when the pool first sends a request; change them before that.
 ///
 /// Twisted: `twisted.web.client.HTTPConnectionPool`.

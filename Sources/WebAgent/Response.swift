@@ -85,7 +85,7 @@ class ResponseBody {
     static func neverReceived(_ reason: Failure) -> Failure {
         if reason.check(TimeoutError.self, CancelledError.self, ConnectionRefusedError.self, DNSLookupError.self,
                         ConnectTimeoutError.self, ConnectError.self, TLSError.self, SchemeNotSupported.self,
-                        RequestTransmissionFailed.self) != nil {
+                        RequestTransmissionFailed.self, ProxyConnectError.self, ProxyTunnelError.self) != nil {
             return reason
         }
         return Failure(ResponseNeverReceived(reasons: [reason]))

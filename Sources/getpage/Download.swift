@@ -195,6 +195,8 @@ final class Download {
                          ConnectTimeoutError.self, TimeoutError.self) != nil {
             return true
         }
+        // A proxy that could not be reached: as the same failure to reach a server would be.
+        if let proxy = failure.value as? ProxyConnectError { return isRetryable(proxy.reason) }
         if let never = failure.value as? ResponseNeverReceived {
             // The connection went away before a response: worth another try, unless we gave up
             // (cancelled) or the server answered nonsense (a parse error stays one).
