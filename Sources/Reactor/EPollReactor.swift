@@ -213,13 +213,15 @@ public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFD
     // MARK: - Thread affinity
 
     /// Debug builds trap when a reactor method other than `callFromThread` is called off the
-    /// reactor's thread (the one that created it until `run()`, then the one running it); a
-    /// closed reactor accepts any thread, so objects released late may still unregister. Release
-    /// builds check nothing: `assert` is compiled out. SwiftNIO: `EventLoop.assertInEventLoop`.
+    /// reactor's thread once `run()` has started (the thread running it, and after it returns the
+    /// thread that ran it). Before `run()` the reactor may be set up on one thread and handed to
+    /// another that runs it; a closed reactor accepts any thread, so objects released late may
+    /// still unregister. Release builds check nothing: `assert` is compiled out. SwiftNIO:
+    /// `EventLoop.assertInEventLoop`.
     @inline(__always)
     func assertInLoop(_ function: StaticString = #function) {
         assert(
-            threadQueue.isReactorThread || state == .closed,
+            threadQueue.isReactorThread || state == .idle || state == .closed,
             "EPollReactor.\(function) was called off the reactor's thread: only callFromThread may be")
     }
 

@@ -3,28 +3,27 @@ import Dispatch
 import Reactor
 import Testing
 
-/// Debug builds check that a reactor's entry points run on its thread (`EPollReactor.assertInLoop`);
+/// Debug builds check that a running reactor's entry points run on its thread (`EPollReactor.assertInLoop`);
 /// each trap is checked in a child process (an exit test). Release builds check nothing, so these
 /// tests exist only in debug builds.
 @Suite("EPollReactor's thread affinity is checked in debug builds")
 struct ThreadAffinityTests {
     #if DEBUG
     @Test func callLaterFromAnotherThreadTraps() async {
-        // When callLater is called on a thread that is not the reactor's, the process traps.
+        // When callLater is called on a thread that is not the running reactor's, the process traps.
         await #expect(processExitsWith: .failure) {
             let reactor = try EPollReactor()
             nonisolated(unsafe) let shared = reactor
-            let done = DispatchSemaphore(value: 0)
-            DispatchQueue(label: "another thread").async {
-                shared.callLater(1) {}
-                done.signal()
+            reactor.callWhenRunning {
+                DispatchQueue(label: "another thread").async { shared.callLater(1) {} }
             }
-            done.wait()
+            reactor.callLater(5) { reactor.stop() }
+            reactor.run(installSignalHandlers: false)
         }
     }
 
     @Test func addReaderFromAnotherThreadTraps() async {
-        // When addReader is called on a thread that is not the reactor's, the process traps.
+        // When addReader is called on a thread that is not the running reactor's, the process traps.
         await #expect(processExitsWith: .failure) {
             final class Quiet: ReadDescriptor {
                 var fileDescriptor: Int32 { 0 }
@@ -33,12 +32,11 @@ struct ThreadAffinityTests {
             }
             let reactor = try EPollReactor()
             nonisolated(unsafe) let shared = reactor
-            let done = DispatchSemaphore(value: 0)
-            DispatchQueue(label: "another thread").async {
-                shared.addReader(Quiet())
-                done.signal()
+            reactor.callWhenRunning {
+                DispatchQueue(label: "another thread").async { shared.addReader(Quiet()) }
             }
-            done.wait()
+            reactor.callLater(5) { reactor.stop() }
+            reactor.run(installSignalHandlers: false)
         }
     }
 
