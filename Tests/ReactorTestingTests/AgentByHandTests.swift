@@ -123,4 +123,66 @@ struct AgentByHandTests {
         let failure = try #require(response.failure)
         #expect(failure.check(Deferreds.TimeoutError.self) != nil)
     }
+
+    /// A request body the test writes by hand, recording how it is paced.
+    final class HandProducer: BodyProducer {
+        let length: Int? = nil
+        var consumer: (any BodyConsumer)?
+        var events: [String] = []
+        let done = Deferred<Void>()
+        func startProducing(_ consumer: any BodyConsumer) -> Deferred<Void> {
+            self.consumer = consumer
+            return done
+        }
+        func pauseProducing() { events.append("pause") }
+        func resumeProducing() { events.append("resume") }
+        func stopProducing() { events.append("stop") }
+    }
+
+    /// A body protocol that pauses its transport at the first chunk.
+    final class PausingBody: Protocol {
+        var received: [UInt8] = []
+        override func dataReceived(_ bytes: [UInt8]) {
+            received += bytes
+            transport?.pauseProducing()
+        }
+    }
+
+    @Test func anUploadIsChunkedAndPacedByTheTransport() throws {
+        // When a body of unknown length is sent, it goes out chunked, and the transport's flow control reaches its producer.
+        let reactor = MemoryReactor()
+        let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+        let producer = HandProducer()
+        _ = agent.request("POST", "http://example.com/upload", nil, producer)
+        let transport = StringTransport()
+        _ = try #require(reactor.tcpClients[0].complete(with: transport))
+        #expect(transport.text().contains("\r\nTransfer-Encoding: chunked\r\n"))
+        #expect(transport.producer != nil && transport.streaming)
+        transport.clear()
+        producer.consumer?.write(Array("abc".utf8))
+        #expect(transport.text() == "3\r\nabc\r\n")
+        transport.pauseRegisteredProducer()
+        transport.resumeRegisteredProducer()
+        #expect(producer.events == ["pause", "resume"])
+        producer.done.callback(())
+        #expect(transport.text() == "3\r\nabc\r\n0\r\n\r\n")
+        #expect(transport.producer == nil)
+    }
+
+    @Test func heldAndPausedBodiesPauseTheConnectionsReading() throws {
+        // When body bytes arrive before deliverBody, or the body protocol pauses, the connection stops reading; resuming reads again.
+        let reactor = MemoryReactor()
+        let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+        let response = Outcome(agent.request("GET", "http://example.com/"))
+        let transport = StringTransport()
+        let connection = try #require(reactor.tcpClients[0].complete(with: transport))
+        feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", to: connection, byteByByte: false)
+        #expect(transport.producerState == .paused)
+        let body = PausingBody()
+        try #require(response.value).deliverBody(body)
+        #expect(body.received == Array("hello".utf8))
+        #expect(transport.producerState == .paused)
+        body.transport?.resumeProducing()
+        #expect(transport.producerState == .producing)
+    }
 }
