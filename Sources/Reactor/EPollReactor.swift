@@ -64,6 +64,10 @@ public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFD
         _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
     }
 
+    /// Creates a reactor that is not running yet: its epoll instance and its thread queue's wake-up
+    /// descriptor. SIGPIPE is ignored from now on (a write to a closed socket fails instead).
+    ///
+    /// - Throws: `SystemCallError` when the descriptors cannot be created.
     public init() throws {
         clinux_ignore_sigpipe()
         poller = try Poller()
@@ -174,6 +178,8 @@ public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFD
         return triggers.add(phase, event) { f() }
     }
 
+    /// Removes a trigger added by `addSystemEventTrigger`; an unknown or already removed `id` is
+    /// ignored.
     public func removeSystemEventTrigger(_ id: TriggerID) {
         assertInLoop()
         triggers.remove(id)

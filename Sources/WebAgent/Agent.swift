@@ -29,8 +29,13 @@ import Reactor
 /// Twisted, no proxy is used: the `http_proxy`/`https_proxy` environment variables are ignored
 /// (use `ProxyAgent`, and `ProxyEnvironment` for those variables).
 public final class Agent: AgentProtocol {
+    /// The reactor whose loop drives the agent's transfers.
     public let reactor: any AgentReactor
+    /// Where the agent's connections come from: the reactor's shared non-persistent pool unless
+    /// one was given.
     public let pool: HTTPConnectionPool
+    /// Seconds allowed for making a connection before the request fails with
+    /// `ConnectTimeoutError`; nil for the default (300, as libcurl's).
     public let connectTimeout: Double?
     /// A PEM file of certificate authorities to trust instead of the system's (for tests with a
     /// self-signed certificate). TLS is always verified.
@@ -49,6 +54,16 @@ public final class Agent: AgentProtocol {
     /// The proxy every request goes through (`ProxyAgent`'s agent), or nil.
     let proxy: HTTPProxy?
 
+    /// Creates an agent; cheap, since the connections belong to the pool.
+    ///
+    /// - Parameters:
+    ///   - reactor: the reactor that drives the transfers.
+    ///   - pool: the connections to use; nil for the reactor's shared non-persistent pool.
+    ///   - connectTimeout: seconds to make a connection; nil for the default.
+    ///   - caFile: a PEM file of certificate authorities to trust for https instead of the system's.
+    ///   - maxBodyBytes: fail a body with `BodyTooLarge` past this many bytes; nil for no limit.
+    ///   - maxHeaderBytes: fail a request with `HeadersTooLarge` past this many bytes of status lines
+    ///     and header fields (64 KiB by default; > 0, else a programmer error).
     public convenience init(_ reactor: any AgentReactor, pool: HTTPConnectionPool? = nil,
                             connectTimeout: Double? = nil, caFile: String? = nil, maxBodyBytes: Int? = nil,
                             maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {

@@ -39,6 +39,8 @@ struct PoolSettings {
 /// Twisted: `twisted.web.client.HTTPConnectionPool`.
 public final class HTTPConnectionPool {
     let reactor: any AgentReactor
+    /// Whether connections are kept and reused between requests (true) or each request has its own
+    /// and sends `Connection: close` (false, Twisted's default for `Agent`).
     public let persistent: Bool
     /// Idle connections kept per server (address and port). Default 2.
     public var maxPersistentPerHost = 2
@@ -66,6 +68,13 @@ public final class HTTPConnectionPool {
     private var multiHandle: CurlMulti?
     private var plainConnections: HTTP11Connections?
 
+    /// Creates a pool for the agents of `reactor`; it closes its connections when the reactor shuts
+    /// down.
+    ///
+    /// - Parameters:
+    ///   - reactor: the reactor whose loop drives the connections.
+    ///   - persistent: keep and reuse connections (the default here, as in Twisted's
+    ///     `HTTPConnectionPool`).
     public init(_ reactor: any AgentReactor, persistent: Bool = true) {
         self.reactor = reactor
         self.persistent = persistent

@@ -14,9 +14,13 @@
 /// proxy.password             // "s@cret"
 /// ```
 public struct HTTPProxy: Hashable, Sendable, CustomStringConvertible {
+    /// The proxy's host name or numeric address.
     public let host: String
+    /// The proxy's port (1080 when the URL has none).
     public let port: Int
+    /// The user of the proxy's credentials, percent-escapes decoded; nil without credentials.
     public let user: String?
+    /// The password of the proxy's credentials, percent-escapes decoded; nil without one.
     public let password: String?
 
     /// - Throws: `InvalidURI` for a URL that does not parse (`URI`'s rules), `SchemeNotSupported`

@@ -30,6 +30,7 @@ import Reactor
 /// endpoint, and it tunnels https through `CONNECT` (Twisted's sends https requests to the proxy in
 /// absolute form too, without TLS to the server).
 public final class ProxyAgent: AgentProtocol {
+    /// The proxy every request goes through.
     public let proxy: HTTPProxy
     private let agent: Agent
 

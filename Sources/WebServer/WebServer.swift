@@ -32,8 +32,8 @@ import Reactor
 /// Twisted: `twisted.web.server.Site` over `twisted.web.http.HTTPChannel`, with test-only
 /// routes in the spirit of httpbin.
 public final class WebServer {
-    /// The reactor's time and TCP faces: an `EPollReactor`, or a `MemoryReactor` in tests that
-    /// feed connections by hand.
+    /// The reactor the server listens and serves on (its time and TCP faces): an `EPollReactor`,
+    /// or a `MemoryReactor` in tests that feed connections by hand.
     public let reactor: any ReactorTime & ReactorTCP
     /// Limits for requests; changes apply to connections accepted afterwards.
     public var limits = HTTPRequestParser.Limits()
@@ -66,6 +66,8 @@ public final class WebServer {
     /// Per-key counts for `/fault/retry-after`.
     var retryCounts: [String: Int] = [:]
 
+    /// A server on `reactor` with the built-in and fault routes, not listening yet: call
+    /// `listen(port:interface:)`.
     public init(_ reactor: any ReactorTime & ReactorTCP) {
         self.reactor = reactor
         installBuiltinRoutes()
