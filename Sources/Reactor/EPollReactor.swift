@@ -31,7 +31,9 @@ import Glibc
 ///
 /// Twisted: `twisted.internet.epollreactor.EPollReactor`. A stopped reactor cannot run again
 /// (Twisted's `ReactorNotRestartable`); `stop()` on a reactor that is not running does nothing.
-public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFDSet, ReactorThreads, ReactorAttachments {
+public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFDSet, ReactorThreads,
+    ReactorAttachments
+{
     enum State {
         case idle, running, stopping, stopped, closed
     }

@@ -38,7 +38,9 @@ package final class SystemEventTriggers {
 
     package init() {}
 
-    package func add(_ phase: EventPhase, _ event: SystemEvent, _ function: @escaping () -> Deferred<Void>?) -> TriggerID {
+    package func add(
+        _ phase: EventPhase, _ event: SystemEvent, _ function: @escaping () -> Deferred<Void>?
+    ) -> TriggerID {
         nextID += 1
         triggers[event, default: [:]][phase, default: []].append(Trigger(id: nextID, function: function))
         return TriggerID(raw: nextID)
