@@ -30,7 +30,7 @@ import Reactor
 /// (use `ProxyAgent`, and `ProxyEnvironment` for those variables).
 public final class Agent: AgentProtocol {
     /// The reactor whose loop drives the agent's transfers.
-    public let reactor: EPollReactor
+    public let reactor: any AgentReactor
     /// Where the agent's connections come from: the reactor's shared non-persistent pool unless
     /// one was given.
     public let pool: HTTPConnectionPool
@@ -64,14 +64,14 @@ public final class Agent: AgentProtocol {
     ///   - maxBodyBytes: fail a body with `BodyTooLarge` past this many bytes; nil for no limit.
     ///   - maxHeaderBytes: fail a request with `HeadersTooLarge` past this many bytes of status lines
     ///     and header fields (64 KiB by default; > 0, else a programmer error).
-    public convenience init(_ reactor: EPollReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
-                            caFile: String? = nil, maxBodyBytes: Int? = nil,
+    public convenience init(_ reactor: any AgentReactor, pool: HTTPConnectionPool? = nil,
+                            connectTimeout: Double? = nil, caFile: String? = nil, maxBodyBytes: Int? = nil,
                             maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
         self.init(reactor, pool: pool, connectTimeout: connectTimeout, caFile: caFile, maxBodyBytes: maxBodyBytes,
                   maxHeaderBytes: maxHeaderBytes, proxy: nil)
     }
 
-    init(_ reactor: EPollReactor, pool: HTTPConnectionPool?, connectTimeout: Double?, caFile: String?,
+    init(_ reactor: any AgentReactor, pool: HTTPConnectionPool?, connectTimeout: Double?, caFile: String?,
          maxBodyBytes: Int?, maxHeaderBytes: Int, proxy: HTTPProxy?) {
         precondition(maxHeaderBytes > 0, "Agent: maxHeaderBytes must be > 0, got \(maxHeaderBytes)")
         self.reactor = reactor

@@ -40,7 +40,7 @@ struct PoolSettings {
 ///
 /// Twisted: `twisted.web.client.HTTPConnectionPool`.
 public final class HTTPConnectionPool {
-    let reactor: EPollReactor
+    let reactor: any AgentReactor
     /// Whether connections are kept and reused between requests (true) or each request has its own
     /// and sends `Connection: close` (false, Twisted's default for `Agent`).
     public let persistent: Bool
@@ -85,7 +85,7 @@ public final class HTTPConnectionPool {
     ///   - reactor: the reactor whose loop drives the connections.
     ///   - persistent: keep and reuse connections (the default here, as in Twisted's
     ///     `HTTPConnectionPool`).
-    public init(_ reactor: EPollReactor, persistent: Bool = true) {
+    public init(_ reactor: any AgentReactor, persistent: Bool = true) {
         self.reactor = reactor
         self.persistent = persistent
         reactor.addSystemEventTrigger(.during, .shutdown) { [weak self] () -> Void in
@@ -131,7 +131,7 @@ public final class HTTPConnectionPool {
     }
 
     /// The non-persistent pool shared by every `Agent(reactor)` made without a pool.
-    static func shared(for reactor: EPollReactor) -> HTTPConnectionPool {
+    static func shared(for reactor: any AgentReactor) -> HTTPConnectionPool {
         reactor.attachment(HTTPConnectionPool.self, orMake: { HTTPConnectionPool(reactor, persistent: false) })
     }
 }

@@ -7,7 +7,6 @@ import Reactor
 /// thread-safely) before any handle exists. Only https requests need it.
 let curlLoadError: String? = ccurl_load().map { String(cString: $0) }
 
-/// Settings a multi handle applies to every transfer it runs (from `HTTPConnectionPool`).
 /// One libcurl multi handle driven by a reactor: the only owner of the `CURLM*`.
 ///
 /// libcurl tells us which sockets to watch (the socket callback → `addReader`/`addWriter`) and
@@ -19,7 +18,7 @@ final class CurlMulti {
     // Used on the reactor's thread only, so its fields skip the runtime's exclusivity checks
     // (@exclusivity(unchecked)): on every header line, chunk and event they cost about 3 % of
     // getpage's CPU per page.
-    let reactor: EPollReactor
+    let reactor: any ReactorTime & ReactorFDSet
     let settings: PoolSettings
     private let handle: UnsafeMutableRawPointer
     /// The TLS session cache every easy handle of this multi handle uses (libcurl keeps one per
@@ -57,7 +56,7 @@ final class CurlMulti {
     var activeTransferCount: Int { active.count }
     var idleEasyHandleCount: Int { idleEasyHandles.count }
 
-    init(reactor: EPollReactor, settings: PoolSettings) {
+    init(reactor: any ReactorTime & ReactorFDSet, settings: PoolSettings) {
         precondition(curlLoadError == nil, "CurlMulti made without libcurl: \(curlLoadError ?? "")")
         self.reactor = reactor
         self.settings = settings
