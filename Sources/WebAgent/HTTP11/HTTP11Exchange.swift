@@ -92,10 +92,11 @@ final class HTTP11Exchange: ResponseBody {
     /// The request line and header block, as bytes.
     private func requestHead() -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(160 + uri.pathAndQuery.utf8.count)
+        let target = uri.requestTarget
+        bytes.reserveCapacity(160 + target.utf8.count)
         bytes.append(contentsOf: request.method.utf8)
         bytes.append(0x20)
-        if uri.pathAndQuery.isEmpty { bytes.append(UInt8(ascii: "/")) } else { bytes.append(contentsOf: uri.pathAndQuery.utf8) }
+        bytes.append(contentsOf: target.utf8)
         bytes.append(contentsOf: " HTTP/1.1\r\n".utf8)
         let headers = request.headers
         if !headers.hasHeader("Host") {
