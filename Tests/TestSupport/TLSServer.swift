@@ -9,7 +9,10 @@ public final class TLSServer {
     let process: ChildProcess
     public let port: Int
 
-    public init() throws {
+    /// - Parameter replies: when given, the server answers `GET /name` with the bytes of
+    ///   `replies[name]` as they are (openssl's `-HTTP` mode: each is a whole response, right or
+    ///   wrong), instead of its `-www` status page.
+    public init(replies: [String: String]? = nil) throws {
         directory = NSTemporaryDirectory() + "tls-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         certificate = directory + "/cert.pem"
@@ -17,9 +20,19 @@ public final class TLSServer {
         try TLSServer.makeCertificate(certificate, key: key)
 
         let output = directory + "/output.txt"
-        process = try ChildProcess(
-            "/usr/bin/openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", certificate, "-key", key, "-www"],
-            stdout: output, stderr: output)
+        let arguments = ["s_server", "-accept", "127.0.0.1:0", "-cert", certificate, "-key", key]
+        if let replies {
+            // -HTTP serves files relative to the working directory: the shell goes there first,
+            // then becomes openssl (the same process, so stopping it by its PID still works).
+            for (name, reply) in replies {
+                try reply.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+            }
+            process = try ChildProcess(
+                "/bin/sh", ["-c", "cd \"$0\" && exec /usr/bin/openssl \"$@\"", directory] + arguments + ["-HTTP"],
+                stdout: output, stderr: output)
+        } else {
+            process = try ChildProcess("/usr/bin/openssl", arguments + ["-www"], stdout: output, stderr: output)
+        }
         // s_server prints "ACCEPT [::]:PORT" once it listens.
         var found: Int?
         var text = ""
