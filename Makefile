@@ -8,6 +8,7 @@
 #   make bench-stream    one 256 MiB body to /dev/null: getpage, curl, Twisted
 #   make bench-memory    1,000,000 URLs at C = 100 through getpage: peak RSS and growth
 #   make bench           all of the above and bench-reactor (see Benchmarks/README.md)
+#   make bench-smoke     the HTTP harness end to end in under a minute, as CI runs it
 #   make test-asan       the test suite under AddressSanitizer + LeakSanitizer (scratch: .build-asan)
 #   make test-tsan       the test suite under ThreadSanitizer (scratch: .build-tsan)
 #   make soak            getpage against the WebServer with 10 % faults for SOAK_SECONDS (300)
@@ -15,8 +16,9 @@
 #   make fuzz            the libFuzzer targets, FUZZ_SECONDS (60) each, from Fuzz/corpus (Fuzz/README.md)
 
 SWIFT ?= swift
-# Debian packages the build needs (nginx-light: the HTTP/2 test's server).
-APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light
+# Debian packages the build needs (nginx-light: the HTTP/2 test's server; curl: bench-smoke's peer;
+# tinyproxy: the proxy tests' proxy).
+APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl tinyproxy
 
 .PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
 	test-asan test-tsan soak bench-async fuzz
@@ -76,6 +78,12 @@ bench: bench-deferred bench-reactor bench-async bench-pages bench-stream bench-m
 # blog-example (unless GETPAGE / BLOG_EXAMPLE are set) and runs its own nginx.
 bench-pages bench-stream bench-memory: deps
 	SWIFT="$(SWIFT)" Benchmarks/scripts/http_bench.sh $(@:bench-%=%)
+
+# The same harness end to end in under a minute (CI runs it): its own nginx, 1,000 pages, getpage
+# (the debug build make test leaves in .build) and curl --parallel, one run each; no venv.
+.PHONY: bench-smoke
+bench-smoke: deps
+	SWIFT="$(SWIFT)" Benchmarks/scripts/http_bench.sh smoke
 
 FUZZ_SECONDS ?= 60
 fuzz: deps

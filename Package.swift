@@ -22,7 +22,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "WebAgent", dependencies: ["Reactor", "Deferreds", "CCurl", "CZlib"]),
         .target(name: "WebServer", dependencies: ["Reactor", "Deferreds"]),
-        .target(name: "URLList"),
+        .target(name: "URLList", dependencies: ["Reactor"]),
         .executableTarget(
             name: "deferred-chaining",
             dependencies: ["Deferreds"],
@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "WebAgentTests", dependencies: ["WebAgent", "WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "GetpageTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
-        .testTarget(name: "URLListTests", dependencies: ["URLList"]),
+        .testTarget(name: "URLListTests", dependencies: ["URLList", "Reactor"]),
     ]
 )
 

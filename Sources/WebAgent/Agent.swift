@@ -27,7 +27,8 @@ import Reactor
 /// ```
 ///
 /// Twisted: `twisted.web.client.Agent`. Redirects are not followed (use `RedirectAgent`), and, as in
-/// Twisted, no proxy is used: the `http_proxy`/`https_proxy` environment variables are ignored.
+/// Twisted, no proxy is used: the `http_proxy`/`https_proxy` environment variables are ignored
+/// (use `ProxyAgent`, and `ProxyEnvironment` for those variables).
 public final class Agent: AgentProtocol {
     public let reactor: EPollReactor
     public let pool: HTTPConnectionPool
@@ -46,8 +47,18 @@ public final class Agent: AgentProtocol {
     /// The default `maxHeaderBytes`: 64 KiB.
     public static let defaultMaxHeaderBytes = 64 * 1024
 
-    public init(_ reactor: EPollReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
-                caFile: String? = nil, maxBodyBytes: Int? = nil, maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
+    /// The proxy every request goes through (`ProxyAgent`'s agent), or nil.
+    let proxy: HTTPProxy?
+
+    public convenience init(_ reactor: EPollReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
+                            caFile: String? = nil, maxBodyBytes: Int? = nil,
+                            maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
+        self.init(reactor, pool: pool, connectTimeout: connectTimeout, caFile: caFile, maxBodyBytes: maxBodyBytes,
+                  maxHeaderBytes: maxHeaderBytes, proxy: nil)
+    }
+
+    init(_ reactor: EPollReactor, pool: HTTPConnectionPool?, connectTimeout: Double?, caFile: String?,
+         maxBodyBytes: Int?, maxHeaderBytes: Int, proxy: HTTPProxy?) {
         precondition(maxHeaderBytes > 0, "Agent: maxHeaderBytes must be > 0, got \(maxHeaderBytes)")
         self.reactor = reactor
         self.pool = pool ?? HTTPConnectionPool.shared(for: reactor)
@@ -55,6 +66,7 @@ public final class Agent: AgentProtocol {
         self.caFile = caFile
         self.maxBodyBytes = maxBodyBytes
         self.maxHeaderBytes = maxHeaderBytes
+        self.proxy = proxy
     }
 
     public func request(_ method: String, _ uri: String, _ headers: Headers? = nil,
@@ -65,7 +77,7 @@ public final class Agent: AgentProtocol {
         if let timeout { precondition(timeout >= 0 && !timeout.isNaN, "Agent.request: timeout must be >= 0") }
         let request = Request(method: method, absoluteURI: uri, headers: headers, bodyProducer: bodyProducer)
         let options = TransferOptions(connectTimeout: connectTimeout, timeout: timeout, caFile: caFile,
-                                      maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes)
+                                      maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes, proxy: proxy)
         if parsed.scheme == "http" {
             var exchange: HTTP11Exchange?
             let deferred = Deferred<Response> { _ in exchange?.cancel() }
@@ -90,11 +102,18 @@ public final class Agent: AgentProtocol {
     /// What `request` checks before anything is sent: the method is an HTTP token, the URI parses
     /// (`URI.parse`) with the scheme http or https, and every header can be sent.
     ///
+    /// A URI that starts with another scheme fails with `SchemeNotSupported` even when the rest
+    /// would not parse as an http URI (`file:///etc/passwd` has no host, `mailto:a@example.com`
+    /// no "//"), as in Twisted; `InvalidURI` is for what has no scheme or cannot be parsed.
+    ///
     /// - Returns: the parsed URI.
     /// - Throws: `InvalidMethod`, `InvalidURI`, `SchemeNotSupported` or `InvalidHeader`.
     static func validate(_ method: String, _ uri: String, _ headers: Headers) throws -> URI {
         guard !method.isEmpty, method.utf8.allSatisfy(Headers.isTokenByte) else {
             throw InvalidMethod(method: method)
+        }
+        if let scheme = URI.schemePrefix(uri), scheme != "http", scheme != "https" {
+            throw SchemeNotSupported(scheme: scheme)
         }
         let parsed = try URI.parse(uri)
         guard parsed.scheme == "http" || parsed.scheme == "https" else {
@@ -113,4 +132,6 @@ struct TransferOptions {
     var caFile: String?
     var maxBodyBytes: Int?
     var maxHeaderBytes: Int
+    /// Send through this proxy (`ProxyAgent`); nil for a direct connection.
+    var proxy: HTTPProxy? = nil
 }

@@ -145,6 +145,34 @@ public struct TransferError: Error, CustomStringConvertible {
     public var description: String { "\(message) (curl error \(code))" }
 }
 
+/// `ProxyAgent` could not connect to its proxy (refused, timed out, no such host): the request was
+/// never sent. `reason` is the connection's own error (`ConnectionRefusedError`, …), about the
+/// proxy's address.
+public struct ProxyConnectError: Error, CustomStringConvertible {
+    /// The proxy, `http://host:port` (without credentials).
+    public let proxy: String
+    public let reason: Failure
+    public init(proxy: String, reason: Failure) {
+        self.proxy = proxy
+        self.reason = reason
+    }
+    public var description: String { "Cannot connect to the proxy \(proxy): \(reason.getErrorMessage())" }
+}
+
+/// The proxy answered `ProxyAgent`'s `CONNECT` (the tunnel for an https request) with a status
+/// other than 2xx: 407 for missing or wrong credentials, 403 for a refused port, 502 when it could
+/// not reach the server, … The request was never sent to the server.
+public struct ProxyTunnelError: Error, CustomStringConvertible {
+    public let proxy: String
+    /// The proxy's status code.
+    public let code: Int
+    public init(proxy: String, code: Int) {
+        self.proxy = proxy
+        self.code = code
+    }
+    public var description: String { "The proxy \(proxy) refused the tunnel: CONNECT answered \(code)" }
+}
+
 /// The response's body was sent with a transfer coding this client does not undo: anything but a
 /// lone `chunked` (`Transfer-Encoding: gzip, chunked`, `gzip`, `identity`, `chunked, chunked`).
 /// Rather than hand on a body that is still coded, the request fails with it inside
