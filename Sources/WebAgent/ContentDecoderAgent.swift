@@ -16,8 +16,9 @@ import Reactor
 ///
 /// Decoding streams with bounded memory: each compressed chunk is inflated into pieces of at most
 /// 64 KiB, each handed to `dataReceived` before the next is made, so a small body that inflates to
-/// gigabytes never sits in memory; stacked codings are undone in one loop, each with one buffer. A body protocol that pauses its transport stops the inflating
-/// (and the transfer) until it resumes; stopping it stops the transfer, and the protocol gets
+/// gigabytes never sits in memory; stacked codings are undone in one loop, each with one buffer.
+/// A body protocol that pauses its transport stops the inflating (and the transfer) until it
+/// resumes; stopping it stops the transfer, and the protocol gets
 /// `CancelledError`, as from an undecoded body. With `maxBodyBytes`, a decoded body that would pass
 /// that many bytes is cut there: the piece that would cross the limit is not delivered, the
 /// transfer stops, and the body ends with `ResponseFailed` holding `BodyTooLarge` (a decompression

@@ -11,8 +11,8 @@ import Reactor
 ///   `ConnectionLost`, `ConnectError`, `ConnectTimeoutError`, `Deferreds.TimeoutError` (the
 ///   request's `timeout`; each attempt gets the whole of it), `ResponseNeverReceived` unless
 ///   the request was cancelled, and a `ResponseFailed` before any response holding only
-///   `ConnectionLost` (the connection ended inside the header block). A `DNSLookupError` is not retried: an unknown name stays unknown
-///   for longer than a backoff, and a failing resolver has its own retries. Nothing else (TLS
+///   `ConnectionLost` (the connection ended inside the header block). A `DNSLookupError` is not
+///   retried: an unknown name stays unknown for longer than a backoff, and a failing resolver has its own retries. Nothing else (TLS
 ///   errors, bad responses, invalid input, `CancelledError`) is retried;
 /// - responses 429, 502, 503 and 504. Their bodies are read and discarded (so the connection can
 ///   be reused) while the agent waits.

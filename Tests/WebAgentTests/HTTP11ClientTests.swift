@@ -590,7 +590,9 @@ import WebServer
 
     // MARK: - HTTP/1.0 and Transfer-Encoding
 
-    @Test(arguments: [("Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 2), ("Content-Length: 2\r\n\r\nhi", 1)])
+    @Test(arguments: [
+        ("Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 2), ("Content-Length: 2\r\n\r\nhi", 1),
+    ])
     func anHTTP10ResponseWithTransferEncodingClosesItsConnection(_ framing: String, _ expectedConnections: Int) throws {
         // When a kept-alive HTTP/1.0 response has Transfer-Encoding, the pool does not reuse its
         // connection (RFC 9112 §6.1): the next request goes on a new one. With Content-Length it is reused.

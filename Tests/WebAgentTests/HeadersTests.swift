@@ -45,8 +45,8 @@ import Testing
             let value = Array("v\(index)".utf8)
             name.withUnsafeBytes { n in value.withUnsafeBytes { v in head.addField(name: n, value: v) } }
         }
-        let response = head.makeResponse(request: Request(method: "GET", absoluteURI: "http://x.test/", headers: Headers()),
-                                         body: ResponseBody())
+        let request = Request(method: "GET", absoluteURI: "http://x.test/", headers: Headers())
+        let response = head.makeResponse(request: request, body: ResponseBody())
         var headers = response.headers
         #expect(headers.getAllRawHeaders().count == count)
         #expect(headers.getAllRawHeaders().prefix(3).map(\.0) == ["X-Name-0", "X-Name-1", "X-Name-2"])
@@ -65,7 +65,8 @@ import Testing
         #expect(headers.getRawHeaders("x-name-7999") == ["v7999"])
         headers.addRawHeader("x-name-3", "back")
         #expect(headers.getAllRawHeaders().last.map { [$0.0] + $0.1 } == ["X-Name-3", "back"])
-        #expect(headers.getAllRawHeaders().prefix(5).map(\.0) == ["X-Name-0", "X-Name-1", "X-Name-2", "X-Name-5", "X-Name-6"])
+        #expect(headers.getAllRawHeaders().prefix(5).map(\.0)
+            == ["X-Name-0", "X-Name-1", "X-Name-2", "X-Name-5", "X-Name-6"])
         // Equality does not depend on whether either side is indexed, nor on name case.
         var small = Headers()
         var big = Headers()

@@ -151,7 +151,8 @@ private func check(_ outcome: Outcome, fed: Int, _ options: (isHead: Bool, maxHe
         }
         // A body with Transfer-Encoding is chunked, and only chunked: anything else is refused.
         if framing != .none, let codings = transferCodings(head) {
-            invariant(framing == .chunked && codings == ["chunked"], "framing \(framing) with Transfer-Encoding \(codings)")
+            invariant(framing == .chunked && codings == ["chunked"],
+                      "framing \(framing) with Transfer-Encoding \(codings)")
         }
     }
 }

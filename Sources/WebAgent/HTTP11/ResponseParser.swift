@@ -32,8 +32,8 @@ protocol ResponseParserDelegate: AnyObject {
 /// a CR or NUL within a line, Content-Length values that are not numbers or disagree, and chunk
 /// sizes that are not hex are `ParseError`s; a body sent with a transfer coding other than a lone
 /// `chunked` (`gzip, chunked`) is refused with `TransferEncodingNotSupported`; bytes after the
-/// response are ignored and make the connection not reusable. Lines may end in CR LF or a bare LF. The status lines and header
-/// fields together may not pass `maxHeaderBytes` (`HeadersTooLarge`), nor may a chunk-size line or
+/// response are ignored and make the connection not reusable. Lines may end in CR LF or a bare
+/// LF. The status lines and header fields together may not pass `maxHeaderBytes` (`HeadersTooLarge`), nor may a chunk-size line or
 /// the trailers.
 ///
 /// The parser decides whether the connection may carry another request afterwards (`reusable`):
