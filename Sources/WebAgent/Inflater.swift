@@ -8,6 +8,9 @@ final class Inflater {
         case inflating
         /// A stream (gzip member) has ended; bytes after it are another gzip member or ignored.
         case ended
+        /// Bytes after the end were not another gzip member: they and all that follow are ignored
+        /// (whichever read they come in, so that how the body was cut does not matter).
+        case ignoring
     }
 
     let coding: ContentDecoderAgent.Coding
@@ -31,8 +34,10 @@ final class Inflater {
 
     /// Whether the data seen so far ends at the end of a stream.
     var complete: Bool {
-        if case .ended = state { return true }
-        return false
+        switch state {
+        case .ended, .ignoring: true
+        case .idle, .inflating: false
+        }
     }
 
     /// Whether the last call stopped because the output was full (more may come without input).
@@ -60,12 +65,14 @@ final class Inflater {
         switch state {
         case .inflating:
             break
+        case .ignoring:
+            return (available, 0)
         case .ended:
             guard available > 0 else { return (0, 0) }
             // Another gzip member follows; anything else after the end is ignored, as curl does.
-            guard coding == .gzip, input[0] == 0x1F else { return (available, 0) }
-            if available < 2 { return final ? (available, 0) : (0, 0) }
-            guard input[1] == 0x8B else { return (available, 0) }
+            guard coding == .gzip, input[0] == 0x1F else { return ignoreTheRest(available) }
+            if available < 2 { return final ? ignoreTheRest(available) : (0, 0) }
+            guard input[1] == 0x8B else { return ignoreTheRest(available) }
             try begin(windowBits: 16 + MAX_WBITS)
         case .idle:
             guard available > 0 else { return (0, 0) }
@@ -104,6 +111,11 @@ final class Inflater {
             throw ContentDecodingError(coding: coding.rawValue, message: message)
         }
         return (consumed, produced)
+    }
+
+    private func ignoreTheRest(_ available: Int) -> (consumed: Int, produced: Int) {
+        state = .ignoring
+        return (available, 0)
     }
 
     private func begin(windowBits: Int32) throws {

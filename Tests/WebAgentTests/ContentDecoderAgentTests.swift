@@ -186,6 +186,19 @@ import WebServer
         #expect(agentFailed.reasons.first?.check(ContentDecodingError.self) != nil)
     }
 
+    @Test func bytesAfterTheEndAreIgnoredWhateverTheCuts() throws {
+        // When junk follows a gzip member, what follows it is ignored even if it arrives in a later
+        // chunk and looks like another member (found by fuzz-content-decoder: cut after the junk, a
+        // corrupt "member" after it failed the body that arrived whole had ended fine).
+        var corruptMember = StoredDeflate.gzip(Array("second".utf8))
+        corruptMember[12] ^= 0xFF
+        let body = CompressedFixtures.textGzip + [0x4C, 0xCE] + corruptMember
+        for chunkSize in [nil, CompressedFixtures.textGzip.count + 2, 1] {
+            let (_, decoded, _) = try fetch(["Content-Encoding: gzip"], body, chunkSize: chunkSize)
+            #expect(decoded?.successValue == CompressedFixtures.text, "chunks of \(String(describing: chunkSize))")
+        }
+    }
+
     @Test func corruptGzipFailsWithResponseFailed() throws {
         // When gzip data is corrupt, the body ends with ResponseFailed holding a ContentDecodingError.
         var corrupt = CompressedFixtures.textGzip
