@@ -176,6 +176,31 @@ struct HTTPSPoolTests {
 
 @Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
 struct TLSTests {
+    @Test func overHTTPSABadStatusLineIsResponseFailedAndNothingAtAllResponseNeverReceived() throws {
+        // When an https server answers with a bad status line, the request fails with ResponseFailed
+        // (bytes of a response arrived, Twisted's rule, as over http); when it answers nothing, with
+        // ResponseNeverReceived.
+        let server = try TLSServer(replies: ["bad": "HTTP/1.1 OK\r\n\r\n", "cut": "HTTP/1.1 200 OK\r\nX-A: 1\r\n",
+                                             "empty": ""])
+        defer { server.stop() }
+        var endings: [String: String] = [:]
+        try withReactor { reactor in
+            let agent = Agent(reactor, caFile: server.certificate)
+            let all = ["bad", "cut", "empty"].map { name in
+                outcome(of: agent.request("GET", "https://127.0.0.1:\(server.port)/\(name)")).addCallback { result in
+                    switch result {
+                    case .success(let response): endings[name] = "response \(response.code)"
+                    case .failure(let failure): endings[name] = describe(failure)
+                    }
+                }
+            }
+            DeferredList(all).addBoth { _ in reactor.stop() }
+        }
+        #expect(endings["bad"] == "ResponseFailed>ParseError")
+        #expect(endings["cut"]?.hasPrefix("ResponseFailed>") == true, "\(endings)")
+        #expect(endings["empty"]?.hasPrefix("ResponseNeverReceived>") == true, "\(endings)")
+    }
+
     @Test func aSelfSignedCertificateIsRefusedByDefaultAndAcceptedWithItsCAFile() throws {
         // When the server's certificate is self-signed, the request fails with TLSError itself (not
         // wrapped, not a generic transfer error); with the certificate given as the CA file, it
