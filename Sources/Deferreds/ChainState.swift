@@ -129,8 +129,16 @@ import Darwin
 @usableFromInline struct Flags: OptionSet, Sendable {
     @usableFromInline let rawValue: UInt8
     @inlinable init(rawValue: UInt8) { self.rawValue = rawValue }
-    /// The runner is working through this chain's steps (possibly suspended for a chain it resumed).
+    /// One of this chain's steps is executing, or the runner is between two of them (or suspended
+    /// on a `chainDeferred` target, which runs inside this chain's step as in Twisted). A step
+    /// added now waits for the runner. Twisted: `_runningCallbacks`.
     @inlinable static var running: Flags { Flags(rawValue: 1) }
+    /// The chain has handed its result to an outer chain that waited for it, and that chain runs
+    /// now; this one goes on with its remaining steps afterwards. Not `running`: a step added
+    /// meanwhile (say, by the outer chain's callback) runs at once, after any steps still stored,
+    /// as in Twisted, where `_runningCallbacks` is set only while one of the deferred's own
+    /// callbacks executes.
+    @inlinable static var suspended: Flags { Flags(rawValue: 64) }
     /// The failure in `result` was passed on or consumed: do not report it as unhandled.
     @inlinable static var consumed: Flags { Flags(rawValue: 2) }
     /// `cancel()` fired the chain: ignore one late `callback`/`errback`.

@@ -159,8 +159,9 @@ extension Deferred: DeferredChain {
 
     /// Whether this is a chain's root, and it has fired and is neither paused nor running: a step
     /// added now would run at once.
+    /// (A `suspended` chain may still hold steps, which must run first.)
     @inlinable final var isSettledRoot: Bool {
-        phase != .pending && pauseCount == 0 && !flags.contains(.running) && !flags.contains(.handle)
+        phase != .pending && pauseCount == 0 && flags.isDisjoint(with: [.running, .suspended, .handle])
     }
 
     /// If `isSettledRoot`, marks the chain running, as the runner does around a step, and returns
@@ -187,9 +188,11 @@ extension Deferred: DeferredChain {
 
     /// Runs this chain's steps until it ends, pauses, or hands its result to another chain.
     ///
-    /// Returns `.push(other)` when `other` must run before this chain goes on (this chain stays
-    /// marked running and is resumed by `runChains` afterwards).
+    /// Returns `.push(other)` when `other` must run before this chain goes on; `runChains` resumes
+    /// this chain afterwards. (Meanwhile it stays `running` when it fired a `chainDeferred`
+    /// target, and is `suspended` when it resumed an outer chain: see `Flags.suspended`.)
     @inlinable final func advance() -> Advance {
+        flags.remove(.suspended)
         flags.insert(.running)
         while pauseCount == 0 {
             guard let step = takeNextStep() else {
@@ -347,11 +350,15 @@ extension Deferred: DeferredChain {
                 let same = unsafeDowncast(outer, to: Deferred<Value>.self)
                 same.receiveFromInner(failed: phase == .failed, result)
                 flags.insert(.consumed)
-                return same.flags.contains(.running) ? nil : .push(outer)
+                if same.flags.contains(.running) { return nil }
+                suspendForOuter()
+                return .push(outer)
             }
             outer.receiveFromInner(failed: phase == .failed, result)
             flags.insert(.consumed)
-            return outer.isRunning ? nil : .push(outer)
+            if outer.isRunning { return nil }
+            suspendForOuter()
+            return .push(outer)
         }
         switch step(phase == .failed, result) {
         case .unchanged:
@@ -373,6 +380,14 @@ extension Deferred: DeferredChain {
             }
         }
         return nil
+    }
+
+    /// This chain has handed its result to an outer chain, which runs next: until `runChains`
+    /// comes back to this one, a step added to it runs at once (Twisted: the `_CONTINUE` hand-over
+    /// leaves `_runningCallbacks` unset, so the outer chain's callbacks may re-enter this chain).
+    @inlinable final func suspendForOuter() {
+        flags.remove(.running)
+        flags.insert(.suspended)
     }
 
     /// The next step to run, released from the chain so its captures go as soon as it has run.
