@@ -7,7 +7,8 @@ extension Deferred {
     /// has fired). If it throws, the chain continues on the error path with a `Failure` that records
     /// where this step was added.
     /// - Returns: a handle on the same chain, typed for `f`'s result (`self` when the type is unchanged).
-    @inlinable @discardableResult
+    ///   Not `@discardableResult`: when the type changes, the next step must go on this handle.
+    @inlinable
     public func addCallback<U>(
         _ f: @escaping (Value) throws -> U, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<U> {
@@ -41,7 +42,7 @@ extension Deferred {
 
     /// Appends a step that returns a deferred: the chain waits until it fires, then continues with
     /// its result or failure.
-    @inlinable @discardableResult
+    @inlinable
     public func addCallback<U>(
         _ f: @escaping (Value) throws -> Deferred<U>, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<U> {
@@ -98,7 +99,7 @@ extension Deferred {
     /// Appends one step with both branches: `callback` for a success, `errback` for a failure.
     ///
     /// Unlike `addCallback(f).addErrback(g)`, `errback` does not see a failure thrown by `callback`.
-    @inlinable @discardableResult
+    @inlinable
     public func addCallbacks<U>(
         _ callback: @escaping (Value) throws -> U, _ errback: @escaping (Failure) throws -> U,
         file: StaticString = #fileID, line: UInt = #line
@@ -115,7 +116,7 @@ extension Deferred {
 
     /// `addCallbacks` whose success branch returns a deferred to wait for, as in the tutorial:
     /// `d.addCallbacks(handleResponse, handleError)`.
-    @inlinable @discardableResult
+    @inlinable
     public func addCallbacks<U>(
         _ callback: @escaping (Value) throws -> Deferred<U>, _ errback: @escaping (Failure) throws -> U,
         file: StaticString = #fileID, line: UInt = #line
@@ -132,7 +133,7 @@ extension Deferred {
     }
 
     /// `addCallbacks` whose failure branch returns a deferred to wait for.
-    @inlinable @discardableResult
+    @inlinable
     public func addCallbacks<U>(
         _ callback: @escaping (Value) throws -> U, _ errback: @escaping (Failure) throws -> Deferred<U>,
         file: StaticString = #fileID, line: UInt = #line
@@ -149,7 +150,7 @@ extension Deferred {
     }
 
     /// `addCallbacks` whose branches both return a deferred to wait for.
-    @inlinable @discardableResult
+    @inlinable
     public func addCallbacks<U>(
         _ callback: @escaping (Value) throws -> Deferred<U>,
         _ errback: @escaping (Failure) throws -> Deferred<U>,
@@ -169,7 +170,7 @@ extension Deferred {
     /// Appends a step that sees either outcome, as a `Result`.
     ///
     /// Return to continue on the success path; throw (for instance `try result.get()`) to fail.
-    @inlinable @discardableResult
+    @inlinable
     public func addBoth<U>(
         _ f: @escaping (Result<Value, Failure>) throws -> U, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<U> {
@@ -185,7 +186,7 @@ extension Deferred {
     }
 
     /// `addBoth` with a step that returns a deferred to wait for.
-    @inlinable @discardableResult
+    @inlinable
     public func addBoth<U>(
         _ f: @escaping (Result<Value, Failure>) throws -> Deferred<U>,
         file: StaticString = #fileID, line: UInt = #line

@@ -21,8 +21,31 @@
 ///
 /// **One chain, typed handles.** Each `add…` call appends to the same chain and returns a handle
 /// typed for the chain's new result. When the type does not change the handle is the same object;
-/// when it does, the new handle shares the chain (`called`, `paused` and `cancel()` are the chain's).
-/// Adding to a handle whose type no longer matches the end of the chain is a programmer error.
+/// when it does, the new handle shares the chain (`called`, `paused` and `cancel()` are the chain's)
+/// and is the one to add the next step to. Adding to a handle whose type no longer matches the end
+/// of the chain is a programmer error (a trap), so the steps that can change the type
+/// (`addCallback`, `addCallbacks`, `addBoth`) are not `@discardableResult`: dropping their handle
+/// is a compile-time warning at the line that changed the type, not a trap at the next step. Write
+/// `_ = d.addCallback { … }` for a last step whose handle you do not need. `addErrback`, which
+/// always returns `self`, may be discarded.
+///
+/// ```swift
+/// let d = Deferred<Int>()
+/// let text = d.addCallback { "\($0)" }     // a Deferred<String> on the same chain
+/// _ = text.addCallback { print($0) }       // the last step: its Deferred<Void> is not needed
+///
+/// d.addCallback { "\($0)" }                // warning: result unused (the String handle is lost)
+/// d.addCallback { $0 + 1 }                 // traps: the chain now ends in String, not Int
+/// ```
+///
+/// (Swift cannot make only the same-type case discardable: an overload taking `(Value) -> Value`
+/// would also capture every multi-statement closure without a `return`, which then fails to
+/// compile with "missing return".)
+///
+/// **Steps added while the chain runs.** A step added to a deferred from inside one of its own
+/// steps is appended and runs after the steps already queued. A step added to a deferred that has
+/// just handed its result to the chain now running (the inner deferred that resumed it) runs at
+/// once, before the adding step returns, after any steps that deferred still had queued.
 ///
 /// **Threads.** A deferred is not thread-safe and not `Sendable`: create, fire and extend it on one
 /// thread (the reactor's). The runner is iterative, so a chain of a million deferreds, each waiting
@@ -32,7 +55,9 @@
 /// extending through a handle of the wrong type, a step that returns the deferred it belongs to,
 /// unbalanced `unpause()`.
 ///
-/// Twisted: `twisted.internet.defer.Deferred`. Differences: results are typed; a deferred returned
+/// Twisted: `twisted.internet.defer.Deferred` (the order of re-entrant steps is `_runCallbacks`'s,
+/// where `_runningCallbacks` is set only on the deferred whose callback executes). Differences:
+/// results are typed, and a type-changing step's handle must be used; a deferred returned
 /// from a callback keeps its own result (Twisted sets it to `None`) and only stops reporting an
 /// unhandled failure, because the outer chain now holds it.
 public class Deferred<Value> {

@@ -75,7 +75,7 @@ final class SystemEventTriggers {
         if waits.isEmpty {
             rest()
         } else {
-            DeferredList(waits).addCallback { _ in rest() }
+            _ = DeferredList(waits).addCallback { _ in rest() }
         }
     }
 

@@ -80,7 +80,7 @@ struct HTTP2Tests {
         var phrase: String?
         var body: [UInt8]?
         try withReactor { reactor in
-            Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+            _ = Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
                 .addCallback { response -> Deferred<[UInt8]> in
                     version = response.version
                     phrase = response.phrase
@@ -127,7 +127,7 @@ struct HTTPSPoolTests {
         var kept: [String] = []
         var fresh: [String] = []
         try withReactor { reactor in
-            connectionNumbers(server, HTTPConnectionPool(reactor, persistent: true), reactor, count: 3)
+            _ = connectionNumbers(server, HTTPConnectionPool(reactor, persistent: true), reactor, count: 3)
                 .addCallback { numbers -> Deferred<[String]> in
                     kept = numbers
                     return connectionNumbers(server, HTTPConnectionPool(reactor, persistent: false), reactor, count: 3)
@@ -154,7 +154,7 @@ struct TLSTests {
         var accepted: Outcome?
         try withReactor { reactor in
             let url = "https://127.0.0.1:\(server.port)/"
-            outcome(of: Agent(reactor).request("GET", url)).addCallback { result -> Deferred<Void> in
+            _ = outcome(of: Agent(reactor).request("GET", url)).addCallback { result -> Deferred<Void> in
                 refused = result
                 return outcome(of: Agent(reactor, caFile: server.certificate).request("GET", url))
                     .addCallback { accepted = $0 }
@@ -194,7 +194,8 @@ struct TLSTests {
         let body = PeerRecorder()
         try withReactor { reactor in
             let pool = HTTPConnectionPool(reactor)
-            Agent(reactor, pool: pool, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+            _ = Agent(reactor, pool: pool, caFile: server.certificate)
+                .request("GET", "https://127.0.0.1:\(server.port)/")
                 .addCallback { response -> Deferred<Void> in
                     pool.closeCachedConnections().addCallback { _ -> Deferred<Void> in
                         response.deliverBody(body)
@@ -220,7 +221,8 @@ struct TLSTests {
         var wrongIssuer: Outcome?
         var wrongHost: Outcome?
         try withReactor { reactor in
-            outcome(of: Agent(reactor, caFile: otherCertificate).request("GET", "https://127.0.0.1:\(server.port)/"))
+            _ = outcome(of: Agent(reactor, caFile: otherCertificate)
+                    .request("GET", "https://127.0.0.1:\(server.port)/"))
                 .addCallback { result -> Deferred<Void> in
                     wrongIssuer = result
                     return outcome(of: Agent(reactor, caFile: server.certificate)
