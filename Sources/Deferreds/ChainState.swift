@@ -216,4 +216,6 @@ import Darwin
 @usableFromInline final class ChainExtras {
     @usableFromInline init() {}
     @usableFromInline @exclusivity(unchecked) var canceller: ((AnyObject) -> Void)?
+    /// Where the chain was created and first fired (with debugging on), and its id once described.
+    @usableFromInline var debug: DebugInfo?
 }

@@ -5,7 +5,7 @@
     var chainPhase: Phase { get }
     var chainPaused: Bool { get }
     var tailType: Any.Type { get }
-    func fire(failed: Bool, _ result: Any, valueType: Any.Type)
+    func fire(failed: Bool, _ result: Any, valueType: Any.Type, at location: SourceLocation)
     func appendStep(_ step: @escaping ErasedStep, expecting: Any.Type, producing: Any.Type)
     func cancelChain()
     func pauseChain()
@@ -18,6 +18,9 @@
     func appendRaw(_ step: StoredStep)
     func receiveFromInner(failed: Bool, _ result: Any)
     func receiveForwarded(failed: Bool, _ result: Any, valueType: Any.Type) -> Bool
+    // debugDescription's.
+    func describeChain() -> (id: Int, detail: String)
+    var chainDebugID: Int { get }
 }
 
 @usableFromInline enum Advance {
@@ -31,32 +34,36 @@ extension Deferred: DeferredChain {
     @usableFromInline final var tailType: Any.Type { laterType ?? Value.self }
     @usableFromInline final var isRunning: Bool { flags.contains(.running) }
 
-    @inlinable final func fire(failed: Bool, _ result: Any, valueType: Any.Type) {
-        guard accept(failed: failed, valueType: valueType) else { return }
+    @inlinable final func fire(failed: Bool, _ result: Any, valueType: Any.Type, at location: SourceLocation) {
+        guard accept(failed: failed, valueType: valueType, at: location) else { return }
         setResult(failed: failed, result)
         run()
     }
 
-    /// Stores the first result; false when it is the one late fire after `cancel()`.
-    @inlinable final func accept(failed: Bool, valueType: Any.Type) -> Bool {
+    /// Stores the first result; false when it is the one late fire after `cancel()`. `location` is
+    /// the fire's (for the trap message, and the debug record).
+    @inlinable final func accept(failed: Bool, valueType: Any.Type, at location: SourceLocation) -> Bool {
         if phase != .pending {
             if flags.contains(.suppressLateFire) {
                 flags.remove(.suppressLateFire)
                 return false
             }
-            preconditionFailure("AlreadyCalledError: this Deferred has already fired; fire a deferred only once")
+            preconditionFailure(alreadyCalledMessage(firedAgainAt: location))
         }
         precondition(
             valueType == Value.self,
             "Deferred fired through a handle of type \(valueType); the chain starts with \(Value.self)")
         phase = failed ? .failed : .succeeded
-        if extras != nil { dropCanceller() }
+        if extras != nil { firedWithExtras(at: location) }
         return true
     }
 
-    /// Releases the canceller (and what it captured): the chain has fired.
-    @inlinable @inline(never) final func dropCanceller() {
-        extras?.canceller = nil
+    /// The chain has just fired: releases the canceller (and what it captured), and records where
+    /// it fired when debugging recorded its creation.
+    @usableFromInline @inline(never) final func firedWithExtras(at location: SourceLocation) {
+        guard let extras else { return }
+        extras.canceller = nil
+        if let debug = extras.debug, debug.created != nil, debug.firstFired == nil { debug.firstFired = location }
     }
 
     /// Checks that a handle typed `expecting` is the chain's current end, and records the new end.
@@ -125,7 +132,7 @@ extension Deferred: DeferredChain {
     }
 
     @inlinable final func receiveForwarded(failed: Bool, _ newResult: Any, valueType: Any.Type) -> Bool {
-        guard accept(failed: failed, valueType: valueType) else { return false }
+        guard accept(failed: failed, valueType: valueType, at: .unknown) else { return false }
         setResult(failed: failed, newResult)
         return true
     }

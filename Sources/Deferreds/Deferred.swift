@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A result that is not there yet, and the chain of steps that will process it.
 ///
 /// A `Deferred` holds one callback chain. `callback(_:)` or `errback(_:)` fires it once with the
@@ -89,13 +91,22 @@ public class Deferred<Value> {
 
     /// Creates an unfired deferred.
     ///
-    /// - Parameter canceller: called by `cancel()` while the deferred is unfired. It may fire the
-    ///   deferred (with any result); if it does not, `cancel()` errbacks with `CancelledError`.
-    ///   It is released once the deferred fires.
+    /// - Parameters:
+    ///   - canceller: called by `cancel()` while the deferred is unfired. It may fire the
+    ///     deferred (with any result); if it does not, `cancel()` errbacks with `CancelledError`.
+    ///     It is released once the deferred fires.
+    ///   - file, line: where the deferred is created, recorded when debugging is on
+    ///     (`setDebugging(_:)`).
     @inlinable
-    public init(canceller: ((Deferred<Value>) -> Void)? = nil) {
+    public init(
+        canceller: ((Deferred<Value>) -> Void)? = nil, file: StaticString = #fileID, line: UInt = #line
+    ) {
         if let canceller { setCanceller(canceller) }
+        if deferredDebugging.load(ordering: .relaxed) { recordCreation(SourceLocation(file, line)) }
     }
+
+    /// A `ChainHandle`'s: the chain's root records what debugging needs.
+    @inlinable init(handle: ()) {}
 
     @usableFromInline
     final func setCanceller(_ canceller: @escaping (Deferred<Value>) -> Void) {
@@ -105,13 +116,15 @@ public class Deferred<Value> {
     deinit {
         if moreSteps.block != nil { moreSteps.deallocate(from: Int(cursor)) }
         guard phase == .failed, !flags.contains(.consumed) else { return }
-        reportUnhandled(unbox(result, as: Failure.self))
+        reportUnhandled(unbox(result, as: Failure.self), debug: extras?.debug)
     }
 
     /// A deferred that has already fired with `value`.
+    ///
+    /// `file` and `line` are recorded as where it was created when debugging is on.
     @inlinable
-    public static func succeed(_ value: Value) -> Deferred<Value> {
-        let d = Deferred<Value>()
+    public static func succeed(_ value: Value, file: StaticString = #fileID, line: UInt = #line) -> Deferred<Value> {
+        let d = Deferred<Value>(file: file, line: line)
         d.phase = .succeeded
         d.result = value
         return d
@@ -121,7 +134,7 @@ public class Deferred<Value> {
     public static func fail(_ error: any Error, file: StaticString = #fileID, line: UInt = #line)
         -> Deferred<Value>
     {
-        let d = Deferred<Value>()
+        let d = Deferred<Value>(file: file, line: line)
         d.phase = .failed
         d.result = Failure(error, file: file, line: line)
         return d
@@ -141,17 +154,19 @@ public class Deferred<Value> {
     ///
     /// The callbacks already added run now, before this returns (unless the chain is paused).
     /// Calling it on a fired deferred is a programmer error (`AlreadyCalledError`), except once after
-    /// `cancel()` fired it with `CancelledError`: that late result is ignored.
+    /// `cancel()` fired it with `CancelledError`: that late result is ignored. `file` and `line`
+    /// name this call in that trap, and are recorded as the first fire when debugging is on.
     @inlinable
-    public final func callback(_ value: Value) {
+    public final func callback(_ value: Value, file: StaticString = #fileID, line: UInt = #line) {
         if flags.contains(.handle) {
-            chain.fire(failed: false, value, valueType: Value.self)
+            chain.fire(failed: false, value, valueType: Value.self, at: SourceLocation(file, line))
         } else if phase != .pending {
-            _ = accept(failed: false, valueType: Value.self)  // ignores a late fire after cancel(), or traps
+            // Ignores a late fire after cancel(), or traps.
+            _ = accept(failed: false, valueType: Value.self, at: SourceLocation(file, line))
         } else {
             // What accept() does, inline: the type is the root's own.
             phase = .succeeded
-            if extras != nil { dropCanceller() }
+            if extras != nil { firedWithExtras(at: SourceLocation(file, line)) }
             // Typed steps at the head of the chain take the value as it is, unboxed.
             if pauseCount == 0, let first = takeNextTypedStep() {
                 flags.insert(.running)
@@ -176,9 +191,9 @@ public class Deferred<Value> {
     public final func errback(_ error: any Error, file: StaticString = #fileID, line: UInt = #line) {
         let failure = Failure(error, file: file, line: line)
         if flags.contains(.handle) {
-            chain.fire(failed: true, failure, valueType: Value.self)
+            chain.fire(failed: true, failure, valueType: Value.self, at: failure.origin)
         } else {
-            fire(failed: true, failure, valueType: Value.self)
+            fire(failed: true, failure, valueType: Value.self, at: failure.origin)
         }
     }
 
@@ -193,7 +208,7 @@ final class ChainHandle<Value>: Deferred<Value> {
 
     @inlinable init(root: any DeferredChain) {
         self.root = root
-        super.init()
+        super.init(handle: ())
         flags = .handle
     }
 
