@@ -61,9 +61,9 @@ private let nextDebugID = Atomic<Int>(1)
 
 extension Deferred {
     /// Records where this (root) deferred is being created: out of line, as debugging is rare.
-    @usableFromInline @inline(never) final func recordCreation(_ location: SourceLocation) {
+    @usableFromInline @inline(never) final func recordCreation(_ file: StaticString, _ line: UInt) {
         let debug = DebugInfo()
-        debug.created = location
+        debug.created = SourceLocation(file, line)
         ensureExtras().debug = debug
     }
 

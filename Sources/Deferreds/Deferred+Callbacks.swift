@@ -18,6 +18,13 @@ extension Deferred {
             appendTyped(.callback(unsafeBitCast(f, to: ((Value) throws -> Value).self), origin))
             return unsafeDowncast(self, to: Deferred<U>.self)
         }
+        return addErasedCallback(f, origin)
+    }
+
+    /// `addCallback` when the step is not stored typed. Out of line, to keep `addCallback` small
+    /// where it is inlined.
+    @inlinable @inline(never)
+    final func addErasedCallback<U>(_ f: @escaping (Value) throws -> U, _ origin: SourceLocation) -> Deferred<U> {
         if laterType == nil, beginStepIfSettled() { return runAddedCallback(f, origin) }
         return append(producing: U.self) { failed, input in
             if failed { return .unchanged }

@@ -66,6 +66,11 @@ extension Deferred: DeferredChain {
         if let debug = extras.debug, debug.created != nil, debug.firstFired == nil { debug.firstFired = location }
     }
 
+    /// `firedWithExtras(at:)` for `callback(_:)`, which leaves packing the location to it.
+    @usableFromInline @inline(never) final func firedWithExtras(at file: StaticString, _ line: UInt) {
+        firedWithExtras(at: SourceLocation(file, line))
+    }
+
     /// Checks that a handle typed `expecting` is the chain's current end, and records the new end.
     @inlinable final func extendTail(expecting: Any.Type, producing: Any.Type) {
         let tail = tailType

@@ -102,7 +102,7 @@ public class Deferred<Value> {
         canceller: ((Deferred<Value>) -> Void)? = nil, file: StaticString = #fileID, line: UInt = #line
     ) {
         if let canceller { setCanceller(canceller) }
-        if deferredDebugging.load(ordering: .relaxed) { recordCreation(SourceLocation(file, line)) }
+        if _slowPath(deferredDebugging.load(ordering: .relaxed)) { recordCreation(file, line) }
     }
 
     /// A `ChainHandle`'s: the chain's root records what debugging needs.
@@ -158,15 +158,13 @@ public class Deferred<Value> {
     /// name this call in that trap, and are recorded as the first fire when debugging is on.
     @inlinable
     public final func callback(_ value: Value, file: StaticString = #fileID, line: UInt = #line) {
-        if flags.contains(.handle) {
-            chain.fire(failed: false, value, valueType: Value.self, at: SourceLocation(file, line))
-        } else if phase != .pending {
-            // Ignores a late fire after cancel(), or traps.
-            _ = accept(failed: false, valueType: Value.self, at: SourceLocation(file, line))
+        if flags.contains(.handle) || phase != .pending {
+            // Through a handle; or a late fire after cancel() (ignored), or a second one (a trap).
+            fireOutOfLine(value, file, line)
         } else {
             // What accept() does, inline: the type is the root's own.
             phase = .succeeded
-            if extras != nil { firedWithExtras(at: SourceLocation(file, line)) }
+            if extras != nil { firedWithExtras(at: file, line) }
             // Typed steps at the head of the chain take the value as it is, unboxed.
             if pauseCount == 0, let first = takeNextTypedStep() {
                 flags.insert(.running)
@@ -181,6 +179,16 @@ public class Deferred<Value> {
                 result = value
             }
             run()
+        }
+    }
+
+    /// `callback(_:)` through a handle, or on a root that has fired. Out of line, to keep `callback` small.
+    @inlinable @inline(never)
+    final func fireOutOfLine(_ value: Value, _ file: StaticString, _ line: UInt) {
+        if flags.contains(.handle) {
+            chain.fire(failed: false, value, valueType: Value.self, at: SourceLocation(file, line))
+        } else {
+            _ = accept(failed: false, valueType: Value.self, at: SourceLocation(file, line))
         }
     }
 
