@@ -156,6 +156,11 @@ import Darwin
 /// A chain of a million callbacks thus grows without copying (large blocks are remapped) and
 /// without touching its memory twice, which an `Array` does each time it doubles. Steps are moved
 /// out as they run, so freeing the block destroys nothing. The owner (a `Deferred`) frees it.
+///
+/// Safety budget: this manual memory management is kept because it pays. With an `Array` of steps
+/// instead (each taken out by a swap), callgrind counted 228 instructions per operation on the
+/// `many_callbacks` row of `make bench-deferred` against 121 (+88 %), and 646 against 618 on
+/// `create_fire` (+4.5 %).
 @usableFromInline struct StepBuffer<Value> {
     /// `[count: Int32, capacity: Int32, steps…]`; nil until the first step.
     @usableFromInline var block: UnsafeMutableRawPointer?
@@ -215,7 +220,7 @@ import Darwin
 /// The less common parts of a chain's state, allocated on first need.
 @usableFromInline final class ChainExtras {
     @usableFromInline init() {}
-    @usableFromInline @exclusivity(unchecked) var canceller: ((AnyObject) -> Void)?
+    @usableFromInline var canceller: ((AnyObject) -> Void)?
     /// Where the chain was created and first fired (with debugging on), and its id once described.
     @usableFromInline var debug: DebugInfo?
 }

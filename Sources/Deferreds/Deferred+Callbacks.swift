@@ -15,7 +15,7 @@ extension Deferred {
         let origin = SourceLocation(file, line)
         if canAppendTyped(U.self) {
             // U is Value here: the closure already has the typed step's type.
-            appendTyped(.callback(unsafeBitCast(f, to: ((Value) throws -> Value).self), origin))
+            appendTyped(.callback(f as! (Value) throws -> Value, origin))
             return unsafeDowncast(self, to: Deferred<U>.self)
         }
         return addErasedCallback(f, origin)
@@ -183,7 +183,7 @@ extension Deferred {
     ) -> Deferred<U> {
         let origin = SourceLocation(file, line)
         if canAppendTyped(U.self) {
-            appendTyped(.both(unsafeBitCast(f, to: ((Result<Value, Failure>) throws -> Value).self), origin))
+            appendTyped(.both(f as! (Result<Value, Failure>) throws -> Value, origin))
             return unsafeDowncast(self, to: Deferred<U>.self)
         }
         return append(producing: U.self) { failed, input in

@@ -280,7 +280,9 @@ extension Deferred: DeferredChain {
             step = next
         }
         if resultUnset {
-            // `result` still holds the `()` it was created with: nothing to destroy.
+            // `result` still holds the `()` it was created with: nothing to destroy. (Safety budget:
+            // kept, as it pays: with `result = value`, the `create_fire` row of `make bench-deferred`
+            // took 641 instructions per operation against 618, +3.7 %, by callgrind.)
             withUnsafeMutablePointer(to: &result) { $0.initialize(to: value) }
         } else {
             result = value
@@ -438,6 +440,11 @@ extension Deferred: DeferredChain {
 /// `value as! T`, several times quicker when `value` was boxed as exactly a `T` (the usual case:
 /// the runtime's general cast handles every kind of conversion and pays for it, and so does
 /// `type(of:)`, which looks for a class instance's dynamic type).
+///
+/// Safety budget: `_openExistential` and the `unsafeBitCast` (of a value to its own type) are kept
+/// because they pay. With a plain `value as! T`, callgrind counted 1565 instructions per operation
+/// on the `semaphore_run` row of `make bench-deferred` against 1387 (+12.8 %), and 2801 against 2581
+/// on `deferred_list` (+8.5 %).
 @inlinable func unbox<T>(_ value: Any, as _: T.Type = T.self) -> T {
     func open<Stored>(_ stored: Stored) -> T? {
         Stored.self == T.self ? unsafeBitCast(stored, to: T.self) : nil

@@ -69,6 +69,16 @@ public class Deferred<Value> {
     // No stored property has a type that depends on `Value` in layout (a `Value?` would cost a
     // metadata lookup in every deinit): results are boxed in `Any`, steps hold closures and
     // references.
+    //
+    // Safety budget: the fields are `@exclusivity(unchecked)` because it pays. Each access to a
+    // class's stored property otherwise costs a dynamic exclusivity check (`swift_beginAccess`),
+    // and the runner touches these on every step. Without the attribute, callgrind counted, per
+    // operation of `make bench-deferred`: create_fire 2471 instructions against 618 (×4.0),
+    // many_callbacks 256 against 121, deep_chain 7044 against 1849; without it on only the four
+    // least-used fields (extras, laterType, erasedSteps, erasedCursor), create_fire 1041 (+68 %).
+    // What it gives up: an overlapping access (a step that extends its chain while the runner is
+    // inside an access to a field) would go unnoticed; the runner takes each step out of the chain
+    // before calling it, so no access is open while a step runs.
     @usableFromInline @exclusivity(unchecked) final var result: Any = ()
     @usableFromInline @exclusivity(unchecked) final var firstStep: ChainStep<Value>?
     @usableFromInline @exclusivity(unchecked) final var pauseCount: UInt16 = 0
