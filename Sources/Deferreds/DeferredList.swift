@@ -22,11 +22,23 @@
 /// dynamic checks, callgrind counted 2801 instructions per operation on the `deferred_list` row of
 /// `make bench-deferred` against 2581 (+8.5 %). No access to them spans a call out.
 public final class DeferredList<V>: Deferred<[Result<V, Failure>]> {
+    /// Whether the list fails with `FirstError` at the first input that fails, instead of waiting
+    /// for every input.
     public let fireOnOneErrback: Bool
+    /// Whether the inputs' failures count as handled, so that they are not reported as
+    /// "Unhandled error in Deferred"; the inputs keep their failures.
     public let consumeErrors: Bool
     @usableFromInline @exclusivity(unchecked) var results: [Result<V, Failure>?]
     @usableFromInline @exclusivity(unchecked) var remaining: Int
 
+    /// Observes `deferreds`; the list fires once every one has fired (or at the first failure, with
+    /// `fireOnOneErrback`).
+    ///
+    /// - Parameters:
+    ///   - deferreds: the deferreds to wait for; they stay usable, and steps added to them later see
+    ///     the same results.
+    ///   - fireOnOneErrback: fail with `FirstError` as soon as one input fails.
+    ///   - consumeErrors: mark the inputs' failures handled.
     @inlinable
     public init(_ deferreds: [Deferred<V>], fireOnOneErrback: Bool = false, consumeErrors: Bool = false) {
         self.fireOnOneErrback = fireOnOneErrback

@@ -1,7 +1,8 @@
 import Foundation
 
-/// An `openssl s_server -www` on a loopback port (127.0.0.1 only) with a self-signed certificate
-/// for the IP address 127.0.0.1 made for the test; stopped (by its process) when the test ends.
+/// An `openssl s_server -www` on a loopback port (127.0.0.1 only) with a certificate for the IP
+/// address 127.0.0.1 made for the test (self-signed, or signed by `issuer`); stopped (by its
+/// process) when the test ends.
 public final class TLSServer {
     public let directory: String
     /// The server's certificate (PEM): the file to trust to reach it.
@@ -9,12 +10,12 @@ public final class TLSServer {
     let process: ChildProcess
     public let port: Int
 
-    public init() throws {
+    public init(issuer: TestCertificateAuthority? = nil) throws {
         directory = NSTemporaryDirectory() + "tls-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         certificate = directory + "/cert.pem"
         let key = directory + "/key.pem"
-        try TLSServer.makeCertificate(certificate, key: key)
+        try TLSServer.makeCertificate(certificate, key: key, issuer: issuer)
 
         let output = directory + "/output.txt"
         process = try ChildProcess(
@@ -46,13 +47,36 @@ public final class TLSServer {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    /// Makes a self-signed certificate for the IP address 127.0.0.1 (and its key) with openssl.
-    public static func makeCertificate(_ certificate: String, key: String) throws {
+    /// Makes a certificate for the IP address 127.0.0.1 (and its key) with openssl: self-signed,
+    /// or signed by `issuer`.
+    public static func makeCertificate(_ certificate: String, key: String,
+                                       issuer: TestCertificateAuthority? = nil) throws {
+        let signing = issuer.map { ["-CA", $0.certificate, "-CAkey", $0.key] } ?? []
         let status = runCommand("/usr/bin/openssl", [
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
             "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-        ])
+        ] + signing)
         guard status == 0 else { throw TLSServerError(message: "openssl req failed") }
+    }
+}
+
+/// A certificate authority made for one test (its certificate and key, PEM files), to sign a
+/// `TLSServer`'s certificate.
+public struct TestCertificateAuthority: Sendable {
+    public let certificate: String
+    public let key: String
+
+    /// Makes one in `directory`, files named after `name`, with a subject of its own (so its
+    /// subject hash differs from every other CA's).
+    public init(in directory: String, name: String) throws {
+        certificate = directory + "/\(name).pem"
+        key = directory + "/\(name)-key.pem"
+        let subject = "/CN=swift-deferreds test CA \(name) \(getpid()) \(UInt32.random(in: 0...UInt32.max))"
+        let status = runCommand("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+            "-days", "2", "-subj", subject,
+        ])
+        guard status == 0 else { throw TLSServerError(message: "openssl req (CA) failed") }
     }
 }
 

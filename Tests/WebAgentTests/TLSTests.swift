@@ -211,6 +211,31 @@ struct TLSTests {
         #expect(reason.check(PotentialDataLoss.self, ResponseDone.self, CancelledError.self) != nil, "\(reason)")
     }
 
+    @Test func aBodyProtocolThatStopsItsTransportGetsResponseFailedOverHTTPS() throws {
+        // When an https body protocol calls stopProducing() or abortConnection() in dataReceived, its
+        // connectionLost gets ResponseFailed holding ConnectionAborted and the response, as over http.
+        let server = try TLSServer()
+        defer { server.stop() }
+        for abort in [false, true] {
+            let body = StoppingProtocol(abort: abort)
+            var response: Response?
+            try withReactor { reactor in
+                Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+                    .addCallback { r -> Deferred<Void> in
+                        response = r
+                        r.deliverBody(body)
+                        return body.done
+                    }
+                    .addErrback { failure in Issue.record("\(failure)") }
+                    .addBoth { _ in reactor.stop() }
+            }
+            let failed = try #require(body.reason?.value as? ResponseFailed, "\(String(describing: body.reason))")
+            #expect(failed.reasons.first?.value is ConnectionAborted, "\(failed)")
+            #expect(failed.response === response)
+            #expect(body.chunksAfterStop == 0, "abort: \(abort)")
+        }
+    }
+
     @Test func theCAFileDoesNotTurnVerificationOff() throws {
         // When the CA file holds another certificate, or the URL names a host the certificate is not
         // for (localhost; it is for the address 127.0.0.1), the request still fails with TLSError.
