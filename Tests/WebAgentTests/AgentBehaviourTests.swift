@@ -389,7 +389,7 @@ final class StoppingProtocol: Protocol {
             var after: Int?
             try withServer { reactor, server in
                 let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
-                agent.request("GET", server.url("/bytes/1000000")).addCallback { r -> Deferred<Void> in
+                _ = agent.request("GET", server.url("/bytes/1000000")).addCallback { r -> Deferred<Void> in
                     response = r
                     r.deliverBody(body)
                     return body.done

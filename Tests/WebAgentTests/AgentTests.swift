@@ -120,7 +120,9 @@ import Testing
         let agent = Agent(reactor)
         func failure(_ uri: String) -> Failure? {
             var result: Failure?
-            agent.request("GET", uri).addBoth { outcome -> Void in if case .failure(let f) = outcome { result = f } }
+            _ = agent.request("GET", uri).addBoth { outcome -> Void in
+                if case .failure(let f) = outcome { result = f }
+            }
             return result
         }
         for (uri, scheme) in [("file:///etc/passwd", "file"), ("mailto:a@example.com", "mailto"),

@@ -368,7 +368,7 @@ import WebServer
             let pool = HTTPConnectionPool(reactor)
             configure(pool)
             let agent = Agent(reactor, pool: pool)
-            text(agent, server.url + "/first").addCallback { _ in
+            _ = text(agent, server.url + "/first").addCallback { _ in
                 agent.request(method, server.url + "/second", nil, nil, timeout: 5).addCallback { readBody($0) }
             }.addBoth { result -> Void in
                 if case .failure(let f) = result { failure = f }

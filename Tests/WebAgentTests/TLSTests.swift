@@ -220,7 +220,7 @@ struct TLSTests {
             let body = StoppingProtocol(abort: abort)
             var response: Response?
             try withReactor { reactor in
-                Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+                _ = Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
                     .addCallback { r -> Deferred<Void> in
                         response = r
                         r.deliverBody(body)
