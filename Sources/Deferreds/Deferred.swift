@@ -105,8 +105,8 @@ public class Deferred<Value> {
     ///   - canceller: called by `cancel()` while the deferred is unfired. It may fire the
     ///     deferred (with any result); if it does not, `cancel()` errbacks with `CancelledError`.
     ///     It is released once the deferred fires.
-    ///   - file, line: where the deferred is created, recorded when debugging is on
-    ///     (`setDebugging(_:)`).
+    ///   - file: where the deferred is created, recorded when debugging is on (`setDebugging(_:)`).
+    ///   - line: the line of `file`.
     @inlinable
     public init(
         canceller: ((Deferred<Value>) -> Void)? = nil, file: StaticString = #fileID, line: UInt = #line
