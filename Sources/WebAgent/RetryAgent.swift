@@ -149,7 +149,7 @@ private final class RequestRetrier {
         made += 1
         let pending = make()
         state = .attempting(pending, cancelled: false)
-        pending.addBoth { [self] (outcome: Result<Response, Failure>) -> Void in
+        _ = pending.addBoth { [self] (outcome: Result<Response, Failure>) -> Void in
             switch outcome {
             case .success(let response): attemptAnswered(response)
             case .failure(let failure): attemptFailed(failure)

@@ -51,7 +51,7 @@ import WebServer
                 .init(bytes: rawResponse(headers: ["Content-Encoding: gzip"], body: StoredDeflate.gzip(plain),
                                          chunkSize: 10_000))
             }
-            ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
+            _ = ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
                 response = r
                 recorder = BodyRecorder(pausingOn: reactor)
                 r.deliverBody(recorder!)
@@ -230,7 +230,7 @@ import WebServer
             let server = try ScriptedServer.start(reactor) { _ in
                 .init(bytes: rawResponse(headers: ["Content-Encoding: gzip"], body: CompressedFixtures.megabyteOfZerosGzip))
             }
-            ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
+            _ = ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
                 recorder = BodyRecorder(pausingOn: reactor)
                 r.deliverBody(recorder!)
                 return recorder!.done
@@ -250,7 +250,7 @@ import WebServer
         // holding BodyTooLarge; the bytes on the wire (66 KiB) were nowhere near the limit.
         var recorder: BodyRecorder?
         try withServer { reactor, server in
-            ContentDecoderAgent(Agent(reactor), maxBodyBytes: 1 << 20)
+            _ = ContentDecoderAgent(Agent(reactor), maxBodyBytes: 1 << 20)
                 .request("GET", server.url("/fault/gzip-bomb?mib=64"))
                 .addCallback { response -> Deferred<Void> in
                     recorder = BodyRecorder()
@@ -284,7 +284,7 @@ import WebServer
         }
         let counter = Counter()
         try withServer { reactor, server in
-            ContentDecoderAgent(Agent(reactor)).request("GET", server.url("/fault/gzip-bomb?mib=16"))
+            _ = ContentDecoderAgent(Agent(reactor)).request("GET", server.url("/fault/gzip-bomb?mib=16"))
                 .addCallback { response -> Deferred<Void> in
                     response.deliverBody(counter)
                     return counter.done
@@ -316,7 +316,7 @@ import WebServer
             let server = try ScriptedServer.start(reactor) { _ in
                 .init(bytes: rawResponse(headers: ["Content-Encoding: gzip"], body: CompressedFixtures.megabyteOfZerosGzip))
             }
-            ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
+            _ = ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
                 stopper = Stopper()
                 r.deliverBody(stopper!)
                 return stopper!.done

@@ -41,7 +41,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
             try server.listen()
             url = server.url("/echo")
             let agent = ProxyAgent(reactor, proxy: try HTTPProxy(proxy.url()))
-            outcome(of: agent.request("GET", url)).addCallback { result = $0 }.addBoth { _ in reactor.stop() }
+            _ = outcome(of: agent.request("GET", url)).addCallback { result = $0 }.addBoth { _ in reactor.stop() }
         }
         guard case .success(let response) = result else {
             Issue.record("\(String(describing: result))")
@@ -65,7 +65,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
         var result: Outcome?
         try withReactor { reactor in
             let agent = ProxyAgent(reactor, proxy: try HTTPProxy(proxy.url()), caFile: server.certificate)
-            outcome(of: agent.request("GET", "https://127.0.0.1:\(server.port)/"))
+            _ = outcome(of: agent.request("GET", "https://127.0.0.1:\(server.port)/"))
                 .addCallback { result = $0 }.addBoth { _ in reactor.stop() }
         }
         guard case .success(let response) = result else {
@@ -100,7 +100,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
                 ("http without", without.request("GET", server.url("/echo"))),
                 ("https without", without.request("GET", https)),
             ]
-            gatherResults(requests.map { name, deferred in
+            _ = gatherResults(requests.map { name, deferred in
                 outcome(of: deferred).addCallback { results[name] = $0 }
             }).addBoth { _ in reactor.stop() }
         }
@@ -136,7 +136,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
         var results: [Outcome] = []
         try withReactor { reactor in
             let agent = ProxyAgent(reactor, proxy: try HTTPProxy("127.0.0.1:\(port)"))
-            gatherResults(["http://127.0.0.1:1/", "https://127.0.0.1:1/"].map { url in
+            _ = gatherResults(["http://127.0.0.1:1/", "https://127.0.0.1:1/"].map { url in
                 outcome(of: agent.request("GET", url)).addCallback { results.append($0) }
             }).addBoth { _ in reactor.stop() }
         }
@@ -180,7 +180,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
                     }
                 }
             }
-            chain.addErrback { failure in Issue.record("\(failure)") }
+            _ = chain.addErrback { failure in Issue.record("\(failure)") }
                 .addBoth { _ in
                     requests = proxy.requests
                     idle = pool.plain.idleCount

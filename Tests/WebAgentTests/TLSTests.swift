@@ -112,7 +112,7 @@ struct HTTP2Tests {
         var phrase: String?
         var body: [UInt8]?
         try withReactor { reactor in
-            Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+            _ = Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
                 .addCallback { response -> Deferred<[UInt8]> in
                     version = response.version
                     phrase = response.phrase
@@ -159,7 +159,7 @@ struct HTTPSPoolTests {
         var kept: [String] = []
         var fresh: [String] = []
         try withReactor { reactor in
-            connectionNumbers(server, HTTPConnectionPool(reactor, persistent: true), reactor, count: 3)
+            _ = connectionNumbers(server, HTTPConnectionPool(reactor, persistent: true), reactor, count: 3)
                 .addCallback { numbers -> Deferred<[String]> in
                     kept = numbers
                     return connectionNumbers(server, HTTPConnectionPool(reactor, persistent: false), reactor, count: 3)
@@ -211,7 +211,7 @@ struct TLSTests {
         var accepted: Outcome?
         try withReactor { reactor in
             let url = "https://127.0.0.1:\(server.port)/"
-            outcome(of: Agent(reactor).request("GET", url)).addCallback { result -> Deferred<Void> in
+            _ = outcome(of: Agent(reactor).request("GET", url)).addCallback { result -> Deferred<Void> in
                 refused = result
                 return outcome(of: Agent(reactor, caFile: server.certificate).request("GET", url))
                     .addCallback { accepted = $0 }
@@ -251,7 +251,8 @@ struct TLSTests {
         let body = PeerRecorder()
         try withReactor { reactor in
             let pool = HTTPConnectionPool(reactor)
-            Agent(reactor, pool: pool, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+            _ = Agent(reactor, pool: pool, caFile: server.certificate)
+                .request("GET", "https://127.0.0.1:\(server.port)/")
                 .addCallback { response -> Deferred<Void> in
                     pool.closeCachedConnections().addCallback { _ -> Deferred<Void> in
                         response.deliverBody(body)
@@ -276,7 +277,7 @@ struct TLSTests {
             let body = StoppingProtocol(abort: abort)
             var response: Response?
             try withReactor { reactor in
-                Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+                _ = Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
                     .addCallback { r -> Deferred<Void> in
                         response = r
                         r.deliverBody(body)
@@ -302,7 +303,8 @@ struct TLSTests {
         var wrongIssuer: Outcome?
         var wrongHost: Outcome?
         try withReactor { reactor in
-            outcome(of: Agent(reactor, caFile: otherCertificate).request("GET", "https://127.0.0.1:\(server.port)/"))
+            _ = outcome(of: Agent(reactor, caFile: otherCertificate)
+                    .request("GET", "https://127.0.0.1:\(server.port)/"))
                 .addCallback { result -> Deferred<Void> in
                     wrongIssuer = result
                     return outcome(of: Agent(reactor, caFile: server.certificate)

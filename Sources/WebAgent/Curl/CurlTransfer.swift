@@ -200,7 +200,7 @@ final class CurlTransfer: ResponseBody {
         }
         let consumer = UploadConsumer(self)
         uploadConsumer = consumer
-        producer.startProducing(consumer).addCallbacks({ [weak self] (_: Void) -> Void in
+        _ = producer.startProducing(consumer).addCallbacks({ [weak self] (_: Void) -> Void in
             guard let self else { return }
             uploadDone = true
             resumeUpload()

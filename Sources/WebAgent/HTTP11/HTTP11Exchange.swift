@@ -330,7 +330,7 @@ private final class RequestUpload: BodyConsumer, PushProducer {
     func start(on connection: HTTP11Connection) {
         self.connection = connection
         connection.transport?.registerProducer(self, streaming: true)
-        producer.startProducing(self).addCallbacks({ [weak self] (_: Void) -> Void in
+        _ = producer.startProducing(self).addCallbacks({ [weak self] (_: Void) -> Void in
             guard let self, !isDone else { return }
             isDone = true
             if chunked { self.connection?.transport?.write(Array("0\r\n\r\n".utf8)) }
