@@ -424,7 +424,7 @@ final class StoppingProtocol: Protocol {
 
     @Test func maxHeaderBytesStopsAnOversizedHeaderWithHeadersTooLarge() throws {
         // When the header block passes the agent's limit, whether by one long field or by all of
-        // them together, the request fails with HeadersTooLarge (inside ResponseNeverReceived); a
+        // them together, the request fails with HeadersTooLarge (inside ResponseFailed); a
         // header within the limit is fine, and so is a long one under the default limit of 64 KiB.
         var endings: [String: Ending] = [:]
         try withServer { reactor, server in
@@ -446,19 +446,19 @@ final class StoppingProtocol: Protocol {
                         switch result {
                         case .success(let ending): endings[name] = ending
                         case .failure(let failure):
-                            let never = failure.value as? ResponseNeverReceived
-                            let limit = (never?.reasons.first?.value as? HeadersTooLarge)?.limit
+                            let failed = failure.value as? ResponseFailed
+                            let limit = (failed?.reasons.first?.value as? HeadersTooLarge)?.limit
                             endings[name] = .failed(describe(failure) + (limit.map { "(\($0))" } ?? ""))
                         }
                     }
             }
             DeferredList(all).addBoth { _ in reactor.stop() }
         }
-        #expect(endings["one long field"] == .failed("ResponseNeverReceived>HeadersTooLarge(1024)"))
-        #expect(endings["all together"] == .failed("ResponseNeverReceived>HeadersTooLarge(1024)"))
+        #expect(endings["one long field"] == .failed("ResponseFailed>HeadersTooLarge(1024)"))
+        #expect(endings["all together"] == .failed("ResponseFailed>HeadersTooLarge(1024)"))
         #expect(endings["within"] == .body(status: 200, bytes: 3))
         #expect(endings["default"] == .body(status: 200, bytes: 3))
-        #expect(endings["past the default"] == .failed("ResponseNeverReceived>HeadersTooLarge(65536)"))
+        #expect(endings["past the default"] == .failed("ResponseFailed>HeadersTooLarge(65536)"))
     }
 
     @Test func aBodyPausedWhenTheTransferEndsIsStillDeliveredAfterTheResponseIsDropped() throws {

@@ -519,4 +519,116 @@ import WebServer
         #expect(connections == 2)
         #expect(closed.first == true)
     }
+
+    // MARK: - ResponseNeverReceived or ResponseFailed (Twisted's rule)
+
+    /// How a GET fails when the server writes `reply` to it and closes: "Outer>Inner", or nil.
+    private func failure(afterWriting reply: String, maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) throws
+        -> String?
+    {
+        var failure: Failure?
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { connection in
+                if connection.headsReceived == 1 && connection.answered == 0 { connection.answer(reply, close: true) }
+            }
+            Agent(reactor, maxHeaderBytes: maxHeaderBytes).request("GET", server.url)
+                .addCallback { readBody($0) }
+                .addBoth { result -> Void in
+                    if case .failure(let f) = result { failure = f }
+                    reactor.stop()
+                }
+        }
+        return failure.map { describe($0) }
+    }
+
+    @Test func aConnectionClosedBeforeAnyByteIsResponseNeverReceived() throws {
+        // When the server closes without writing a byte, the request fails with ResponseNeverReceived.
+        #expect(try failure(afterWriting: "") == "ResponseNeverReceived>ConnectionLost")
+    }
+
+    @Test func aBadStatusLineIsResponseFailed() throws {
+        // When the status line is not HTTP's, the request fails with ResponseFailed (a byte arrived).
+        #expect(try failure(afterWriting: "HTTP/1.1 OK\r\n\r\n") == "ResponseFailed>ParseError")
+    }
+
+    @Test func aHeaderBlockCutShortIsResponseFailed() throws {
+        // When the connection closes inside the header block, the request fails with ResponseFailed.
+        #expect(try failure(afterWriting: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n")
+            == "ResponseFailed>ConnectionLost")
+    }
+
+    @Test func aConnectionClosedAfterAnInterimResponseIsResponseFailed() throws {
+        // When the connection closes after a 100 Continue (bytes arrived, no final head), the request
+        // fails with ResponseFailed, as in Twisted.
+        #expect(try failure(afterWriting: "HTTP/1.1 100 Continue\r\n\r\n") == "ResponseFailed>ConnectionLost")
+    }
+
+    @Test func aBadContentLengthIsResponseFailed() throws {
+        // When Content-Length is not a number, the request fails with ResponseFailed.
+        #expect(try failure(afterWriting: "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nabc")
+            == "ResponseFailed>ParseError")
+    }
+
+    @Test func aNegativeContentLengthIsResponseFailed() throws {
+        // When Content-Length is negative, the request fails with ResponseFailed.
+        #expect(try failure(afterWriting: "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nabc")
+            == "ResponseFailed>ParseError")
+    }
+
+    @Test func headersOverTheLimitAreResponseFailed() throws {
+        // When the header block passes maxHeaderBytes, the request fails with ResponseFailed.
+        let reply = "HTTP/1.1 200 OK\r\nX-Long: " + String(repeating: "a", count: 200) + "\r\n\r\n"
+        #expect(try failure(afterWriting: reply, maxHeaderBytes: 64) == "ResponseFailed>HeadersTooLarge")
+    }
+
+    @Test func aGzipThenChunkedTransferEncodingFailsTheRequest() throws {
+        // When a response is sent with Transfer-Encoding: gzip, chunked, the request fails with
+        // ResponseFailed holding TransferEncodingNotSupported, instead of a still-gzipped body.
+        let reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+        #expect(try failure(afterWriting: reply) == "ResponseFailed>TransferEncodingNotSupported")
+    }
+
+    // MARK: - HTTP/1.0 and Transfer-Encoding
+
+    @Test(arguments: [
+        ("Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 2), ("Content-Length: 2\r\n\r\nhi", 1),
+    ])
+    func anHTTP10ResponseWithTransferEncodingClosesItsConnection(_ framing: String, _ expectedConnections: Int) throws {
+        // When a kept-alive HTTP/1.0 response has Transfer-Encoding, the pool does not reuse its
+        // connection (RFC 9112 §6.1): the next request goes on a new one. With Content-Length it is reused.
+        var bodies: [String] = []
+        var connections = 0
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { connection in
+                connection.answerEachHead("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n" + framing)
+            }
+            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+            text(agent, server.url).addCallback { first in
+                text(agent, server.url).addCallback { second in bodies = [first, second] }
+            }.addBoth { _ in
+                connections = server.connections.count
+                reactor.stop()
+            }
+        }
+        #expect(bodies == ["hi", "hi"])
+        #expect(connections == expectedConnections)
+    }
+
+
+    // MARK: - The request target
+
+    @Test func dotSegmentsAreRemovedFromTheRequestLine() throws {
+        // When the URI's path climbs with "..", the request line asks for the path without dot
+        // segments, as curl sends it; the query keeps its dots.
+        var requestLine: String?
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { connection in connection.answerEachHead(okResponse("ok")) }
+            text(Agent(reactor), server.url + "/a/../../etc/./passwd?x=/../y").addBoth { _ in
+                requestLine = server.connections.first?.text.components(separatedBy: "\r\n").first
+                reactor.stop()
+            }
+        }
+        #expect(requestLine == "GET /etc/passwd?x=/../y HTTP/1.1")
+    }
+
 }

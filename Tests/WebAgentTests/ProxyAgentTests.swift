@@ -157,8 +157,8 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
 @Suite struct ProxyAgentRequestTests {
     @Test func theRequestLineIsAbsoluteAndCarriesTheCredentials() throws {
         // When a ProxyAgent with credentials sends GET and HEAD requests (one with a fragment) to
-        // two servers, the proxy receives each with the absolute URI (no fragment) on the request
-        // line, the server's Host, and Proxy-Authorization: Basic; the persistent pool keeps one
+        // two servers, the proxy receives each with the absolute URI (no fragment, no dot segments) on
+        // the request line, the server's Host, and Proxy-Authorization: Basic; the persistent pool keeps one
         // connection per server through the proxy and reuses it.
         var requests: [String] = []
         var codes: [Int] = []
@@ -170,7 +170,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
             let pool = HTTPConnectionPool(reactor)
             let agent = ProxyAgent(reactor, proxy: try HTTPProxy("http://bob:pw@127.0.0.1:\(proxy.portNumber)"),
                                    pool: pool)
-            let urls = ["http://a.test/x?y=1#frag", "http://a.test/again", "http://b.test:8080/"]
+            let urls = ["http://a.test/x?y=1#frag", "http://a.test/b/../again", "http://b.test:8080/"]
             var chain = Deferred<Void>.succeed(())
             for url in urls {
                 chain = chain.addCallback { _ -> Deferred<Void> in
