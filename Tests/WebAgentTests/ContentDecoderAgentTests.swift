@@ -122,7 +122,7 @@ import WebServer
             let server = try ScriptedServer.start(reactor) { _ in
                 .init(bytes: rawResponse(headers: ["Content-Encoding: \(five)"], body: bomb, chunkSize: 13))
             }
-            ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
+            _ = ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
                 recorder = BodyRecorder(pausingOn: reactor)
                 r.deliverBody(recorder!)
                 return recorder!.done

@@ -194,7 +194,7 @@ struct TLSTests {
                     }
                 }
             }
-            DeferredList(all).addBoth { _ in reactor.stop() }
+            _ = DeferredList(all).addBoth { _ in reactor.stop() }
         }
         #expect(endings["bad"] == "ResponseFailed>ParseError")
         #expect(endings["cut"]?.hasPrefix("ResponseFailed>") == true, "\(endings)")
