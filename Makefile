@@ -14,13 +14,16 @@
 #   make soak            getpage against the WebServer with 10 % faults for SOAK_SECONDS (300)
 #   make bench-async     await / Task round trips beside the callback style (release build)
 #   make fuzz            the libFuzzer targets, FUZZ_SECONDS (60) each, from Fuzz/corpus (Fuzz/README.md)
+#   make docs            every DocC catalog, warnings as errors, and every tutorial listing compiled
+#   make docs-site       the catalogs as static websites in docs-out/ (python3 -m http.server -d docs-out)
 
 SWIFT ?= swift
-# Debian packages the build needs (nginx-light: the HTTP/2 test's server; curl: bench-smoke's peer).
-APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl
+# Debian packages the build needs (nginx-light: the HTTP/2 test's server; curl: bench-smoke's peer;
+# tinyproxy: the proxy tests' proxy).
+APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl tinyproxy
 
 .PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
-	test-asan test-tsan soak bench-async fuzz
+	test-asan test-tsan soak bench-async fuzz docs docs-site
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -121,3 +124,21 @@ bench-async:
 	echo "== swift-deferreds: async/await beside callbacks (release) ==" >&2 && \
 	"$$BIN/async-bench" --repeat 3 --markdown Benchmarks/results/async.md | tee Benchmarks/results/async-swift.jsonl >&2 && \
 	cat Benchmarks/results/async.md
+
+# Documentation: the four DocC catalogs (Sources/*/*.docc) through swift-docc-plugin, warnings as
+# errors (a broken link, an undocumented parameter), after compiling every listing of the tutorial
+# (Scripts/check-tutorial-listings.sh). The tutorial lives in the Deferreds catalog.
+DOC_TARGETS := Deferreds Reactor WebAgent WebServer
+docs: deps
+	$(SWIFT) build
+	SWIFT=$(SWIFT) Scripts/check-tutorial-listings.sh
+	$(SWIFT) package --disable-sandbox generate-documentation $(DOC_TARGETS:%=--target %) --warnings-as-errors
+
+docs-site: deps
+	@mkdir -p docs-out
+	for t in $(DOC_TARGETS); do \
+		$(SWIFT) package --disable-sandbox --allow-writing-to-directory docs-out generate-documentation \
+			--target $$t --transform-for-static-hosting --output-path docs-out/$$t \
+			--hosting-base-path $$t || exit 1; \
+	done
+	@echo "docs-out/: python3 -m http.server -d docs-out, then open http://127.0.0.1:8000/Deferreds/tutorials/downloadmanypages"

@@ -22,7 +22,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "WebAgent", dependencies: ["Reactor", "Deferreds", "CCurl", "CZlib"]),
         .target(name: "WebServer", dependencies: ["Reactor", "Deferreds"]),
-        .target(name: "URLList"),
+        .target(name: "URLList", dependencies: ["Reactor"]),
         .executableTarget(
             name: "deferred-chaining",
             dependencies: ["Deferreds"],
@@ -57,6 +57,20 @@ let package = Package(
             dependencies: ["Deferreds", "Reactor", "WebAgent", "WebServer"],
             path: "Examples/BlogAsync"
         ),
+        // The DocC tutorial's programs: the last listing of each chapter (Sources/Deferreds/Deferreds.docc/
+        // Resources/code, symlinked here), so the tutorial cannot drift from the API. The listings before
+        // them are type-checked by `make docs`; chapter 6 ends in blog-async itself.
+        .executableTarget(name: "tutorial-chapter1", dependencies: ["Deferreds"], path: "Examples/Tutorial/Chapter1"),
+        .executableTarget(name: "tutorial-chapter2", dependencies: ["Deferreds"], path: "Examples/Tutorial/Chapter2"),
+        .executableTarget(name: "tutorial-chapter3", dependencies: ["Deferreds"], path: "Examples/Tutorial/Chapter3"),
+        .executableTarget(
+            name: "tutorial-chapter4", dependencies: ["Deferreds", "Reactor", "WebAgent", "WebServer"],
+            path: "Examples/Tutorial/Chapter4"
+        ),
+        .executableTarget(
+            name: "tutorial-chapter5", dependencies: ["Deferreds", "Reactor", "WebAgent", "WebServer"],
+            path: "Examples/Tutorial/Chapter5"
+        ),
         .executableTarget(name: "async-bench", dependencies: ["Deferreds", "Reactor"], path: "Benchmarks/AsyncBench"),
         .target(name: "TestSupport", dependencies: ["Deferreds", "Reactor"], path: "Tests/TestSupport"),
         .testTarget(name: "DeferredsTests", dependencies: ["Deferreds", "TestSupport"]),
@@ -64,7 +78,7 @@ let package = Package(
         .testTarget(name: "WebAgentTests", dependencies: ["WebAgent", "WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "GetpageTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
-        .testTarget(name: "URLListTests", dependencies: ["URLList"]),
+        .testTarget(name: "URLListTests", dependencies: ["URLList", "Reactor"]),
     ]
 )
 

@@ -64,6 +64,10 @@ public final class EPollReactor: ReactorTime {
         _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
     }
 
+    /// Creates a reactor that is not running yet: its epoll instance and its thread queue's wake-up
+    /// descriptor. SIGPIPE is ignored from now on (a write to a closed socket fails instead).
+    ///
+    /// - Throws: `SystemCallError` when the descriptors cannot be created.
     public init() throws {
         clinux_ignore_sigpipe()
         poller = try Poller()
@@ -170,6 +174,8 @@ public final class EPollReactor: ReactorTime {
         triggers.add(phase, event) { f() }
     }
 
+    /// Removes a trigger added by `addSystemEventTrigger`; an unknown or already removed `id` is
+    /// ignored.
     public func removeSystemEventTrigger(_ id: TriggerID) {
         triggers.remove(id)
     }

@@ -101,3 +101,27 @@ public enum URLSyntax {
                 && zone.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-._~%".contains($0)) })
     }
 }
+
+extension URLSyntax {
+    /// The server a URL names, as `host:port` with the host in lower case and the scheme's default
+    /// port filled in (`[v6]:port` for an IPv6 address): what `--per-host` counts by. Nil for text
+    /// that is not an http or https URL (check `problem(in:)` first).
+    public static func hostKey(of url: String) -> String? {
+        let lower = url.prefix(8).lowercased()
+        let scheme = lower.hasPrefix("https://") ? "https" : lower.hasPrefix("http://") ? "http" : nil
+        guard let scheme else { return nil }
+        let rest = url.dropFirst(scheme.count + 3)
+        var authority = rest[..<(rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex)]
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        let text = authority.lowercased()
+        let hasPort: Bool
+        if text.hasPrefix("[") {
+            hasPort = text.contains("]:")
+        } else {
+            hasPort = text.contains(":")
+        }
+        if hasPort && !text.hasSuffix(":") { return text }
+        let host = text.hasSuffix(":") ? String(text.dropLast()) : text
+        return host + (scheme == "https" ? ":443" : ":80")
+    }
+}

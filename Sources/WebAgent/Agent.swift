@@ -26,10 +26,16 @@ import Reactor
 /// ```
 ///
 /// Twisted: `twisted.web.client.Agent`. Redirects are not followed (use `RedirectAgent`), and, as in
-/// Twisted, no proxy is used: the `http_proxy`/`https_proxy` environment variables are ignored.
+/// Twisted, no proxy is used: the `http_proxy`/`https_proxy` environment variables are ignored
+/// (use `ProxyAgent`, and `ProxyEnvironment` for those variables).
 public final class Agent: AgentProtocol {
+    /// The reactor whose loop drives the agent's transfers.
     public let reactor: EPollReactor
+    /// Where the agent's connections come from: the reactor's shared non-persistent pool unless
+    /// one was given.
     public let pool: HTTPConnectionPool
+    /// Seconds allowed for making a connection before the request fails with
+    /// `ConnectTimeoutError`; nil for the default (300, as libcurl's).
     public let connectTimeout: Double?
     /// A PEM file of certificate authorities to trust instead of the system's (for tests with a
     /// self-signed certificate). TLS is always verified.
@@ -45,8 +51,28 @@ public final class Agent: AgentProtocol {
     /// The default `maxHeaderBytes`: 64 KiB.
     public static let defaultMaxHeaderBytes = 64 * 1024
 
-    public init(_ reactor: EPollReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
-                caFile: String? = nil, maxBodyBytes: Int? = nil, maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
+    /// The proxy every request goes through (`ProxyAgent`'s agent), or nil.
+    let proxy: HTTPProxy?
+
+    /// Creates an agent; cheap, since the connections belong to the pool.
+    ///
+    /// - Parameters:
+    ///   - reactor: the reactor that drives the transfers.
+    ///   - pool: the connections to use; nil for the reactor's shared non-persistent pool.
+    ///   - connectTimeout: seconds to make a connection; nil for the default.
+    ///   - caFile: a PEM file of certificate authorities to trust for https instead of the system's.
+    ///   - maxBodyBytes: fail a body with `BodyTooLarge` past this many bytes; nil for no limit.
+    ///   - maxHeaderBytes: fail a request with `HeadersTooLarge` past this many bytes of status lines
+    ///     and header fields (64 KiB by default; > 0, else a programmer error).
+    public convenience init(_ reactor: EPollReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
+                            caFile: String? = nil, maxBodyBytes: Int? = nil,
+                            maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
+        self.init(reactor, pool: pool, connectTimeout: connectTimeout, caFile: caFile, maxBodyBytes: maxBodyBytes,
+                  maxHeaderBytes: maxHeaderBytes, proxy: nil)
+    }
+
+    init(_ reactor: EPollReactor, pool: HTTPConnectionPool?, connectTimeout: Double?, caFile: String?,
+         maxBodyBytes: Int?, maxHeaderBytes: Int, proxy: HTTPProxy?) {
         precondition(maxHeaderBytes > 0, "Agent: maxHeaderBytes must be > 0, got \(maxHeaderBytes)")
         self.reactor = reactor
         self.pool = pool ?? HTTPConnectionPool.shared(for: reactor)
@@ -54,6 +80,7 @@ public final class Agent: AgentProtocol {
         self.caFile = caFile
         self.maxBodyBytes = maxBodyBytes
         self.maxHeaderBytes = maxHeaderBytes
+        self.proxy = proxy
     }
 
     public func request(_ method: String, _ uri: String, _ headers: Headers? = nil,
@@ -64,7 +91,7 @@ public final class Agent: AgentProtocol {
         if let timeout { precondition(timeout >= 0 && !timeout.isNaN, "Agent.request: timeout must be >= 0") }
         let request = Request(method: method, absoluteURI: uri, headers: headers, bodyProducer: bodyProducer)
         let options = TransferOptions(connectTimeout: connectTimeout, timeout: timeout, caFile: caFile,
-                                      maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes)
+                                      maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes, proxy: proxy)
         if parsed.scheme == "http" {
             var exchange: HTTP11Exchange?
             let deferred = Deferred<Response> { _ in exchange?.cancel() }
@@ -119,4 +146,6 @@ struct TransferOptions {
     var caFile: String?
     var maxBodyBytes: Int?
     var maxHeaderBytes: Int
+    /// Send through this proxy (`ProxyAgent`); nil for a direct connection.
+    var proxy: HTTPProxy? = nil
 }

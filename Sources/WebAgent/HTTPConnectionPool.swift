@@ -31,11 +31,16 @@ struct PoolSettings {
 /// Beyond Twisted (twisted#7614): `maxConnectionsPerHost` and `maxConnections` limit the
 /// connections *in use*; requests over the limit wait, first come first served, for a connection.
 ///
+/// A `ProxyAgent`'s plain-http connections go to its proxy; they are kept, reused and limited per
+/// server behind it (and per proxy), as direct ones are per server.
+///
 /// Settings are read when the pool first sends a request; change them before that.
 ///
 /// Twisted: `twisted.web.client.HTTPConnectionPool`.
 public final class HTTPConnectionPool {
     let reactor: EPollReactor
+    /// Whether connections are kept and reused between requests (true) or each request has its own
+    /// and sends `Connection: close` (false, Twisted's default for `Agent`).
     public let persistent: Bool
     /// Idle connections kept per server (address and port). Default 2.
     public var maxPersistentPerHost = 2
@@ -63,6 +68,13 @@ public final class HTTPConnectionPool {
     private var multiHandle: CurlMulti?
     private var plainConnections: HTTP11Connections?
 
+    /// Creates a pool for the agents of `reactor`; it closes its connections when the reactor shuts
+    /// down.
+    ///
+    /// - Parameters:
+    ///   - reactor: the reactor whose loop drives the connections.
+    ///   - persistent: keep and reuse connections (the default here, as in Twisted's
+    ///     `HTTPConnectionPool`).
     public init(_ reactor: EPollReactor, persistent: Bool = true) {
         self.reactor = reactor
         self.persistent = persistent

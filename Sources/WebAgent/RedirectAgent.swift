@@ -106,9 +106,13 @@ public final class BrowserLikeRedirectAgent: AgentProtocol {
 /// where Twisted puts the request URI.
 public struct PageRedirect: Error, @unchecked Sendable, CustomStringConvertible {
     // @unchecked: the Response is only ever used on the reactor's thread.
+    /// The redirect's status code.
     public let status: Int
+    /// Where it pointed, resolved against the request URI; nil without a `Location`.
     public let location: String?
+    /// The redirect response (its body not read).
     public let response: Response
+    /// A redirect with `status` to `location`, not followed.
     public init(status: Int, location: String?, response: Response) {
         self.status = status
         self.location = location
@@ -125,10 +129,15 @@ public struct PageRedirect: Error, @unchecked Sendable, CustomStringConvertible 
 /// Twisted: `twisted.web.error.InfiniteRedirection` (there wrapped in `ResponseFailed`).
 public struct InfiniteRedirection: Error, @unchecked Sendable, CustomStringConvertible {
     // @unchecked: the Response is only ever used on the reactor's thread.
+    /// The status of the redirect that was not followed.
     public let status: Int
+    /// Where it pointed, resolved against its request's URI.
     public let location: String?
+    /// The agent's limit on redirects followed.
     public let redirectLimit: Int
+    /// The redirect that was not followed (its body not read).
     public let response: Response
+    /// The redirect `response` with `status` to `location`, past `redirectLimit`.
     public init(status: Int, location: String?, redirectLimit: Int, response: Response) {
         self.status = status
         self.location = location
@@ -146,9 +155,13 @@ public struct InfiniteRedirection: Error, @unchecked Sendable, CustomStringConve
 /// Twisted: `twisted.web.error.RedirectWithNoLocation` (there wrapped in `ResponseFailed`).
 public struct RedirectWithNoLocation: Error, @unchecked Sendable, CustomStringConvertible {
     // @unchecked: the Response is only ever used on the reactor's thread.
+    /// The redirect's status code.
     public let status: Int
+    /// The URI of the request that got it.
     public let uri: String
+    /// The redirect response.
     public let response: Response
+    /// A redirect `response` with `status` and no `Location`, to a request for `uri`.
     public init(status: Int, uri: String, response: Response) {
         self.status = status
         self.uri = uri

@@ -19,6 +19,7 @@ import Reactor
 public final class Response {
     /// ("HTTP", 1, 1); ("HTTP", 2, 0) over HTTP/2.
     public let version: (String, Int, Int)
+    /// The status code, such as 200.
     public let code: Int
     /// The reason phrase; "" when the status line has none (always over HTTP/2).
     public let phrase: String
@@ -27,6 +28,7 @@ public final class Response {
     /// The body's length when known: nil for chunked, close-delimited or decoded bodies; 0 for
     /// HEAD, 204 and 304.
     public let length: Int?
+    /// The request this response answers.
     public let request: Request
     /// The response this one follows, when a redirect agent followed a redirect.
     public internal(set) var previousResponse: Response?
@@ -85,7 +87,7 @@ class ResponseBody {
     static func neverReceived(_ reason: Failure) -> Failure {
         if reason.check(TimeoutError.self, CancelledError.self, ConnectionRefusedError.self, DNSLookupError.self,
                         ConnectTimeoutError.self, ConnectError.self, TLSError.self, SchemeNotSupported.self,
-                        RequestTransmissionFailed.self) != nil {
+                        RequestTransmissionFailed.self, ProxyConnectError.self, ProxyTunnelError.self) != nil {
             return reason
         }
         return Failure(ResponseNeverReceived(reasons: [reason]))

@@ -63,7 +63,9 @@ public final class RetryAgent: AgentProtocol {
     public let clock: any ReactorTime
     private let agent: any AgentProtocol
 
+    /// The most attempts per request, the first included: `policy.attempts`.
     public var attempts: Int { policy.attempts }
+    /// The waits between attempts when a response gives no `Retry-After`: `policy.backoff`.
     public var backoff: Backoff { policy.backoff }
 
     /// - Parameters:
@@ -177,8 +179,11 @@ public struct RetryableStatus: Error, CustomStringConvertible {
 
 /// A request's retries ran out: `attempts` were made, and the last failed with `lastFailure`.
 public struct RetriesExhausted: Error, CustomStringConvertible {
+    /// How many attempts were made.
     public let attempts: Int
+    /// The failure of the last attempt.
     public let lastFailure: Failure
+    /// Retries that ran out after `attempts`, the last failing with `lastFailure`.
     public init(attempts: Int, lastFailure: Failure) {
         self.attempts = attempts
         self.lastFailure = lastFailure

@@ -117,6 +117,8 @@ public struct RetryPolicy {
                          ConnectTimeoutError.self, TimeoutError.self) != nil {
             return true
         }
+        // A proxy that could not be reached: as the same failure to reach a server would be.
+        if let proxy = failure.value as? ProxyConnectError { return isTransient(proxy.reason) }
         if let never = failure.value as? ResponseNeverReceived {
             return !never.reasons.isEmpty && never.reasons.allSatisfy(isTransient)
         }

@@ -32,6 +32,7 @@ import Reactor
 /// Twisted: `twisted.web.server.Site` over `twisted.web.http.HTTPChannel`, with test-only
 /// routes in the spirit of httpbin.
 public final class WebServer {
+    /// The reactor the server listens and serves on.
     public let reactor: EPollReactor
     /// Limits for requests; changes apply to connections accepted afterwards.
     public var limits = HTTPRequestParser.Limits()
@@ -64,6 +65,8 @@ public final class WebServer {
     /// Per-key counts for `/fault/retry-after`.
     var retryCounts: [String: Int] = [:]
 
+    /// A server on `reactor` with the built-in and fault routes, not listening yet: call
+    /// `listen(port:interface:)`.
     public init(_ reactor: EPollReactor) {
         self.reactor = reactor
         installBuiltinRoutes()

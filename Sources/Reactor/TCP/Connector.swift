@@ -19,8 +19,12 @@ public final class Connector {
 
     let reactor: EPollReactor
     let factory: ClientFactory
+    /// The host to connect to, as given to `connectTCP` (a name or a numeric address).
     public let host: String
+    /// The port to connect to.
     public let port: Int
+    /// Seconds allowed for the whole attempt, name lookup included, before it fails with
+    /// `ConnectTimeoutError`; 0 for no limit.
     public let timeout: Double
     private(set) var state = State.resolving
     private var attempt: ConnectAttempt?

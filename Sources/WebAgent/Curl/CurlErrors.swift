@@ -10,8 +10,24 @@ enum CurlErrors {
 
     /// - Parameters:
     ///   - osErrno: the transfer's CURLINFO_OS_ERRNO; `connectSeconds`: its CURLINFO_CONNECT_TIME_T.
+    ///   - proxy: the transfer's proxy; `connectCode`: its answer to CONNECT (CURLINFO_HTTP_CONNECTCODE).
     static func error(for code: CURLcode, osErrno: Int, connectSeconds: Double, uri: URI, receivedHeaders: Bool,
-                      maxHeaderBytes: Int) -> any Error {
+                      maxHeaderBytes: Int, proxy: HTTPProxy? = nil, connectCode: Int = 0) -> any Error {
+        if let proxy, code != CURLE_OK, code != CURLE_ABORTED_BY_CALLBACK {
+            if connectCode != 0 && !(200...299).contains(connectCode) {
+                return ProxyTunnelError(proxy: proxy.description, code: connectCode)
+            }
+            // With a proxy, libcurl connects only to the proxy (the server is behind the tunnel).
+            if code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_PROXY
+                || (code == CURLE_OPERATION_TIMEDOUT && connectCode == 0)
+            {
+                let direct = error(for: code == CURLE_COULDNT_RESOLVE_PROXY ? CURLE_COULDNT_RESOLVE_HOST : code,
+                                   osErrno: osErrno, connectSeconds: connectSeconds,
+                                   uri: URI(scheme: "http", host: proxy.host, port: proxy.port, pathAndQuery: "/"),
+                                   receivedHeaders: false, maxHeaderBytes: maxHeaderBytes)
+                return ProxyConnectError(proxy: proxy.description, reason: Failure(direct))
+            }
+        }
         let message = String(cString: ccurl_easy_strerror(code))
         switch code {
         case CURLE_UNSUPPORTED_PROTOCOL:

@@ -98,7 +98,13 @@ final class CurlTransfer: ResponseBody {
         ccurl_easy_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
         // No proxy from the environment (http_proxy, …): like Twisted's Agent, which only uses one
         // when given a ProxyAgent. (It also spares libcurl an environment lookup per request.)
-        ccurl_easy_setopt_str(handle, CURLOPT_PROXY, "")
+        ccurl_easy_setopt_str(handle, CURLOPT_PROXY, options.proxy?.curlURL ?? "")
+        if options.proxy != nil {
+            // ProxyAgent's proxy is used for every request (no_proxy is its caller's business), and
+            // the CONNECT's response is not the server's.
+            ccurl_easy_setopt_str(handle, CURLOPT_NOPROXY, "")
+            ccurl_easy_setopt_long(handle, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1)
+        }
         ccurl_easy_setopt_ptr(handle, CURLOPT_PRIVATE, me)
         ccurl_easy_setopt_ptr(handle, CURLOPT_HEADERDATA, me)
         ccurl_easy_setopt_write_cb(handle, CURLOPT_HEADERFUNCTION) { data, size, count, userdata in
@@ -348,7 +354,8 @@ final class CurlTransfer: ResponseBody {
         let record = handleRecord ?? readHandle()
         return Failure(CurlErrors.error(for: code, osErrno: record.osErrno, connectSeconds: record.connectSeconds,
                                         uri: uri, receivedHeaders: headersDispatched,
-                                        maxHeaderBytes: options.maxHeaderBytes))
+                                        maxHeaderBytes: options.maxHeaderBytes, proxy: options.proxy,
+                                        connectCode: record.connectCode))
     }
 
     private var bodyIsCloseDelimited: Bool {
@@ -469,6 +476,8 @@ final class CurlTransfer: ResponseBody {
         var osErrno: Int
         /// Seconds spent connecting (CURLINFO_CONNECT_TIME_T).
         var connectSeconds: Double
+        /// The proxy's answer to CONNECT (CURLINFO_HTTP_CONNECTCODE), 0 if none.
+        var connectCode = 0
     }
 
     /// Records what the transfer reads from its easy handle. `CurlMulti` calls it before the
@@ -496,8 +505,10 @@ final class CurlTransfer: ResponseBody {
         func address(_ host: String, _ port: Int) -> Address {
             Address(family: host.containsByte(UInt8(ascii: ":")) ? .ipv6 : .ipv4, host: host, port: port)
         }
+        var connectCode = 0
+        if options.proxy != nil { ccurl_easy_getinfo_long(easy, CURLINFO_HTTP_CONNECTCODE, &connectCode) }
         return HandleRecord(peer: address(peerHost, port), local: address(localHost, localPort), osErrno: osErrno,
-                            connectSeconds: Double(connectMicroseconds) / 1_000_000)
+                            connectSeconds: Double(connectMicroseconds) / 1_000_000, connectCode: connectCode)
     }
 }
 
