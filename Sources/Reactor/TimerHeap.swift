@@ -32,19 +32,19 @@ final class TimerQueue {
 
         /// Whether the call still wants to run at this entry's time.
         @inline(__always) var isLive: Bool {
-            call._withUnsafeGuaranteedRef { $0.state == .pending && $0.generation == generation }
+            let target = call.takeUnretainedValue()
+            return target.state == .pending && target.generation == generation
         }
     }
 
-    // Only touched on the owner's thread, never across a call out: exclusivity checks are off (the
-    // runtime's check costs more than the operations themselves).
-    @exclusivity(unchecked) private var ring = Ring()
-    @exclusivity(unchecked) private var heap: [Entry] = []
+    // Only touched on the owner's thread, never across a call out.
+    private var ring = Ring()
+    private var heap: [Entry] = []
     /// Stale entries in the ring and the heap.
-    @exclusivity(unchecked) private var staleCount = 0
+    private var staleCount = 0
     /// Calls taken off during a pass because they were made during it (see the type).
-    @exclusivity(unchecked) private var heldBack: [DelayedCall] = []
-    @exclusivity(unchecked) private var nextSequence: UInt64 = 0
+    private var heldBack: [DelayedCall] = []
+    private var nextSequence: UInt64 = 0
     /// The clock the calls' times are measured on.
     var now: () -> Double
 
@@ -185,7 +185,7 @@ final class TimerQueue {
     @inline(__always)
     private func remove(fromRing: Bool) -> Unmanaged<DelayedCall> {
         let call = fromRing ? ring.removeFirst().call : heapRemoveTop()
-        call._withUnsafeGuaranteedRef { $0.inQueue = false }
+        call.takeUnretainedValue().inQueue = false
         return call
     }
 
