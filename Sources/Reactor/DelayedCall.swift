@@ -20,15 +20,17 @@ public final class DelayedCall {
     /// holds its pending calls, and dropping a clock must release them); safe because the queue,
     /// when it goes, cancels every call it holds, which sets this back to nil.
     unowned(unsafe) var queue: TimerQueue?
-    var function: (() -> Void)?
+    // `function`, `inQueue` and `state` skip the exclusivity checks: measured in `TimerQueue`'s
+    // safety budget (reactor thread only, never accessed across a call out).
+    @exclusivity(unchecked) var function: (() -> Void)?
     var time: Double
     var sequence: UInt64 = 0
     /// Bumped when the call moves; heap entries of older generations are stale.
     var generation: UInt32 = 0
     /// Whether the queue holds a current entry for the call (not once it is taken off: to run, or
     /// held back by a reactor pass).
-    var inQueue = false
-    var state = State.pending
+    @exclusivity(unchecked) var inQueue = false
+    @exclusivity(unchecked) var state = State.pending
 
     init(time: Double, function: consuming @escaping () -> Void) {
         self.time = time

@@ -52,8 +52,10 @@ public final class EPollReactor: ReactorTime {
     private var ownedSockets: [ObjectIdentifier: any OwnedSocket] = [:]
     /// The latest clock reading taken by a pass or by `callLater`: the clock is monotonic, so a
     /// timer due by then is due now, and the pass's timeout needs no new reading.
-    private var latestReading = -Double.infinity
-    private var pollThrottle = PollThrottle()
+    // `latestReading` and `pollThrottle` (read and written on every pass) skip the exclusivity
+    // checks: measured in `TimerQueue`'s safety budget.
+    @exclusivity(unchecked) private var latestReading = -Double.infinity
+    @exclusivity(unchecked) private var pollThrottle = PollThrottle()
 
     /// Where the reactor reports errors it cannot hand to anyone (a descriptor that threw, a
     /// failing shutdown trigger). The default writes to standard error.

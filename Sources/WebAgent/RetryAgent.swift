@@ -61,7 +61,7 @@ public final class RetryAgent: AgentProtocol {
     public let policy: RetryPolicy
     /// Where the waits between attempts are scheduled.
     public let clock: any ReactorTime
-    private let agent: any AgentProtocol
+    @usableFromInline let agent: any AgentProtocol
 
     /// The most attempts per request, the first included: `policy.attempts`.
     public var attempts: Int { policy.attempts }
@@ -106,6 +106,9 @@ public final class RetryAgent: AgentProtocol {
     /// read once, whatever its status. The result
     /// fires with `reading`'s value, or fails as `request` does (`RetriesExhausted` when the
     /// attempts ran out on retryable failures).
+    // Inlinable so that the path without retries (getpage's default, one call per URL) is
+    // specialised for the caller's `T` instead of running Deferreds' unspecialised generic steps.
+    @inlinable
     public func request<T>(_ method: String, _ uri: String, _ headers: Headers? = nil, timeout: Double? = nil,
                            events: ((Event) -> Void)? = nil,
                            reading: @escaping (Response) throws -> Deferred<T>) -> Deferred<T> {
@@ -117,7 +120,8 @@ public final class RetryAgent: AgentProtocol {
     }
 
     /// The retried exchange on `Reactor.retry`'s machine.
-    private func exchange<T>(_ method: String, _ uri: String, _ headers: Headers?, timeout: Double?,
+    @usableFromInline
+    func exchange<T>(_ method: String, _ uri: String, _ headers: Headers?, timeout: Double?,
                              events: ((Event) -> Void)?,
                              reading: @escaping (Response) throws -> Deferred<T>) -> Deferred<T> {
         let policy = policy

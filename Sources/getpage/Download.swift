@@ -12,7 +12,8 @@ struct HTTPStatusError: Error, CustomStringConvertible {
 
 /// How every download is made: the agent, the request and what to do with the body.
 struct FetchSettings {
-    var agent: () -> any AgentProtocol
+    /// The agent for a URL: a `RetryAgent` with `retry`'s policy.
+    var agent: () -> RetryAgent
     var headers: Headers
     var timeout: Double?
     /// When to retry and how long to wait: `--retries` + 1 attempts, `--retry-backoff`.
@@ -96,8 +97,7 @@ final class Download {
             }
         }
         let attempts = settings.retry.attempts
-        let agent = RetryAgent(settings.agent(), clock: reactor, policy: settings.retry)
-        let done = agent.request("GET", entry.url, settings.headers, timeout: settings.timeout, events: { [self] event in
+        let done = settings.agent().request("GET", entry.url, settings.headers, timeout: settings.timeout, events: { [self] event in
             switch event {
             case .attempt(let number):
                 outcome.attempts = number

@@ -280,10 +280,14 @@ struct GetPage: ParsableCommand {
             source = URLSource(urls: urls, shard: try parsedShard())
         }
 
+        let retry = RetryPolicy(attempts: retries + 1, backoff: Backoff(
+            initial: retryBackoff, multiplier: 2, maxDelay: max(retryBackoff * 16, 30), jitter: 0.1))
+        // Every request goes through one RetryAgent (a fresh one per URL for the tutorial's agents).
+        let makeAgent = try makeAgentFactory(format: format)
+        let shared = format == .tutorial ? nil : RetryAgent(makeAgent(), clock: reactor, policy: retry)
         let settings = FetchSettings(
-            agent: try makeAgentFactory(format: format), headers: headers, timeout: timeout,
-            retry: RetryPolicy(attempts: retries + 1, backoff: Backoff(
-                initial: retryBackoff, multiplier: 2, maxDelay: max(retryBackoff * 16, 30), jitter: 0.1)),
+            agent: { shared ?? RetryAgent(makeAgent(), clock: reactor, policy: retry) }, headers: headers,
+            timeout: timeout, retry: retry,
             outputDirectory: outputDirectory, printBodies: format == .tutorial && outputDirectory == nil,
             resume: resume)
         let reporter = Reporter(format: format, output: output, quiet: quiet, trace: demo, limit: concurrency,
