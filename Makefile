@@ -7,6 +7,7 @@
 #   make bench-pages     getpage against curl, wrk, Twisted, treq and aiohttp on a private nginx
 #   make bench-stream    one 256 MiB body to /dev/null: getpage, curl, Twisted
 #   make bench-memory    1,000,000 URLs at C = 100 through getpage: peak RSS and growth
+#   make bench-tls       getpage over https against curl (h2 and HTTP/1.1) on a private nginx with TLS
 #   make bench           all of the above and bench-reactor (see Benchmarks/README.md)
 #   make bench-smoke     the HTTP harness end to end in under a minute, as CI runs it
 #   make test-asan       the test suite under AddressSanitizer + LeakSanitizer (scratch: .build-asan)
@@ -23,7 +24,7 @@ SWIFT ?= swift
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl tinyproxy
 
 .PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
-	test-asan test-tsan soak bench-async fuzz docs docs-site
+	test-asan test-tsan soak bench-async fuzz docs docs-site bench-tls
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -80,6 +81,15 @@ bench: bench-deferred bench-reactor bench-async bench-pages bench-stream bench-m
 # blog-example (unless GETPAGE / BLOG_EXAMPLE are set) and runs its own nginx.
 bench-pages bench-stream bench-memory: deps
 	SWIFT="$(SWIFT)" Benchmarks/scripts/http_bench.sh $(@:bench-%=%)
+
+# HTTPS: Benchmarks/scripts/tls_bench.py makes its own CA, pages and nginx (TLS + h2) in a private
+# folder. BENCH_TLS_PEERS=1 adds aiohttp (from Benchmarks/.venv); BENCH_TLS_BASELINE=BIN another getpage.
+bench-tls: deps
+	$(STATIC_BUILD) --product getpage
+	@mkdir -p Benchmarks/results
+	python3 Benchmarks/scripts/tls_bench.py --getpage "$$($(STATIC_BUILD) --show-bin-path)/getpage" \
+		$$( [ "$${BENCH_TLS_PEERS:-0}" = 1 ] && echo --peers "$$(Benchmarks/scripts/venv.sh)" ) \
+		$${BENCH_TLS_BASELINE:+--baseline "$${BENCH_TLS_BASELINE}"}
 
 # The same harness end to end in under a minute (CI runs it): its own nginx, 1,000 pages, getpage
 # (the debug build make test leaves in .build) and curl --parallel, one run each; no venv.

@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Deferreds", targets: ["Deferreds"]),
         .library(name: "Reactor", targets: ["Reactor"]),
+        .library(name: "ReactorTesting", targets: ["ReactorTesting"]),
         .library(name: "WebAgent", targets: ["WebAgent"]),
         .library(name: "WebServer", targets: ["WebServer"]),
     ],
@@ -17,6 +18,8 @@ let package = Package(
         .target(name: "Deferreds"),
         .target(name: "CLinux"),
         .target(name: "Reactor", dependencies: ["Deferreds", "CLinux"]),
+        // Test doubles for the reactor (MemoryReactor, StringTransport), for this package's tests and users' own.
+        .target(name: "ReactorTesting", dependencies: ["Reactor", "Deferreds"]),
         // libcurl (https only) is loaded on first use, not linked: see Sources/CCurl/include/CCurl.h.
         .target(name: "CCurl"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -79,6 +82,10 @@ let package = Package(
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "GetpageTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "URLListTests", dependencies: ["URLList", "Reactor"]),
+        .testTarget(
+            name: "ReactorTestingTests",
+            dependencies: ["ReactorTesting", "Reactor", "Deferreds", "WebAgent", "WebServer"]
+        ),
     ]
 )
 
@@ -100,5 +107,8 @@ if Context.environment["SWIFT_DEFERREDS_FUZZ"] == "1" {
             name: "fuzz-uri", dependencies: ["FuzzSupport", "WebAgent", "URLList"], path: "Fuzz/Targets/URI"),
         .executableTarget(
             name: "fuzz-url-list", dependencies: ["FuzzSupport", "URLList"], path: "Fuzz/Targets/URLList"),
+        .executableTarget(
+            name: "fuzz-content-decoder", dependencies: ["FuzzSupport", "WebAgent", "Deferreds", "Reactor"],
+            path: "Fuzz/Targets/ContentDecoder"),
     ]
 }

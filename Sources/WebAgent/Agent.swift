@@ -14,7 +14,8 @@ import Reactor
 /// with `InvalidMethod`, `InvalidURI`, `SchemeNotSupported` or `InvalidHeader`. A refused
 /// connection fails with `ConnectionRefusedError`, an unknown host with `DNSLookupError`, a slow
 /// connect with `ConnectTimeoutError`, and a response that never came with `ResponseNeverReceived`
-/// (holding `HeadersTooLarge` when its header passed `maxHeaderBytes`).
+/// (`ResponseFailed` once part of it had arrived, e.g. holding `HeadersTooLarge` when its header
+/// passed `maxHeaderBytes`).
 /// `cancel()` on the deferred aborts the transfer (`CancelledError`).
 ///
 /// Every agent on a reactor without its own pool shares that reactor's non-persistent pool, so
@@ -30,7 +31,7 @@ import Reactor
 /// (use `ProxyAgent`, and `ProxyEnvironment` for those variables).
 public final class Agent: AgentProtocol {
     /// The reactor whose loop drives the agent's transfers.
-    public let reactor: EPollReactor
+    public let reactor: any AgentReactor
     /// Where the agent's connections come from: the reactor's shared non-persistent pool unless
     /// one was given.
     public let pool: HTTPConnectionPool
@@ -42,7 +43,7 @@ public final class Agent: AgentProtocol {
     public let caFile: String?
     /// Fail the body with `BodyTooLarge` once it passes this many bytes; nil for no limit.
     public let maxBodyBytes: Int?
-    /// Fail the request with `HeadersTooLarge` (inside `ResponseNeverReceived`) once the status
+    /// Fail the request with `HeadersTooLarge` (inside `ResponseFailed`) once the status
     /// lines and header fields received pass this many bytes (line ends included, 1xx responses
     /// counted). Over https, libcurl also refuses any single header line over 100 KiB, whatever
     /// this limit.
@@ -64,14 +65,14 @@ public final class Agent: AgentProtocol {
     ///   - maxBodyBytes: fail a body with `BodyTooLarge` past this many bytes; nil for no limit.
     ///   - maxHeaderBytes: fail a request with `HeadersTooLarge` past this many bytes of status lines
     ///     and header fields (64 KiB by default; > 0, else a programmer error).
-    public convenience init(_ reactor: EPollReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
-                            caFile: String? = nil, maxBodyBytes: Int? = nil,
+    public convenience init(_ reactor: any AgentReactor, pool: HTTPConnectionPool? = nil,
+                            connectTimeout: Double? = nil, caFile: String? = nil, maxBodyBytes: Int? = nil,
                             maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
         self.init(reactor, pool: pool, connectTimeout: connectTimeout, caFile: caFile, maxBodyBytes: maxBodyBytes,
                   maxHeaderBytes: maxHeaderBytes, proxy: nil)
     }
 
-    init(_ reactor: EPollReactor, pool: HTTPConnectionPool?, connectTimeout: Double?, caFile: String?,
+    init(_ reactor: any AgentReactor, pool: HTTPConnectionPool?, connectTimeout: Double?, caFile: String?,
          maxBodyBytes: Int?, maxHeaderBytes: Int, proxy: HTTPProxy?) {
         precondition(maxHeaderBytes > 0, "Agent: maxHeaderBytes must be > 0, got \(maxHeaderBytes)")
         self.reactor = reactor

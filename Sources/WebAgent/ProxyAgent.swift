@@ -35,7 +35,7 @@ public final class ProxyAgent: AgentProtocol {
     private let agent: Agent
 
     /// - Parameters: as `Agent`'s, with the proxy to send every request through.
-    public init(_ reactor: EPollReactor, proxy: HTTPProxy, pool: HTTPConnectionPool? = nil,
+    public init(_ reactor: any AgentReactor, proxy: HTTPProxy, pool: HTTPConnectionPool? = nil,
                 connectTimeout: Double? = nil, caFile: String? = nil, maxBodyBytes: Int? = nil,
                 maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
         self.proxy = proxy

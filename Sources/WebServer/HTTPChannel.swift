@@ -27,7 +27,7 @@ final class HTTPChannel: Protocol, HalfCloseableProtocol {
     }
 
     private weak var server: WebServer?
-    private let reactor: EPollReactor
+    private let reactor: any ReactorTime
     private var parser: HTTPRequestParser
     private(set) var state = State.reading
     private var writer: ResponseWriter?
@@ -159,7 +159,7 @@ final class HTTPChannel: Protocol, HalfCloseableProtocol {
         state = .responding
         pendingAnswer = deferred
         let token = ObjectIdentifier(deferred)
-        deferred.addCallbacks(
+        _ = deferred.addCallbacks(
             { [weak self] (response: HTTPResponse) -> Void in
                 self?.answerArrived(token, request, response)
             },

@@ -340,6 +340,8 @@ struct GetPage: ParsableCommand {
             let persistent = HTTPConnectionPool(reactor, persistent: true)
             persistent.maxPersistentPerHost = max(2, min(concurrency, perHost ?? concurrency))
             persistent.maxConnectionsPerHost = perHost
+            // Idle connections in all: as libcurl bounds curl --parallel's (4 × the transfers at once).
+            persistent.maxPersistentConnections = 4 * max(2, concurrency)
             pool = persistent
         }
         let proxies = try proxyEnvironment()

@@ -155,6 +155,22 @@ import Testing
         #expect(directory.stderr.contains("is not a file"), "\(directory.stderr)")
     }
 
+    @Test func aCertificateForAnotherNameSaysSoAsCurlDoes() throws {
+        // When the server's certificate (from the CA given with --cacert) is for h1.test and the
+        // URL names localhost, getpage's failure line says why, in libcurl's words as curl's CLI
+        // prints them, not the generic "SSL peer certificate or SSH remote key was not OK".
+        let ca = try TestCA()
+        defer { ca.remove() }
+        let server = try TLSServer(certificate: try ca.issue(for: ["h1.test"]))
+        defer { server.stop() }
+        let url = "https://localhost:\(server.port)/"
+        let result = try getpage(["--format", "summary", "--cacert", ca.certificate, url])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix("FAIL  ---"), "\(result.stdout)")
+        #expect(result.stdout.contains("no alternative certificate subject name matches target host name 'localhost'"),
+                "\(result.stdout)")
+    }
+
     @Test(.enabled(if: systemCertificatesCanBeReplaced, "needs root and mount namespaces (unshare --mount)"))
     func cacertReplacesTheSystemsCertificatesInsteadOfAddingToThem() throws {
         // When the server's CA is in the system's CA directory and --cacert names another CA, getpage

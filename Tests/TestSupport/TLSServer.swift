@@ -1,8 +1,8 @@
 import Foundation
 
 /// An `openssl s_server -www` on a loopback port (127.0.0.1 only) with a certificate for the IP
-/// address 127.0.0.1 made for the test (self-signed, or signed by `issuer`); stopped (by its
-/// process) when the test ends.
+/// address 127.0.0.1 made for the test (self-signed, or signed by `issuer`), or one given; stopped
+/// (by its process) when the test ends.
 public final class TLSServer {
     public let directory: String
     /// The server's certificate (PEM): the file to trust to reach it.
@@ -10,17 +10,43 @@ public final class TLSServer {
     let process: ChildProcess
     public let port: Int
 
-    public init(issuer: TestCertificateAuthority? = nil) throws {
-        directory = NSTemporaryDirectory() + "tls-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        certificate = directory + "/cert.pem"
-        let key = directory + "/key.pem"
+    /// - Parameters:
+    ///   - issuer: signs the server's certificate; nil for a self-signed one.
+    ///   - replies: when given, the server answers `GET /name` with the bytes of `replies[name]` as
+    ///     they are (openssl's `-HTTP` mode: each is a whole response, right or wrong), instead of
+    ///     its `-www` status page.
+    public convenience init(issuer: TestCertificateAuthority? = nil, replies: [String: String]? = nil) throws {
+        let directory = try TLSServer.makeDirectory()
+        let (certificate, key) = (directory + "/cert.pem", directory + "/key.pem")
         try TLSServer.makeCertificate(certificate, key: key, issuer: issuer)
+        try self.init(directory: directory, certificate: certificate, key: key, options: [], replies: replies)
+    }
 
+    /// A server presenting `certificate` with its `key` (PEM files, e.g. from `TestCA.issue`).
+    /// `options` go to s_server too (e.g. ["-no_ticket"]).
+    public convenience init(certificate given: (certificate: String, key: String), options: [String] = []) throws {
+        try self.init(directory: try TLSServer.makeDirectory(), certificate: given.certificate, key: given.key,
+                      options: options, replies: nil)
+    }
+
+    private init(directory: String, certificate: String, key: String, options: [String],
+                 replies: [String: String]?) throws {
+        self.directory = directory
+        self.certificate = certificate
         let output = directory + "/output.txt"
-        process = try ChildProcess(
-            "/usr/bin/openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", certificate, "-key", key, "-www"],
-            stdout: output, stderr: output)
+        let arguments = ["s_server", "-accept", "127.0.0.1:0", "-cert", certificate, "-key", key] + options
+        if let replies {
+            // -HTTP serves files relative to the working directory: the shell goes there first,
+            // then becomes openssl (the same process, so stopping it by its PID still works).
+            for (name, reply) in replies {
+                try reply.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+            }
+            process = try ChildProcess(
+                "/bin/sh", ["-c", "cd \"$0\" && exec /usr/bin/openssl \"$@\"", directory] + arguments + ["-HTTP"],
+                stdout: output, stderr: output)
+        } else {
+            process = try ChildProcess("/usr/bin/openssl", arguments + ["-www"], stdout: output, stderr: output)
+        }
         // s_server prints "ACCEPT [::]:PORT" once it listens.
         var found: Int?
         var text = ""
@@ -41,10 +67,19 @@ public final class TLSServer {
         port = found
     }
 
-    /// Kills the server by its PID and removes the certificate.
+    /// The server's output so far (s_server's log of its connections).
+    public var output: String { readText(directory + "/output.txt") }
+
+    /// Kills the server by its PID and removes its folder (and the certificate it made, if any).
     public func stop() {
         process.wait(limit: 0)
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private static func makeDirectory() throws -> String {
+        let directory = NSTemporaryDirectory() + "tls-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return directory
     }
 
     /// Makes a certificate for the IP address 127.0.0.1 (and its key) with openssl: self-signed,

@@ -23,29 +23,51 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
 
 /// nginx on a loopback port serving HTTPS, with HTTP/2 (ALPN) unless `http2` is false, with a
 /// certificate made for the test; stopped by its PID. `/` answers "h2 ok", `/connection` the
-/// serial number of the connection the request came on.
+/// serial number of the connection the request came on. It listens on `tlsPorts` ports with TLS
+/// and `plainPorts` without (plain http), and logs every request (`requests()`).
 final class H2Server {
     let directory: String
     let certificate: String
     let port: Int
+    /// Every port serving TLS (`port` first), then those serving plain http.
+    let tlsPorts: [Int]
+    let plainPorts: [Int]
     private var pid: Int32 = 0
 
-    init(http2: Bool = true) throws {
+    /// One request as nginx logged it.
+    struct LoggedRequest {
+        /// nginx's serial number of the connection it came on.
+        var connection: String
+        /// Whether that connection's TLS session was resumed (not a full handshake).
+        var sessionReused: Bool
+        var port: Int
+        var path: String
+    }
+
+    init(http2: Bool = true, tlsPorts tlsCount: Int = 1, plainPorts plainCount: Int = 0,
+         maxStreams: Int = 128) throws {
         directory = NSTemporaryDirectory() + "h2-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
         certificate = directory + "/cert.pem"
         let key = directory + "/key.pem"
         try TLSServer.makeCertificate(certificate, key: key)
-        port = freeLoopbackPort()
+        tlsPorts = (0..<max(1, tlsCount)).map { _ in freeLoopbackPort() }
+        plainPorts = (0..<plainCount).map { _ in freeLoopbackPort() }
+        port = tlsPorts[0]
+        let listens = tlsPorts.map { "listen 127.0.0.1:\($0) ssl\(http2 ? " http2" : "");" }
+            + plainPorts.map { "listen 127.0.0.1:\($0);" }
         let config = """
             daemon on;
             pid \(directory)/nginx.pid;
             error_log \(directory)/logs/error.log;
             events { worker_connections 64; }
             http {
-                access_log off;
+                log_format requests '$connection $ssl_session_reused $server_port $uri';
+                access_log \(directory)/logs/access.log requests;
+                http2_max_concurrent_streams \(maxStreams);
+                ssl_session_cache shared:TLS:1m;
                 server {
-                    listen 127.0.0.1:\(port) ssl\(http2 ? " http2" : "");
+                    \(listens.joined(separator: "\n        "))
                     ssl_certificate \(certificate);
                     ssl_certificate_key \(key);
                     location / { return 200 "h2 ok\\n"; }
@@ -59,6 +81,16 @@ final class H2Server {
         }
         pid = Int32((try? String(contentsOfFile: directory + "/nginx.pid", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+    }
+
+    /// The requests nginx has logged so far, in the order they ended.
+    func requests() -> [LoggedRequest] {
+        readText(directory + "/logs/access.log").split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count == 4, let port = Int(fields[2]) else { return nil }
+            return LoggedRequest(connection: String(fields[0]), sessionReused: fields[1] == "r", port: port,
+                                 path: String(fields[3]))
+        }
     }
 
     /// Stops nginx by its PID and removes its files.
@@ -80,7 +112,7 @@ struct HTTP2Tests {
         var phrase: String?
         var body: [UInt8]?
         try withReactor { reactor in
-            Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+            _ = Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
                 .addCallback { response -> Deferred<[UInt8]> in
                     version = response.version
                     phrase = response.phrase
@@ -127,7 +159,7 @@ struct HTTPSPoolTests {
         var kept: [String] = []
         var fresh: [String] = []
         try withReactor { reactor in
-            connectionNumbers(server, HTTPConnectionPool(reactor, persistent: true), reactor, count: 3)
+            _ = connectionNumbers(server, HTTPConnectionPool(reactor, persistent: true), reactor, count: 3)
                 .addCallback { numbers -> Deferred<[String]> in
                     kept = numbers
                     return connectionNumbers(server, HTTPConnectionPool(reactor, persistent: false), reactor, count: 3)
@@ -144,6 +176,31 @@ struct HTTPSPoolTests {
 
 @Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
 struct TLSTests {
+    @Test func overHTTPSABadStatusLineIsResponseFailedAndNothingAtAllResponseNeverReceived() throws {
+        // When an https server answers with a bad status line, the request fails with ResponseFailed
+        // (bytes of a response arrived, Twisted's rule, as over http); when it answers nothing, with
+        // ResponseNeverReceived.
+        let server = try TLSServer(replies: ["bad": "HTTP/1.1 OK\r\n\r\n", "cut": "HTTP/1.1 200 OK\r\nX-A: 1\r\n",
+                                             "empty": ""])
+        defer { server.stop() }
+        var endings: [String: String] = [:]
+        try withReactor { reactor in
+            let agent = Agent(reactor, caFile: server.certificate)
+            let all = ["bad", "cut", "empty"].map { name in
+                outcome(of: agent.request("GET", "https://127.0.0.1:\(server.port)/\(name)")).addCallback { result in
+                    switch result {
+                    case .success(let response): endings[name] = "response \(response.code)"
+                    case .failure(let failure): endings[name] = describe(failure)
+                    }
+                }
+            }
+            DeferredList(all).addBoth { _ in reactor.stop() }
+        }
+        #expect(endings["bad"] == "ResponseFailed>ParseError")
+        #expect(endings["cut"]?.hasPrefix("ResponseFailed>") == true, "\(endings)")
+        #expect(endings["empty"]?.hasPrefix("ResponseNeverReceived>") == true, "\(endings)")
+    }
+
     @Test func aSelfSignedCertificateIsRefusedByDefaultAndAcceptedWithItsCAFile() throws {
         // When the server's certificate is self-signed, the request fails with TLSError itself (not
         // wrapped, not a generic transfer error); with the certificate given as the CA file, it
@@ -154,7 +211,7 @@ struct TLSTests {
         var accepted: Outcome?
         try withReactor { reactor in
             let url = "https://127.0.0.1:\(server.port)/"
-            outcome(of: Agent(reactor).request("GET", url)).addCallback { result -> Deferred<Void> in
+            _ = outcome(of: Agent(reactor).request("GET", url)).addCallback { result -> Deferred<Void> in
                 refused = result
                 return outcome(of: Agent(reactor, caFile: server.certificate).request("GET", url))
                     .addCallback { accepted = $0 }
@@ -194,7 +251,8 @@ struct TLSTests {
         let body = PeerRecorder()
         try withReactor { reactor in
             let pool = HTTPConnectionPool(reactor)
-            Agent(reactor, pool: pool, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+            _ = Agent(reactor, pool: pool, caFile: server.certificate)
+                .request("GET", "https://127.0.0.1:\(server.port)/")
                 .addCallback { response -> Deferred<Void> in
                     pool.closeCachedConnections().addCallback { _ -> Deferred<Void> in
                         response.deliverBody(body)
@@ -219,7 +277,7 @@ struct TLSTests {
             let body = StoppingProtocol(abort: abort)
             var response: Response?
             try withReactor { reactor in
-                Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+                _ = Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
                     .addCallback { r -> Deferred<Void> in
                         response = r
                         r.deliverBody(body)
@@ -245,7 +303,8 @@ struct TLSTests {
         var wrongIssuer: Outcome?
         var wrongHost: Outcome?
         try withReactor { reactor in
-            outcome(of: Agent(reactor, caFile: otherCertificate).request("GET", "https://127.0.0.1:\(server.port)/"))
+            _ = outcome(of: Agent(reactor, caFile: otherCertificate)
+                    .request("GET", "https://127.0.0.1:\(server.port)/"))
                 .addCallback { result -> Deferred<Void> in
                     wrongIssuer = result
                     return outcome(of: Agent(reactor, caFile: server.certificate)

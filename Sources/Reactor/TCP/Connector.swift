@@ -17,7 +17,8 @@ public final class Connector {
         case resolving, connecting, connected, failed, disconnected
     }
 
-    let reactor: EPollReactor
+    /// Nil only for a connector a `MemoryReactor` records, which never touches it.
+    let reactor: EPollReactor!
     let factory: ClientFactory
     /// The host to connect to, as given to `connectTCP` (a name or a numeric address).
     public let host: String
@@ -34,6 +35,8 @@ public final class Connector {
     private var current: SocketAddress?
     private var lastError: (any Error)?
     private var connection: TCPConnection?
+    /// The transport a test connected a `MemoryReactor`'s connector with.
+    private var memoryTransport: (any Transport)?
     /// Called with the protocol after its `makeConnection` (used by `connectProtocol`).
     var onConnected: ((Protocol) -> Void)?
 
@@ -45,8 +48,18 @@ public final class Connector {
         self.timeout = timeout
     }
 
+    /// A connector that makes no connection by itself: `MemoryReactor` records it and the test
+    /// completes or fails it (`completeInMemory`, `failInMemory`).
+    package init(memoryHost host: String, port: Int, factory: ClientFactory, timeout: Double) {
+        self.reactor = nil
+        self.host = host
+        self.port = port
+        self.factory = factory
+        self.timeout = timeout
+    }
+
     /// The transport of the connection, once connected.
-    public var transport: (any Transport)? { connection }
+    public var transport: (any Transport)? { connection ?? memoryTransport }
 
     /// Where the connector connects to.
     public func getDestination() -> (host: String, port: Int) { (host, port) }
@@ -82,7 +95,7 @@ public final class Connector {
     /// Stops connecting, or closes the connection if it is made.
     public func disconnect() {
         if state == .connected {
-            connection?.loseConnection()
+            transport?.loseConnection()
         } else {
             stopConnecting()
         }
@@ -235,6 +248,50 @@ public final class Connector {
     }
 }
 
+// MARK: - In memory, for MemoryReactor
+
+extension Connector {
+    /// Starts a memory connector: the factory hears `startFactory` and `startedConnecting`.
+    package func startInMemory() {
+        state = .connecting
+        factory.startFactory()
+        factory.startedConnecting(self)
+    }
+
+    /// Connects a memory connector over `transport`: the factory builds a protocol for `peer`,
+    /// which gets `makeConnection(transport)`. Returns the protocol, or nil when the factory
+    /// refused (or the attempt is over already).
+    package func completeInMemory(_ transport: any Transport, peer: Address) -> Protocol? {
+        guard state == .resolving || state == .connecting else { return nil }
+        guard let handler = factory.buildProtocol(peer) else {
+            state = .disconnected
+            factory.stopFactory()
+            return nil
+        }
+        state = .connected
+        memoryTransport = transport
+        handler.makeConnection(transport)
+        let onConnected = self.onConnected
+        self.onConnected = nil
+        onConnected?(handler)
+        return handler
+    }
+
+    /// Fails a memory connector's attempt: the factory hears `clientConnectionFailed(error)`.
+    package func failInMemory(_ error: any Error) {
+        fail(error)
+    }
+
+    /// Ends a memory connector's connection: the factory hears `clientConnectionLost(reason)`.
+    package func loseInMemory(_ reason: Failure) {
+        guard state == .connected else { return }
+        state = .disconnected
+        memoryTransport = nil
+        factory.clientConnectionLost(self, reason)
+        factory.stopFactory()
+    }
+}
+
 /// A socket whose non-blocking connect is in progress; writable means it finished.
 private final class ConnectAttempt: WriteDescriptor {
     let fileDescriptor: Int32
@@ -282,6 +339,7 @@ extension EPollReactor {
     public func connectTCP(_ host: String, _ port: Int, _ factory: ClientFactory, timeout: Double = 30)
         -> Connector
     {
+        assertInLoop()
         let connector = Connector(reactor: self, host: host, port: port, factory: factory, timeout: timeout)
         connector.start()
         return connector
@@ -296,7 +354,7 @@ extension EPollReactor {
 ///
 /// Twisted: `twisted.internet.endpoints.connectProtocol` with a TCP client endpoint.
 public func connectProtocol<P: Protocol>(
-    _ reactor: EPollReactor, host: String, port: Int, _ protocol: P, timeout: Double = 30
+    _ reactor: any ReactorTCP, host: String, port: Int, _ protocol: P, timeout: Double = 30
 ) -> Deferred<P> {
     let factory = OneShotFactory<P>(`protocol`)
     var connector: Connector?

@@ -118,6 +118,7 @@ extension EPollReactor {
     public func listenTCP(_ port: Int, _ factory: Factory, interface: String = "127.0.0.1", backlog: Int = 1024)
         throws -> ListeningPort
     {
+        assertInLoop()
         guard (0...65535).contains(port), let address = SocketAddress(numericHost: interface, port: port) else {
             throw CannotListenError(interface: interface, port: port, errno: EINVAL)
         }

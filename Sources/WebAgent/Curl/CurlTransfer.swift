@@ -65,6 +65,13 @@ final class CurlTransfer: ResponseBody {
     /// before the handle goes back to the multi handle (which resets it for another transfer, or
     /// frees it): nil while the handle is still this transfer's.
     private var handleRecord: HandleRecord?
+    /// libcurl's detailed message about a failure (CURLOPT_ERRORBUFFER), set on the easy handle
+    /// while it is this transfer's and read into the handle's record.
+    private let errorBuffer: UnsafeMutablePointer<CChar> = {
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
+        buffer.initialize(to: 0)
+        return buffer
+    }()
     /// While a body is being delivered the transfer keeps itself alive: once libcurl is done with
     /// it, nothing else may hold it (the caller can drop the Response after `deliverBody`).
     private var keepAlive: CurlTransfer?
@@ -80,6 +87,7 @@ final class CurlTransfer: ResponseBody {
 
     deinit {
         if let headerList { ccurl_slist_free_all(headerList) }
+        errorBuffer.deallocate()
     }
 
     // MARK: - Starting
@@ -103,6 +111,7 @@ final class CurlTransfer: ResponseBody {
             ccurl_easy_setopt_long(handle, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1)
         }
         ccurl_easy_setopt_ptr(handle, CURLOPT_PRIVATE, me)
+        ccurl_easy_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer)
         ccurl_easy_setopt_ptr(handle, CURLOPT_HEADERDATA, me)
         ccurl_easy_setopt_write_cb(handle, CURLOPT_HEADERFUNCTION) { data, size, count, userdata in
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
@@ -129,6 +138,10 @@ final class CurlTransfer: ResponseBody {
             ccurl_easy_setopt_long(handle, CURLOPT_FORBID_REUSE, 1)
         } else {
             ccurl_easy_setopt_long(handle, CURLOPT_MAXAGE_CONN, max(1, Int(multi.settings.idleTimeout)))
+            // While a connection to the server is being made, wait for it to say whether it speaks
+            // HTTP/2 rather than open another: requests started together then share one as streams
+            // (over HTTP/1.1 each then opens its own, a handshake later).
+            ccurl_easy_setopt_long(handle, CURLOPT_PIPEWAIT, 1)
             multi.trackConnections(of: handle)
         }
         switch request.method {
@@ -184,7 +197,7 @@ final class CurlTransfer: ResponseBody {
         }
         let consumer = UploadConsumer(self)
         uploadConsumer = consumer
-        producer.startProducing(consumer).addCallbacks({ [weak self] (_: Void) -> Void in
+        _ = producer.startProducing(consumer).addCallbacks({ [weak self] (_: Void) -> Void in
             guard let self else { return }
             uploadDone = true
             resumeUpload()
@@ -351,14 +364,26 @@ final class CurlTransfer: ResponseBody {
         let record = handleRecord ?? readHandle()
         return Failure(CurlErrors.error(for: code, osErrno: record.osErrno, connectSeconds: record.connectSeconds,
                                         uri: uri, receivedHeaders: headersDispatched,
-                                        maxHeaderBytes: options.maxHeaderBytes, proxy: options.proxy,
-                                        connectCode: record.connectCode))
+                                        maxHeaderBytes: options.maxHeaderBytes, detail: record.errorDetail,
+                                        proxy: options.proxy, connectCode: record.connectCode))
     }
 
     private var bodyIsCloseDelimited: Bool {
         let code = head.code
         guard head.major < 2, request.method != "HEAD", code != 204, code != 304, code >= 200 else { return false }
         return !head.hasContentLength && !head.hasTransferEncoding
+    }
+
+    /// How the response deferred fails before the head was handed over, by Twisted's rule:
+    /// `ResponseFailed` once any byte of the response arrived (a header line reached us, or libcurl
+    /// refused the status line or the header size), `ResponseNeverReceived` (or the connection
+    /// error itself) when none did; timeouts and cancellations stay themselves.
+    private func failureBeforeHead(_ reason: Failure) -> Failure {
+        let never = ResponseBody.neverReceived(reason)
+        guard never.value is ResponseNeverReceived,
+              headerBytes > 0 || reason.check(ParseError.self, HeadersTooLarge.self) != nil
+        else { return never }
+        return Failure(ResponseFailed(reasons: [reason]))
     }
 
     /// Ends the exchange with `reason`: the response deferred fails, or the body protocol is told.
@@ -375,7 +400,7 @@ final class CurlTransfer: ResponseBody {
         }
         if let deferred = responseDeferred {
             responseDeferred = nil
-            deferred.errback(headersDispatched ? reason : ResponseBody.neverReceived(reason))
+            deferred.errback(headersDispatched ? reason : failureBeforeHead(reason))
             bodyState = .finished
             return
         }
@@ -473,6 +498,8 @@ final class CurlTransfer: ResponseBody {
         var osErrno: Int
         /// Seconds spent connecting (CURLINFO_CONNECT_TIME_T).
         var connectSeconds: Double
+        /// libcurl's detailed message about the failure (its error buffer), "" if none.
+        var errorDetail: String
         /// The proxy's answer to CONNECT (CURLINFO_HTTP_CONNECTCODE), 0 if none.
         var connectCode = 0
     }
@@ -481,7 +508,10 @@ final class CurlTransfer: ResponseBody {
     /// handle leaves the transfer (recycled for another transfer, or freed); later reads use the
     /// record, never the handle.
     func recordHandle() {
-        if handleRecord == nil { handleRecord = readHandle() }
+        guard handleRecord == nil else { return }
+        handleRecord = readHandle()
+        // The buffer goes with the transfer; the handle, kept for another one, must not keep it.
+        ccurl_easy_setopt_ptr(easy, CURLOPT_ERRORBUFFER, nil)
     }
 
     private func readHandle() -> HandleRecord {
@@ -504,8 +534,12 @@ final class CurlTransfer: ResponseBody {
         }
         var connectCode = 0
         if options.proxy != nil { ccurl_easy_getinfo_long(easy, CURLINFO_HTTP_CONNECTCODE, &connectCode) }
+        // libcurl's messages may end with a line feed or a space.
+        var detail = String(cString: errorBuffer)
+        while detail.last?.isWhitespace == true { detail.removeLast() }
         return HandleRecord(peer: address(peerHost, port), local: address(localHost, localPort), osErrno: osErrno,
-                            connectSeconds: Double(connectMicroseconds) / 1_000_000, connectCode: connectCode)
+                            connectSeconds: Double(connectMicroseconds) / 1_000_000, errorDetail: detail,
+                            connectCode: connectCode)
     }
 }
 

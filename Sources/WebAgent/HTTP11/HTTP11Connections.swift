@@ -23,7 +23,7 @@ final class HTTP11Connections {
         var proxy: HTTPProxy? = nil
     }
 
-    let reactor: EPollReactor
+    let reactor: any ReactorTime & ReactorTCP
     let settings: PoolSettings
     var persistent: Bool { settings.persistent }
 
@@ -42,7 +42,7 @@ final class HTTP11Connections {
     var openCount: Int { all.count }
     private var isShutDown = false
 
-    init(reactor: EPollReactor, settings: PoolSettings) {
+    init(reactor: any ReactorTime & ReactorTCP, settings: PoolSettings) {
         self.reactor = reactor
         self.settings = settings
     }
@@ -116,7 +116,7 @@ final class HTTP11Connections {
                                       timeout: exchange.options.connectTimeout ?? HTTP11Connections.defaultConnectTimeout)
         connection.connecting = attempt
         // The pool stays alive until the attempt ends.
-        attempt.addCallbacks({ [self] (connection: HTTP11Connection) -> Void in
+        _ = attempt.addCallbacks({ [self] (connection: HTTP11Connection) -> Void in
             connected(connection)
         }, { [self] (failure: Failure) -> Void in
             connectFailed(connection, failure)
