@@ -109,7 +109,7 @@ import Testing
         var reads = 0
         var outcome: Result<Int, Failure>?
         let policy = RetryPolicy(attempts: 3, backoff: backoff)
-        RetryAgent(agent, clock: clock, policy: policy).request("GET", "http://x.test/", events: { event in
+        _ = RetryAgent(agent, clock: clock, policy: policy).request("GET", "http://x.test/", events: { event in
             switch event {
             case .attempt(let n): events.append("attempt \(n)")
             case .retry(after: let n, let failure, wait: let wait):
@@ -157,7 +157,7 @@ import Testing
         let clock = Clock()
         let agent = ScriptedAgent([.respond(501, [:]), .respond(200, [:])])
         var outcome: Result<Response, Failure>?
-        RetryAgent(agent, clock: clock, policy: RetryPolicy(attempts: 3, backoff: backoff))
+        _ = RetryAgent(agent, clock: clock, policy: RetryPolicy(attempts: 3, backoff: backoff))
             .request("GET", "http://x.test/").addBoth { outcome = $0 }
         clock.advance(100)
         #expect(outcome?.successValue?.code == 501)
@@ -169,7 +169,7 @@ import Testing
         let clock = Clock()
         let failing = ScriptedAgent([.fail(ConnectionLost())])
         var failure: Failure?
-        RetryAgent(failing, clock: clock, policy: RetryPolicy(attempts: 1)).request("GET", "http://x.test/")
+        _ = RetryAgent(failing, clock: clock, policy: RetryPolicy(attempts: 1)).request("GET", "http://x.test/")
             .addBoth { (outcome: Result<Response, Failure>) in
                 if case .failure(let value) = outcome { failure = value }
             }
