@@ -16,7 +16,7 @@
 
 SWIFT ?= swift
 # Debian packages the build needs (nginx-light: the HTTP/2 test's server).
-APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light
+APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light libc-ares-dev
 
 .PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
 	test-asan test-tsan soak bench-async fuzz

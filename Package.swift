@@ -16,7 +16,9 @@ let package = Package(
     targets: [
         .target(name: "Deferreds"),
         .target(name: "CLinux"),
-        .target(name: "Reactor", dependencies: ["Deferreds", "CLinux"]),
+        // c-ares (name resolution on the reactor) is linked: see Sources/CAres/shim.h.
+        .systemLibrary(name: "CAres", pkgConfig: "libcares", providers: [.apt(["libc-ares-dev"])]),
+        .target(name: "Reactor", dependencies: ["Deferreds", "CLinux", "CAres"]),
         // libcurl (https only) is loaded on first use, not linked: see Sources/CCurl/include/CCurl.h.
         .target(name: "CCurl"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),

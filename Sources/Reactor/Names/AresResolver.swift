@@ -1,0 +1,285 @@
+import CAres
+import Deferreds
+import CLinux
+import Glibc
+
+/// Resolves names with c-ares, driven by the reactor: no thread per lookup, as many lookups in
+/// flight as there are callers.
+///
+/// Each `resolveHostName(_:)` asks for the name's A and AAAA records at once (after the hosts
+/// file, and through the search list, as the configuration says) and fires its deferred when both
+/// are answered: with every address (IPv6 first, then IPv4) and the smallest TTL, or with
+/// `DNSLookupError` — `.nameNotFound` (NXDOMAIN), `.noAddresses` (neither record), `.timeout`,
+/// `.refused`, `.serverFailure`, `.unreachable`. A numeric address answers at once. Concurrent
+/// lookups of one name are separate queries and nothing is remembered: put a `CachingResolver`
+/// in front (the reactor's default `nameResolver` does).
+///
+/// c-ares's sockets are watched by the reactor like any other descriptor, and its retry
+/// deadlines are `callLater` calls on the reactor. Closing the reactor (or releasing the
+/// resolver) drops the lookups in flight without firing their deferreds.
+///
+/// Twisted: `twisted.names.client.Resolver` (the asynchronous DNS client), behind the
+/// `IHostnameResolver` face.
+public final class AresResolver: NameResolver {
+    private let driver: AresDriver
+
+    /// Starts a c-ares channel on `reactor`.
+    ///
+    /// - Throws: `DNSLookupError` (host "") when c-ares cannot start or refuses a server address.
+    public init(reactor: EPollReactor, configuration: ResolverConfiguration = ResolverConfiguration()) throws {
+        driver = try AresDriver(reactor: reactor, configuration: configuration)
+    }
+
+    public func resolveHostName(_ name: String) -> Deferred<HostResolution> {
+        if let numeric = Address(numericHost: name) {
+            return .succeed(HostResolution(name: name, addresses: [numeric], ttl: 0))
+        }
+        let result = Deferred<HostResolution>()
+        driver.lookUp(name) { outcome in
+            guard !result.called else { return }  // cancelled meanwhile
+            switch outcome {
+            case .success(let resolution): result.callback(resolution)
+            case .failure(let error): result.errback(Failure(error))
+            }
+        }
+        return result
+    }
+
+    /// The number of sockets c-ares has open (and the reactor watches), for tests.
+    var openSocketCount: Int { driver.socketCount }
+}
+
+/// The c-ares channel and what ties it to the reactor: its sockets and its timer.
+///
+/// c-ares calls back into its socket table (socket state) with an unretained pointer, and into
+/// each query's box with a retained one; `deinit` destroys the channel, which tells every pending
+/// query `ARES_EDESTRUCTION` (dropped: nothing fires while the reactor closes) and closes the
+/// sockets. The reactor is held weakly so that a reactor released without `close()` can release it.
+final class AresDriver {
+    private weak var reactor: EPollReactor?
+    private var channel: ares_channel?
+    private let sockets: AresSocketTable
+    private var timer: DelayedCall?
+
+    init(reactor: EPollReactor, configuration: ResolverConfiguration) throws {
+        self.reactor = reactor
+        sockets = AresSocketTable(reactor: reactor)
+        var options = ares_options()
+        var mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS
+        options.sock_state_cb = { data, fd, readable, writable in
+            Unmanaged<AresSocketTable>.fromOpaque(data!).takeUnretainedValue()
+                .socketState(fd, reading: readable != 0, writing: writable != 0)
+        }
+        options.sock_state_cb_data = Unmanaged.passUnretained(sockets).toOpaque()
+        // C strings c-ares copies during ares_init_options; freed right after.
+        var owned: [UnsafeMutablePointer<CChar>?] = []
+        defer { owned.forEach { free($0) } }
+        let lookups = strdup(configuration.useHostsFile ? "fb" : "b")
+        owned.append(lookups)
+        options.lookups = lookups
+        if let path = configuration.resolvConfPath {
+            let copy = strdup(path)
+            owned.append(copy)
+            options.resolvconf_path = copy
+            mask |= ARES_OPT_RESOLVCONF
+        }
+        if let timeout = configuration.timeout {
+            options.timeout = Int32(clamping: Int((max(0.001, timeout) * 1000).rounded(.up)))
+            mask |= ARES_OPT_TIMEOUTMS
+        }
+        if let tries = configuration.tries {
+            options.tries = Int32(clamping: max(1, tries))
+            mask |= ARES_OPT_TRIES
+        }
+        var domains: [UnsafeMutablePointer<CChar>?] = configuration.searchDomains?.map { strdup($0) } ?? []
+        owned += domains
+        let status = domains.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            if configuration.searchDomains != nil {
+                options.domains = buffer.baseAddress
+                options.ndomains = Int32(buffer.count)
+                mask |= ARES_OPT_DOMAINS
+            }
+            return ares_init_options(&channel, &options, mask)
+        }
+        sockets.driver = self
+        guard status == ARES_SUCCESS, let channel else {
+            throw DNSLookupError(host: "", reason: .other, message: "c-ares: \(String(cString: ares_strerror(status)))")
+        }
+        if let servers = configuration.servers {
+            let status = ares_set_servers_ports_csv(channel, servers.joined(separator: ","))
+            guard status == ARES_SUCCESS else {
+                ares_destroy(channel)
+                self.channel = nil
+                throw DNSLookupError(
+                    host: "", reason: .other,
+                    message: "c-ares refused the servers \(servers): \(String(cString: ares_strerror(status)))")
+            }
+        }
+    }
+
+    deinit {
+        timer?.cancel()
+        if let channel { ares_destroy(channel) }
+        sockets.removeAll()
+    }
+
+    var socketCount: Int { sockets.count }
+
+    /// Starts a lookup of A and AAAA records for `name`; `done` runs once with the outcome (maybe
+    /// before this returns, for an answer from the hosts file), unless the channel is destroyed
+    /// first.
+    func lookUp(_ name: String, done: @escaping (Result<HostResolution, DNSLookupError>) -> Void) {
+        guard let channel else { return }
+        var hints = ares_addrinfo_hints()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = ARES_AI_NOSORT
+        let query = Unmanaged.passRetained(AresQuery(name: name, done: done)).toOpaque()
+        ares_getaddrinfo(channel, name, nil, &hints, { argument, status, _, info in
+            Unmanaged<AresQuery>.fromOpaque(argument!).takeRetainedValue().finished(status: status, info: info)
+        }, query)
+        rescheduleTimer()
+    }
+
+    // MARK: - Sockets and time
+
+    /// Lets c-ares read from or write to a ready socket, or (with neither) handle its deadlines.
+    func process(reading: Int32 = ARES_SOCKET_BAD, writing: Int32 = ARES_SOCKET_BAD) {
+        guard let channel else { return }
+        ares_process_fd(channel, reading, writing)
+        rescheduleTimer()
+    }
+
+    /// Sets the timer for c-ares's next deadline (none when no query is pending).
+    private func rescheduleTimer() {
+        timer?.cancel()
+        timer = nil
+        guard let channel, let reactor else { return }
+        var longest = timeval()
+        guard let next = ares_timeout(channel, nil, &longest) else { return }
+        let delay = Double(next.pointee.tv_sec) + Double(next.pointee.tv_usec) / 1e6
+        timer = reactor.callLater(delay) { [unowned self] in
+            timer = nil
+            process()
+        }
+    }
+}
+
+/// c-ares's open sockets, each watched by the reactor as c-ares asks.
+final class AresSocketTable {
+    private weak var reactor: EPollReactor?
+    /// Set once the channel exists; the driver owns this table.
+    unowned(unsafe) var driver: AresDriver?
+    private var sockets: [Int32: AresSocket] = [:]
+
+    init(reactor: EPollReactor) {
+        self.reactor = reactor
+    }
+
+    var count: Int { sockets.count }
+
+    /// c-ares opened, changed or is about to close one of its sockets.
+    func socketState(_ fd: Int32, reading: Bool, writing: Bool) {
+        guard reading || writing else {
+            if let socket = sockets.removeValue(forKey: fd) {
+                reactor?.removeReader(socket)
+                reactor?.removeWriter(socket)
+            }
+            return
+        }
+        guard let reactor, let driver else { return }
+        let socket: AresSocket
+        if let known = sockets[fd] {
+            socket = known
+        } else {
+            socket = AresSocket(fileDescriptor: fd, driver: driver, table: self)
+            sockets[fd] = socket
+        }
+        if reading { reactor.addReader(socket) } else { reactor.removeReader(socket) }
+        if writing { reactor.addWriter(socket) } else { reactor.removeWriter(socket) }
+    }
+
+    /// The reactor stopped watching a socket (at shutdown): c-ares keeps it until it closes it.
+    func socketLost(_ socket: AresSocket) {
+        if sockets[socket.fileDescriptor] === socket { sockets[socket.fileDescriptor] = nil }
+    }
+
+    func removeAll() {
+        for socket in sockets.values {
+            reactor?.removeReader(socket)
+            reactor?.removeWriter(socket)
+        }
+        sockets = [:]
+    }
+}
+
+/// One of c-ares's sockets, as the reactor watches it.
+final class AresSocket: ReadDescriptor, WriteDescriptor {
+    let fileDescriptor: Int32
+    private unowned let driver: AresDriver
+    private unowned let table: AresSocketTable
+
+    init(fileDescriptor: Int32, driver: AresDriver, table: AresSocketTable) {
+        self.fileDescriptor = fileDescriptor
+        self.driver = driver
+        self.table = table
+    }
+
+    func doRead() { driver.process(reading: fileDescriptor) }
+    func doWrite() { driver.process(writing: fileDescriptor) }
+    func connectionLost(_ reason: Failure) { table.socketLost(self) }
+}
+
+/// One `ares_getaddrinfo` in flight: the name and who waits for it.
+private final class AresQuery {
+    let name: String
+    let done: (Result<HostResolution, DNSLookupError>) -> Void
+
+    init(name: String, done: @escaping (Result<HostResolution, DNSLookupError>) -> Void) {
+        self.name = name
+        self.done = done
+    }
+
+    func finished(status: Int32, info: UnsafeMutablePointer<ares_addrinfo>?) {
+        defer { if let info { ares_freeaddrinfo(info) } }
+        guard status != ARES_EDESTRUCTION else { return }
+        guard status == ARES_SUCCESS else {
+            done(.failure(DNSLookupError(host: name, reason: AresQuery.reason(status),
+                                         message: String(cString: ares_strerror(status)))))
+            return
+        }
+        var v6: [Address] = []
+        var v4: [Address] = []
+        var ttl = Int32.max
+        var node = info?.pointee.nodes
+        while let current = node {
+            if let socketAddress = current.pointee.ai_addr, let address = Address(sockaddr: socketAddress) {
+                if address.family == .ipv6 {
+                    if !v6.contains(address) { v6.append(address) }
+                } else if !v4.contains(address) {
+                    v4.append(address)
+                }
+                ttl = min(ttl, max(0, current.pointee.ai_ttl))
+            }
+            node = current.pointee.ai_next
+        }
+        let addresses = v6 + v4
+        guard !addresses.isEmpty else {
+            done(.failure(DNSLookupError(host: name, reason: .noAddresses, message: "no addresses")))
+            return
+        }
+        done(.success(HostResolution(name: name, addresses: addresses, ttl: Double(ttl))))
+    }
+
+    static func reason(_ status: Int32) -> DNSLookupError.Reason {
+        switch status {
+        case ARES_ENOTFOUND, ARES_ENONAME: .nameNotFound
+        case ARES_ENODATA: .noAddresses
+        case ARES_ETIMEOUT: .timeout
+        case ARES_EREFUSED: .refused
+        case ARES_ESERVFAIL: .serverFailure
+        case ARES_ECONNREFUSED: .unreachable
+        default: .other
+        }
+    }
+}
