@@ -10,7 +10,9 @@ import Glibc
 /// file, and through the search list, as the configuration says) and fires its deferred when both
 /// are answered: with every address (IPv6 first, then IPv4) and the smallest TTL, or with
 /// `DNSLookupError` — `.nameNotFound` (NXDOMAIN), `.noAddresses` (neither record), `.timeout`,
-/// `.refused`, `.serverFailure`, `.unreachable`. A numeric address answers at once. Concurrent
+/// `.refused`, `.serverFailure`, `.unreachable`. With one server (the usual local resolver) its
+/// SERVFAIL and REFUSED are final; with several, c-ares (1.18) asks the next one instead, and a
+/// lookup that every server refused or failed ends as `.unreachable`. A numeric address answers at once. Concurrent
 /// lookups of one name are separate queries and nothing is remembered: put a `CachingResolver`
 /// in front (the reactor's default `nameResolver` does).
 ///
@@ -64,6 +66,23 @@ final class AresDriver {
     init(reactor: EPollReactor, configuration: ResolverConfiguration) throws {
         self.reactor = reactor
         sockets = AresSocketTable(reactor: reactor)
+        sockets.driver = self
+        // c-ares 1.18 treats SERVFAIL and REFUSED as "try the next server", and reports a lookup
+        // that no server answered otherwise as ECONNREFUSED. With a single server there is no
+        // next one: the channel is opened again so that those answers are final and say what
+        // they are (ARES_FLAG_NOCHECKRESP).
+        var channel = try AresDriver.open(configuration, sockets, flags: nil)
+        if AresDriver.serverCount(channel) == 1 {
+            ares_destroy(channel)
+            channel = try AresDriver.open(configuration, sockets, flags: ARES_FLAG_NOCHECKRESP)
+        }
+        self.channel = channel
+    }
+
+    /// A channel configured as `configuration` says, with its sockets reported to `sockets`.
+    private static func open(_ configuration: ResolverConfiguration, _ sockets: AresSocketTable, flags: Int32?)
+        throws -> ares_channel
+    {
         var options = ares_options()
         var mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS
         options.sock_state_cb = { data, fd, readable, writable in
@@ -71,6 +90,10 @@ final class AresDriver {
                 .socketState(fd, reading: readable != 0, writing: writable != 0)
         }
         options.sock_state_cb_data = Unmanaged.passUnretained(sockets).toOpaque()
+        if let flags {
+            options.flags = flags
+            mask |= ARES_OPT_FLAGS
+        }
         // C strings c-ares copies during ares_init_options; freed right after.
         var owned: [UnsafeMutablePointer<CChar>?] = []
         defer { owned.forEach { free($0) } }
@@ -93,6 +116,7 @@ final class AresDriver {
         }
         var domains: [UnsafeMutablePointer<CChar>?] = configuration.searchDomains?.map { strdup($0) } ?? []
         owned += domains
+        var channel: ares_channel?
         let status = domains.withUnsafeMutableBufferPointer { buffer -> Int32 in
             if configuration.searchDomains != nil {
                 options.domains = buffer.baseAddress
@@ -101,7 +125,6 @@ final class AresDriver {
             }
             return ares_init_options(&channel, &options, mask)
         }
-        sockets.driver = self
         guard status == ARES_SUCCESS, let channel else {
             throw DNSLookupError(host: "", reason: .other, message: "c-ares: \(String(cString: ares_strerror(status)))")
         }
@@ -109,12 +132,26 @@ final class AresDriver {
             let status = ares_set_servers_ports_csv(channel, servers.joined(separator: ","))
             guard status == ARES_SUCCESS else {
                 ares_destroy(channel)
-                self.channel = nil
                 throw DNSLookupError(
                     host: "", reason: .other,
                     message: "c-ares refused the servers \(servers): \(String(cString: ares_strerror(status)))")
             }
         }
+        return channel
+    }
+
+    /// The number of servers a channel asks.
+    private static func serverCount(_ channel: ares_channel) -> Int {
+        var list: UnsafeMutablePointer<ares_addr_port_node>?
+        guard ares_get_servers_ports(channel, &list) == ARES_SUCCESS else { return 0 }
+        defer { ares_free_data(list) }
+        var count = 0
+        var node = list
+        while let current = node {
+            count += 1
+            node = current.pointee.next
+        }
+        return count
     }
 
     deinit {
