@@ -58,6 +58,9 @@ public final class Connector {
         self.attemptDelay = attemptDelay
     }
 
+    /// The number of connects in progress (for tests).
+    var attemptsInProgress: Int { attempts.count }
+
     /// The transport of the connection, once connected.
     public var transport: (any Transport)? { connection }
 
