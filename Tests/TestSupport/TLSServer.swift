@@ -9,12 +9,14 @@ public final class TLSServer {
     let process: ChildProcess
     public let port: Int
 
-    public init() throws {
+    /// - Parameter dnsName: a host name the certificate is also valid for (a test's DNS server
+    ///   answers it with 127.0.0.1).
+    public init(dnsName: String? = nil) throws {
         directory = NSTemporaryDirectory() + "tls-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         certificate = directory + "/cert.pem"
         let key = directory + "/key.pem"
-        try TLSServer.makeCertificate(certificate, key: key)
+        try TLSServer.makeCertificate(certificate, key: key, dnsName: dnsName)
 
         let output = directory + "/output.txt"
         process = try ChildProcess(
@@ -47,10 +49,11 @@ public final class TLSServer {
     }
 
     /// Makes a self-signed certificate for the IP address 127.0.0.1 (and its key) with openssl.
-    public static func makeCertificate(_ certificate: String, key: String) throws {
+    public static func makeCertificate(_ certificate: String, key: String, dnsName: String? = nil) throws {
         let status = runCommand("/usr/bin/openssl", [
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
-            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1" + (dnsName.map { ",DNS:\($0)" } ?? ""),
         ])
         guard status == 0 else { throw TLSServerError(message: "openssl req failed") }
     }

@@ -26,11 +26,15 @@ final class CurlTransfer: ResponseBody {
     let multi: CurlMulti
     let easy: UnsafeMutableRawPointer
     let request: Request
-    private let uri: URI
+    let uri: URI
     private let options: TransferOptions
     @exclusivity(unchecked) private var responseDeferred: Deferred<Response>?
     private weak var response: Response?
     @exclusivity(unchecked) private var headerList: UnsafeMutablePointer<curl_slist>?
+    /// The addresses of the URI's host, found by the reactor's resolver (set before `begin()`):
+    /// libcurl gets them through CURLOPT_RESOLVE (see CurlNameResolution.swift).
+    var resolution: HostResolution?
+    @exclusivity(unchecked) var resolveList: UnsafeMutablePointer<curl_slist>?
     @exclusivity(unchecked) private var timeoutCall: DelayedCall?
     @exclusivity(unchecked) var hasQueuedNews = false
 
@@ -83,6 +87,7 @@ final class CurlTransfer: ResponseBody {
 
     deinit {
         if let headerList { ccurl_slist_free_all(headerList) }
+        if let resolveList { ccurl_slist_free_all(resolveList) }
     }
 
     // MARK: - Starting
@@ -92,6 +97,7 @@ final class CurlTransfer: ResponseBody {
         let handle = easy
         let me = Unmanaged.passUnretained(self).toOpaque()
         ccurl_easy_setopt_str(handle, CURLOPT_URL, uri.withoutFragment)
+        resolveWithOurAnswer(handle)
         ccurl_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
         ccurl_easy_setopt_str(handle, CURLOPT_PROTOCOLS_STR, "http,https")
         ccurl_easy_setopt_str(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
