@@ -27,7 +27,9 @@ public final class Connector {
     public let host: String
     public let port: Int
     public let timeout: Double
-    private let resolver: any NameResolver
+    /// nil: the reactor's `nameResolver`, fetched only when a name is to be looked up (a numeric
+    /// host never makes the reactor start its resolver).
+    private let resolver: (any NameResolver)?
     private let clock: any ReactorTime
     private let attemptDelay: Double
     private(set) var state = State.resolving
@@ -53,7 +55,7 @@ public final class Connector {
         self.port = port
         self.factory = factory
         self.timeout = timeout
-        self.resolver = resolver ?? reactor.nameResolver
+        self.resolver = resolver
         self.clock = clock ?? reactor
         self.attemptDelay = attemptDelay
     }
@@ -109,7 +111,7 @@ public final class Connector {
     // MARK: - Resolving
 
     private func resolve() {
-        let lookup = resolver.resolveHostName(host)
+        let lookup = (resolver ?? reactor.nameResolver).resolveHostName(host)
         self.lookup = lookup
         lookup.addBoth { [self] outcome in resolved(outcome.mapError { DNSLookupError(host, $0) }) }
     }
