@@ -7,6 +7,8 @@
 #   make bench-pages     getpage against curl, wrk, Twisted, treq and aiohttp on a private nginx
 #   make bench-stream    one 256 MiB body to /dev/null: getpage, curl, Twisted
 #   make bench-memory    1,000,000 URLs at C = 100 through getpage: peak RSS and growth
+#   make bench-hosts     2,000 URLs over 500 host names behind a slow DNS server: getpage, curl,
+#                        aiohttp, Twisted (root: a DNS server on port 53 in a mount namespace)
 #   make bench           all of the above and bench-reactor (see Benchmarks/README.md)
 #   make test-asan       the test suite under AddressSanitizer + LeakSanitizer (scratch: .build-asan)
 #   make test-tsan       the test suite under ThreadSanitizer (scratch: .build-tsan)
@@ -18,7 +20,7 @@ SWIFT ?= swift
 # Debian packages the build needs (nginx-light: the HTTP/2 test's server).
 APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light libc-ares-dev
 
-.PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
+.PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory bench-hosts \
 	test-asan test-tsan soak bench-async fuzz
 
 deps:
@@ -76,6 +78,10 @@ bench: bench-deferred bench-reactor bench-async bench-pages bench-stream bench-m
 # blog-example (unless GETPAGE / BLOG_EXAMPLE are set) and runs its own nginx.
 bench-pages bench-stream bench-memory: deps
 	SWIFT="$(SWIFT)" Benchmarks/scripts/http_bench.sh $(@:bench-%=%)
+
+# Many host names behind the benchmark's own DNS server (Benchmarks/scripts/hosts_bench.sh).
+bench-hosts: deps
+	SWIFT="$(SWIFT)" Benchmarks/scripts/hosts_bench.sh
 
 FUZZ_SECONDS ?= 60
 fuzz: deps
