@@ -16,8 +16,8 @@ let package = Package(
     targets: [
         .target(name: "Deferreds"),
         .target(name: "CLinux"),
-        // c-ares (name resolution on the reactor) is linked: see Sources/CAres/shim.h.
-        .systemLibrary(name: "CAres", pkgConfig: "libcares", providers: [.apt(["libc-ares-dev"])]),
+        // c-ares (name resolution on the reactor) is linked: see Sources/CAres/include/CAres.h.
+        .target(name: "CAres", linkerSettings: [.linkedLibrary("cares")]),
         .target(name: "Reactor", dependencies: ["Deferreds", "CLinux", "CAres"]),
         // libcurl (https only) is loaded on first use, not linked: see Sources/CCurl/include/CCurl.h.
         .target(name: "CCurl"),

@@ -55,11 +55,11 @@ public final class AresResolver: NameResolver {
 ///
 /// c-ares calls back into its socket table (socket state) with an unretained pointer, and into
 /// each query's box with a retained one; `deinit` destroys the channel, which tells every pending
-/// query `ARES_EDESTRUCTION` (dropped: nothing fires while the reactor closes) and closes the
+/// query `CARES_EDESTRUCTION` (dropped: nothing fires while the reactor closes) and closes the
 /// sockets. The reactor is held weakly so that a reactor released without `close()` can release it.
 final class AresDriver {
     private weak var reactor: EPollReactor?
-    private var channel: ares_channel?
+    private var channel: UnsafeMutableRawPointer?
     private let sockets: AresSocketTable
     private var timer: DelayedCall?
 
@@ -71,92 +71,49 @@ final class AresDriver {
         // that no server answered otherwise as ECONNREFUSED. With a single server there is no
         // next one: the channel is opened again so that those answers are final and say what
         // they are (ARES_FLAG_NOCHECKRESP).
-        var channel = try AresDriver.open(configuration, sockets, flags: nil)
-        if AresDriver.serverCount(channel) == 1 {
-            ares_destroy(channel)
-            channel = try AresDriver.open(configuration, sockets, flags: ARES_FLAG_NOCHECKRESP)
+        var channel = try AresDriver.open(configuration, sockets, noCheckResponse: false)
+        if cares_server_count(channel) == 1 {
+            cares_destroy(channel)
+            channel = try AresDriver.open(configuration, sockets, noCheckResponse: true)
         }
         self.channel = channel
     }
 
     /// A channel configured as `configuration` says, with its sockets reported to `sockets`.
-    private static func open(_ configuration: ResolverConfiguration, _ sockets: AresSocketTable, flags: Int32?)
-        throws -> ares_channel
+    private static func open(_ configuration: ResolverConfiguration, _ sockets: AresSocketTable,
+                             noCheckResponse: Bool) throws -> UnsafeMutableRawPointer
     {
-        var options = ares_options()
-        var mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS
-        options.sock_state_cb = { data, fd, readable, writable in
-            Unmanaged<AresSocketTable>.fromOpaque(data!).takeUnretainedValue()
-                .socketState(fd, reading: readable != 0, writing: writable != 0)
+        var channel: UnsafeMutableRawPointer?
+        let timeout = configuration.timeout.map { Int32(clamping: Int((max(0.001, $0) * 1000).rounded(.up))) } ?? 0
+        let tries = configuration.tries.map { Int32(clamping: max(1, $0)) } ?? 0
+        let domains = (configuration.searchDomains ?? []).map { strdup($0) }
+        defer { domains.forEach { free($0) } }
+        let status = domains.map { UnsafePointer($0) }.withUnsafeBufferPointer { list in
+            cares_open(&channel, { data, fd, readable, writable in
+                Unmanaged<AresSocketTable>.fromOpaque(data!).takeUnretainedValue()
+                    .socketState(fd, reading: readable != 0, writing: writable != 0)
+            }, Unmanaged.passUnretained(sockets).toOpaque(), noCheckResponse ? 1 : 0, timeout, tries,
+            configuration.useHostsFile ? 1 : 0, configuration.resolvConfPath, list.baseAddress,
+            Int32(list.count), configuration.searchDomains == nil ? 0 : 1)
         }
-        options.sock_state_cb_data = Unmanaged.passUnretained(sockets).toOpaque()
-        if let flags {
-            options.flags = flags
-            mask |= ARES_OPT_FLAGS
-        }
-        // C strings c-ares copies during ares_init_options; freed right after.
-        var owned: [UnsafeMutablePointer<CChar>?] = []
-        defer { owned.forEach { free($0) } }
-        let lookups = strdup(configuration.useHostsFile ? "fb" : "b")
-        owned.append(lookups)
-        options.lookups = lookups
-        if let path = configuration.resolvConfPath {
-            let copy = strdup(path)
-            owned.append(copy)
-            options.resolvconf_path = copy
-            mask |= ARES_OPT_RESOLVCONF
-        }
-        if let timeout = configuration.timeout {
-            options.timeout = Int32(clamping: Int((max(0.001, timeout) * 1000).rounded(.up)))
-            mask |= ARES_OPT_TIMEOUTMS
-        }
-        if let tries = configuration.tries {
-            options.tries = Int32(clamping: max(1, tries))
-            mask |= ARES_OPT_TRIES
-        }
-        var domains: [UnsafeMutablePointer<CChar>?] = configuration.searchDomains?.map { strdup($0) } ?? []
-        owned += domains
-        var channel: ares_channel?
-        let status = domains.withUnsafeMutableBufferPointer { buffer -> Int32 in
-            if configuration.searchDomains != nil {
-                options.domains = buffer.baseAddress
-                options.ndomains = Int32(buffer.count)
-                mask |= ARES_OPT_DOMAINS
-            }
-            return ares_init_options(&channel, &options, mask)
-        }
-        guard status == ARES_SUCCESS, let channel else {
-            throw DNSLookupError(host: "", reason: .other, message: "c-ares: \(String(cString: ares_strerror(status)))")
+        guard Int(status) == CARES_SUCCESS, let channel else {
+            throw DNSLookupError(host: "", reason: .other, message: "c-ares: \(String(cString: cares_strerror(status)))")
         }
         if let servers = configuration.servers {
-            let status = ares_set_servers_ports_csv(channel, servers.joined(separator: ","))
-            guard status == ARES_SUCCESS else {
-                ares_destroy(channel)
+            let status = cares_set_servers(channel, servers.joined(separator: ","))
+            guard Int(status) == CARES_SUCCESS else {
+                cares_destroy(channel)
                 throw DNSLookupError(
                     host: "", reason: .other,
-                    message: "c-ares refused the servers \(servers): \(String(cString: ares_strerror(status)))")
+                    message: "c-ares refused the servers \(servers): \(String(cString: cares_strerror(status)))")
             }
         }
         return channel
     }
 
-    /// The number of servers a channel asks.
-    private static func serverCount(_ channel: ares_channel) -> Int {
-        var list: UnsafeMutablePointer<ares_addr_port_node>?
-        guard ares_get_servers_ports(channel, &list) == ARES_SUCCESS else { return 0 }
-        defer { ares_free_data(list) }
-        var count = 0
-        var node = list
-        while let current = node {
-            count += 1
-            node = current.pointee.next
-        }
-        return count
-    }
-
     deinit {
         timer?.cancel()
-        if let channel { ares_destroy(channel) }
+        if let channel { cares_destroy(channel) }
         sockets.removeAll()
     }
 
@@ -167,13 +124,10 @@ final class AresDriver {
     /// first.
     func lookUp(_ name: String, done: @escaping (Result<HostResolution, DNSLookupError>) -> Void) {
         guard let channel else { return }
-        var hints = ares_addrinfo_hints()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = ARES_AI_NOSORT
         let query = Unmanaged.passRetained(AresQuery(name: name, done: done)).toOpaque()
-        ares_getaddrinfo(channel, name, nil, &hints, { argument, status, _, info in
-            Unmanaged<AresQuery>.fromOpaque(argument!).takeRetainedValue().finished(status: status, info: info)
+        cares_lookup(channel, name, { argument, status, addresses, count in
+            Unmanaged<AresQuery>.fromOpaque(argument!).takeRetainedValue()
+                .finished(status: status, UnsafeBufferPointer(start: addresses, count: Int(count)))
         }, query)
         rescheduleTimer()
     }
@@ -181,9 +135,9 @@ final class AresDriver {
     // MARK: - Sockets and time
 
     /// Lets c-ares read from or write to a ready socket, or (with neither) handle its deadlines.
-    func process(reading: Int32 = ARES_SOCKET_BAD, writing: Int32 = ARES_SOCKET_BAD) {
+    func process(reading: Int32 = -1, writing: Int32 = -1) {
         guard let channel else { return }
-        ares_process_fd(channel, reading, writing)
+        cares_process_fd(channel, reading, writing)
         rescheduleTimer()
     }
 
@@ -192,9 +146,8 @@ final class AresDriver {
         timer?.cancel()
         timer = nil
         guard let channel, let reactor else { return }
-        var longest = timeval()
-        guard let next = ares_timeout(channel, nil, &longest) else { return }
-        let delay = Double(next.pointee.tv_sec) + Double(next.pointee.tv_usec) / 1e6
+        let delay = cares_next_timeout(channel)
+        guard delay >= 0 else { return }
         timer = reactor.callLater(delay) { [unowned self] in
             timer = nil
             process()
@@ -267,7 +220,7 @@ final class AresSocket: ReadDescriptor, WriteDescriptor {
     func connectionLost(_ reason: Failure) { table.socketLost(self) }
 }
 
-/// One `ares_getaddrinfo` in flight: the name and who waits for it.
+/// One lookup in flight (`ares_getaddrinfo`): the name and who waits for it.
 private final class AresQuery {
     let name: String
     let done: (Result<HostResolution, DNSLookupError>) -> Void
@@ -277,28 +230,24 @@ private final class AresQuery {
         self.done = done
     }
 
-    func finished(status: Int32, info: UnsafeMutablePointer<ares_addrinfo>?) {
-        defer { if let info { ares_freeaddrinfo(info) } }
-        guard status != ARES_EDESTRUCTION else { return }
-        guard status == ARES_SUCCESS else {
+    func finished(status: Int32, _ records: UnsafeBufferPointer<cares_address>) {
+        guard Int(status) != CARES_EDESTRUCTION else { return }
+        guard Int(status) == CARES_SUCCESS else {
             done(.failure(DNSLookupError(host: name, reason: AresQuery.reason(status),
-                                         message: String(cString: ares_strerror(status)))))
+                                         message: String(cString: cares_strerror(status)))))
             return
         }
         var v6: [Address] = []
         var v4: [Address] = []
         var ttl = Int32.max
-        var node = info?.pointee.nodes
-        while let current = node {
-            if let socketAddress = current.pointee.ai_addr, let address = Address(sockaddr: socketAddress) {
-                if address.family == .ipv6 {
-                    if !v6.contains(address) { v6.append(address) }
-                } else if !v4.contains(address) {
-                    v4.append(address)
-                }
-                ttl = min(ttl, max(0, current.pointee.ai_ttl))
+        for record in records {
+            guard let address = AresQuery.address(record) else { continue }
+            if address.family == .ipv6 {
+                if !v6.contains(address) { v6.append(address) }
+            } else if !v4.contains(address) {
+                v4.append(address)
             }
-            node = current.pointee.ai_next
+            ttl = min(ttl, max(0, record.ttl))
         }
         let addresses = v6 + v4
         guard !addresses.isEmpty else {
@@ -308,14 +257,26 @@ private final class AresQuery {
         done(.success(HostResolution(name: name, addresses: addresses, ttl: Double(ttl))))
     }
 
+    /// The numeric address of a record.
+    static func address(_ record: cares_address) -> Address? {
+        var bytes = record.bytes
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        let family = record.family == 6 ? AF_INET6 : AF_INET
+        guard withUnsafePointer(to: &bytes, { inet_ntop(family, $0, &text, socklen_t(text.count)) }) != nil else {
+            return nil
+        }
+        let host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return Address(family: record.family == 6 ? .ipv6 : .ipv4, host: host, port: 0)
+    }
+
     static func reason(_ status: Int32) -> DNSLookupError.Reason {
-        switch status {
-        case ARES_ENOTFOUND, ARES_ENONAME: .nameNotFound
-        case ARES_ENODATA: .noAddresses
-        case ARES_ETIMEOUT: .timeout
-        case ARES_EREFUSED: .refused
-        case ARES_ESERVFAIL: .serverFailure
-        case ARES_ECONNREFUSED: .unreachable
+        switch Int(status) {
+        case CARES_ENOTFOUND, CARES_ENONAME: .nameNotFound
+        case CARES_ENODATA: .noAddresses
+        case CARES_ETIMEOUT: .timeout
+        case CARES_EREFUSED: .refused
+        case CARES_ESERVFAIL: .serverFailure
+        case CARES_ECONNREFUSED: .unreachable
         default: .other
         }
     }

@@ -52,7 +52,7 @@ public final class ThreadedResolver: NameResolver {
     /// getaddrinfo, on a worker thread.
     private static func lookUp(_ name: String) -> Result<HostResolution, DNSLookupError> {
         var hints = addrinfo()
-        hints.ai_socktype = Int32(Glibc.SOCK_STREAM.rawValue)
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(name, nil, &hints, &list)
