@@ -6,6 +6,9 @@ import Glibc
 /// Resolves names with c-ares, driven by the reactor: no thread per lookup, as many lookups in
 /// flight as there are callers.
 ///
+/// Lookups are spread over c-ares channels, each with its own UDP socket, opened as needed (one
+/// per `lookupsPerChannel` lookups in flight, at most `maximumChannels`).
+///
 /// Each `resolveHostName(_:)` asks for the name's A and AAAA records at once (after the hosts
 /// file, and through the search list, as the configuration says) and fires its deferred when both
 /// are answered: with every address (IPv6 first, then IPv4) and the smallest TTL, or with
@@ -23,13 +26,34 @@ import Glibc
 /// Twisted: `twisted.names.client.Resolver` (the asynchronous DNS client), behind the
 /// `IHostnameResolver` face.
 public final class AresResolver: NameResolver {
-    private let driver: AresDriver
+    private unowned let reactor: EPollReactor
+    private let configuration: ResolverConfiguration
+    /// Whether SERVFAIL and REFUSED are final (one server: see `AresDriver`).
+    private let noCheckResponse: Bool
+    private var drivers: [AresDriver]
+    /// Lookups one channel takes before another is opened beside it: one UDP socket's receive
+    /// buffer (208 KiB by default on Linux) holds about 200 answers, and answers beyond that are
+    /// dropped by the kernel (the lookup then waits for c-ares's retry, seconds later).
+    static let lookupsPerChannel = 32
+    static let maximumChannels = 16
+    /// Lookups in flight at most; the others wait their turn, first come first served. A burst of
+    /// hundreds of queries at once loses some on the way (to a local resolver's or our own
+    /// socket buffers), and a lost query costs the lookup c-ares's retry timeout (seconds).
+    static let maximumInFlight = 96
+    private var inFlight = 0
+    private var queued: [(name: String, result: Deferred<HostResolution>)] = []
+    private var queuedHead = 0
+    private var startingQueued = false
 
     /// Starts a c-ares channel on `reactor`.
     ///
     /// - Throws: `DNSLookupError` (host "") when c-ares cannot start or refuses a server address.
     public init(reactor: EPollReactor, configuration: ResolverConfiguration = ResolverConfiguration()) throws {
-        driver = try AresDriver(reactor: reactor, configuration: configuration)
+        self.reactor = reactor
+        self.configuration = configuration
+        let first = try AresDriver(reactor: reactor, configuration: configuration, noCheckResponse: nil)
+        noCheckResponse = first.noCheckResponse
+        drivers = [first]
     }
 
     public func resolveHostName(_ name: String) -> Deferred<HostResolution> {
@@ -37,18 +61,58 @@ public final class AresResolver: NameResolver {
             return .succeed(HostResolution(name: name, addresses: [numeric], ttl: 0))
         }
         let result = Deferred<HostResolution>()
-        driver.lookUp(name) { outcome in
-            guard !result.called else { return }  // cancelled meanwhile
-            switch outcome {
-            case .success(let resolution): result.callback(resolution)
-            case .failure(let error): result.errback(Failure(error))
-            }
-        }
+        queued.append((name, result))
+        startQueued()
         return result
     }
 
+    /// Starts queued lookups while fewer than `maximumInFlight` are in flight.
+    private func startQueued() {
+        // A lookup answered at once (the hosts file) calls back in here: the loop below goes on.
+        guard !startingQueued else { return }
+        startingQueued = true
+        defer { startingQueued = false }
+        while inFlight < AresResolver.maximumInFlight, queuedHead < queued.count {
+            let (name, result) = queued[queuedHead]
+            queuedHead += 1
+            if queuedHead > 1024 && queuedHead * 2 > queued.count {
+                queued.removeFirst(queuedHead)
+                queuedHead = 0
+            }
+            guard !result.called else { continue }  // cancelled while queued
+            inFlight += 1
+            driverWithRoom().lookUp(name) { [weak self] outcome in
+                if let self {
+                    inFlight -= 1
+                    startQueued()
+                }
+                guard !result.called else { return }  // cancelled meanwhile
+                switch outcome {
+                case .success(let resolution): result.callback(resolution)
+                case .failure(let error): result.errback(Failure(error))
+                }
+            }
+        }
+    }
+
+    /// The least busy channel, or a new one when every channel has `lookupsPerChannel` lookups.
+    private func driverWithRoom() -> AresDriver {
+        var best = drivers[0]
+        for driver in drivers.dropFirst() where driver.inFlight < best.inFlight { best = driver }
+        if best.inFlight >= AresResolver.lookupsPerChannel && drivers.count < AresResolver.maximumChannels,
+            let added = try? AresDriver(reactor: reactor, configuration: configuration, noCheckResponse: noCheckResponse)
+        {
+            drivers.append(added)
+            return added
+        }
+        return best
+    }
+
     /// The number of sockets c-ares has open (and the reactor watches), for tests.
-    var openSocketCount: Int { driver.socketCount }
+    var openSocketCount: Int { drivers.reduce(0) { $0 + $1.socketCount } }
+
+    /// The number of c-ares channels open, for tests.
+    var channelCount: Int { drivers.count }
 }
 
 /// The c-ares channel and what ties it to the reactor: its sockets and its timer.
@@ -63,20 +127,29 @@ final class AresDriver {
     private let sockets: AresSocketTable
     private var timer: DelayedCall?
 
-    init(reactor: EPollReactor, configuration: ResolverConfiguration) throws {
+    /// The lookups started and not yet finished.
+    private(set) var inFlight = 0
+    let noCheckResponse: Bool
+
+    /// - Parameter noCheckResponse: whether SERVFAIL and REFUSED answers are final; nil to
+    ///   decide from the servers.
+    init(reactor: EPollReactor, configuration: ResolverConfiguration, noCheckResponse: Bool?) throws {
         self.reactor = reactor
         sockets = AresSocketTable(reactor: reactor)
-        sockets.driver = self
         // c-ares 1.18 treats SERVFAIL and REFUSED as "try the next server", and reports a lookup
         // that no server answered otherwise as ECONNREFUSED. With a single server there is no
         // next one: the channel is opened again so that those answers are final and say what
         // they are (ARES_FLAG_NOCHECKRESP).
-        var channel = try AresDriver.open(configuration, sockets, noCheckResponse: false)
-        if cares_server_count(channel) == 1 {
+        var channel = try AresDriver.open(configuration, sockets, noCheckResponse: noCheckResponse ?? false)
+        if noCheckResponse == nil && cares_server_count(channel) == 1 {
             cares_destroy(channel)
             channel = try AresDriver.open(configuration, sockets, noCheckResponse: true)
+            self.noCheckResponse = true
+        } else {
+            self.noCheckResponse = noCheckResponse ?? false
         }
         self.channel = channel
+        sockets.driver = self
     }
 
     /// A channel configured as `configuration` says, with its sockets reported to `sockets`.
@@ -124,7 +197,11 @@ final class AresDriver {
     /// first.
     func lookUp(_ name: String, done: @escaping (Result<HostResolution, DNSLookupError>) -> Void) {
         guard let channel else { return }
-        let query = Unmanaged.passRetained(AresQuery(name: name, done: done)).toOpaque()
+        inFlight += 1
+        let query = Unmanaged.passRetained(AresQuery(name: name) { [unowned self] outcome in
+            inFlight -= 1
+            done(outcome)
+        }).toOpaque()
         cares_lookup(channel, name, { argument, status, addresses, count in
             Unmanaged<AresQuery>.fromOpaque(argument!).takeRetainedValue()
                 .finished(status: status, UnsafeBufferPointer(start: addresses, count: Int(count)))
