@@ -111,6 +111,10 @@ public final class AresResolver: NameResolver {
     /// The number of sockets c-ares has open (and the reactor watches), for tests.
     var openSocketCount: Int { drivers.reduce(0) { $0 + $1.socketCount } }
 
+    /// The lookups in flight (at most `maximumInFlight`) and those waiting, for tests.
+    var lookupsInFlight: Int { inFlight }
+    var lookupsQueued: Int { queued.count - queuedHead }
+
     /// The number of c-ares channels open, for tests.
     var channelCount: Int { drivers.count }
 }
@@ -157,8 +161,9 @@ final class AresDriver {
                              noCheckResponse: Bool) throws -> UnsafeMutableRawPointer
     {
         var channel: UnsafeMutableRawPointer?
-        let timeout = configuration.timeout.map { Int32(clamping: Int((max(0.001, $0) * 1000).rounded(.up))) } ?? 0
-        let tries = configuration.tries.map { Int32(clamping: max(1, $0)) } ?? 0
+        let (seconds, count) = configuration.effectiveTimeoutAndTries()
+        let timeout = Int32(clamping: Int((max(0.001, seconds) * 1000).rounded(.up)))
+        let tries = Int32(clamping: max(1, count))
         let domains = (configuration.searchDomains ?? []).map { strdup($0) }
         defer { domains.forEach { free($0) } }
         let status = domains.map { UnsafePointer($0) }.withUnsafeBufferPointer { list in

@@ -162,4 +162,69 @@ import Testing
         #expect(!fired)
         #expect(socketsWhileWaiting == 1)
     }
+
+    @Test func twoHundredLookupsAtOnceAreSpreadOverChannelsAndPaced() throws {
+        // When 200 names are looked up at once, at most maximumInFlight (96) are in flight, spread
+        // over channels of 32, the rest wait their turn; every one is answered, each asked once.
+        var inFlightAtStart = 0
+        var queuedAtStart = 0
+        var channels = 0
+        var answered = 0
+        var queries: [TestDNSServer.Query] = []
+        try withReactor { reactor in
+            let server = try TestDNSServer(reactor: reactor)
+            for index in 0..<200 {
+                server.answers["n\(index).test"] = .addresses(v4: ["127.0.0.1"], v6: [], ttl: 60)
+            }
+            server.delay = 0.02
+            let resolver = try testResolver(reactor, server)
+            reactor.callWhenRunning {
+                for index in 0..<200 {
+                    resolver.resolveHostName("n\(index).test").addCallback { _ in
+                        answered += 1
+                        if answered == 200 {
+                            queries = server.queries
+                            channels = resolver.channelCount
+                            reactor.stop()
+                        }
+                    }
+                }
+                inFlightAtStart = resolver.lookupsInFlight
+                queuedAtStart = resolver.lookupsQueued
+            }
+        }
+        #expect(inFlightAtStart == AresResolver.maximumInFlight)
+        #expect(queuedAtStart == 200 - AresResolver.maximumInFlight)
+        #expect(channels == AresResolver.maximumInFlight / AresResolver.lookupsPerChannel)
+        #expect(answered == 200)
+        #expect(queries.count == 400)
+    }
+
+    @Test func theOptionsOfTheResolvConfFileSetTheTimeout() throws {
+        // When resolv.conf says "options timeout:1 attempts:1" and the server never answers, the
+        // lookup fails with .timeout after about one second, not c-ares's default five.
+        let path = "/tmp/resolv-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).conf"
+        let file = fopen(path, "w")!
+        fputs("options timeout:1 attempts:1\n", file)
+        fclose(file)
+        defer { unlink(path) }
+        var elapsed = 0.0
+        var outcome: Result<HostResolution, Failure>?
+        try withReactor { reactor in
+            let server = try TestDNSServer(reactor: reactor)
+            server.answers = ["void.test": .silent]
+            let resolver = try testResolver(reactor, server, tries: 0) { $0.resolvConfPath = path; $0.tries = nil }
+            reactor.callWhenRunning {
+                let started = reactor.seconds()
+                resolver.resolveHostName("void.test").addBoth { result in
+                    outcome = result
+                    elapsed = reactor.seconds() - started
+                    _ = (resolver, server)
+                    reactor.stop()
+                }
+            }
+        }
+        #expect(lookupError(outcome)?.reason == .timeout)
+        #expect(elapsed < 3, "\(elapsed)")
+    }
 }
