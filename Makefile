@@ -9,19 +9,24 @@
 #   make bench-memory    1,000,000 URLs at C = 100 through getpage: peak RSS and growth
 #   make bench-hosts     2,000 URLs over 500 host names behind a slow DNS server: getpage, curl,
 #                        aiohttp, Twisted (root: a DNS server on port 53 in a mount namespace)
+#   make bench-tls       getpage over https against curl (h2 and HTTP/1.1) on a private nginx with TLS
 #   make bench           all of the above and bench-reactor (see Benchmarks/README.md)
+#   make bench-smoke     the HTTP harness end to end in under a minute, as CI runs it
 #   make test-asan       the test suite under AddressSanitizer + LeakSanitizer (scratch: .build-asan)
 #   make test-tsan       the test suite under ThreadSanitizer (scratch: .build-tsan)
 #   make soak            getpage against the WebServer with 10 % faults for SOAK_SECONDS (300)
 #   make bench-async     await / Task round trips beside the callback style (release build)
 #   make fuzz            the libFuzzer targets, FUZZ_SECONDS (60) each, from Fuzz/corpus (Fuzz/README.md)
+#   make docs            every DocC catalog, warnings as errors, and every tutorial listing compiled
+#   make docs-site       the catalogs as static websites in docs-out/ (python3 -m http.server -d docs-out)
 
 SWIFT ?= swift
-# Debian packages the build needs (nginx-light: the HTTP/2 test's server).
-APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light libc-ares-dev
+# Debian packages the build needs (nginx-light: the HTTP/2 test's server; curl: bench-smoke's peer;
+# tinyproxy: the proxy tests' proxy; libc-ares-dev: name resolution on the reactor).
+APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl tinyproxy libc-ares-dev
 
 .PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory bench-hosts \
-	test-asan test-tsan soak bench-async fuzz
+	test-asan test-tsan soak bench-async fuzz docs docs-site bench-tls
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -83,6 +88,21 @@ bench-pages bench-stream bench-memory: deps
 bench-hosts: deps
 	SWIFT="$(SWIFT)" Benchmarks/scripts/hosts_bench.sh
 
+# HTTPS: Benchmarks/scripts/tls_bench.py makes its own CA, pages and nginx (TLS + h2) in a private
+# folder. BENCH_TLS_PEERS=1 adds aiohttp (from Benchmarks/.venv); BENCH_TLS_BASELINE=BIN another getpage.
+bench-tls: deps
+	$(STATIC_BUILD) --product getpage
+	@mkdir -p Benchmarks/results
+	python3 Benchmarks/scripts/tls_bench.py --getpage "$$($(STATIC_BUILD) --show-bin-path)/getpage" \
+		$$( [ "$${BENCH_TLS_PEERS:-0}" = 1 ] && echo --peers "$$(Benchmarks/scripts/venv.sh)" ) \
+		$${BENCH_TLS_BASELINE:+--baseline "$${BENCH_TLS_BASELINE}"}
+
+# The same harness end to end in under a minute (CI runs it): its own nginx, 1,000 pages, getpage
+# (the debug build make test leaves in .build) and curl --parallel, one run each; no venv.
+.PHONY: bench-smoke
+bench-smoke: deps
+	SWIFT="$(SWIFT)" Benchmarks/scripts/http_bench.sh smoke
+
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) Fuzz/run
@@ -120,3 +140,21 @@ bench-async:
 	echo "== swift-deferreds: async/await beside callbacks (release) ==" >&2 && \
 	"$$BIN/async-bench" --repeat 3 --markdown Benchmarks/results/async.md | tee Benchmarks/results/async-swift.jsonl >&2 && \
 	cat Benchmarks/results/async.md
+
+# Documentation: the four DocC catalogs (Sources/*/*.docc) through swift-docc-plugin, warnings as
+# errors (a broken link, an undocumented parameter), after compiling every listing of the tutorial
+# (Scripts/check-tutorial-listings.sh). The tutorial lives in the Deferreds catalog.
+DOC_TARGETS := Deferreds Reactor WebAgent WebServer
+docs: deps
+	$(SWIFT) build
+	SWIFT=$(SWIFT) Scripts/check-tutorial-listings.sh
+	$(SWIFT) package --disable-sandbox generate-documentation $(DOC_TARGETS:%=--target %) --warnings-as-errors
+
+docs-site: deps
+	@mkdir -p docs-out
+	for t in $(DOC_TARGETS); do \
+		$(SWIFT) package --disable-sandbox --allow-writing-to-directory docs-out generate-documentation \
+			--target $$t --transform-for-static-hosting --output-path docs-out/$$t \
+			--hosting-base-path $$t || exit 1; \
+	done
+	@echo "docs-out/: python3 -m http.server -d docs-out, then open http://127.0.0.1:8000/Deferreds/tutorials/downloadmanypages"

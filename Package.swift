@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Deferreds", targets: ["Deferreds"]),
         .library(name: "Reactor", targets: ["Reactor"]),
+        .library(name: "ReactorTesting", targets: ["ReactorTesting"]),
         .library(name: "WebAgent", targets: ["WebAgent"]),
         .library(name: "WebServer", targets: ["WebServer"]),
     ],
@@ -19,12 +20,14 @@ let package = Package(
         // c-ares (name resolution on the reactor) is linked: see Sources/CAres/include/CAres.h.
         .target(name: "CAres", linkerSettings: [.linkedLibrary("cares")]),
         .target(name: "Reactor", dependencies: ["Deferreds", "CLinux", "CAres"]),
+        // Test doubles for the reactor (MemoryReactor, StringTransport), for this package's tests and users' own.
+        .target(name: "ReactorTesting", dependencies: ["Reactor", "Deferreds"]),
         // libcurl (https only) is loaded on first use, not linked: see Sources/CCurl/include/CCurl.h.
         .target(name: "CCurl"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "WebAgent", dependencies: ["Reactor", "Deferreds", "CCurl", "CZlib"]),
         .target(name: "WebServer", dependencies: ["Reactor", "Deferreds"]),
-        .target(name: "URLList"),
+        .target(name: "URLList", dependencies: ["Reactor"]),
         .executableTarget(
             name: "deferred-chaining",
             dependencies: ["Deferreds"],
@@ -59,6 +62,20 @@ let package = Package(
             dependencies: ["Deferreds", "Reactor", "WebAgent", "WebServer"],
             path: "Examples/BlogAsync"
         ),
+        // The DocC tutorial's programs: the last listing of each chapter (Sources/Deferreds/Deferreds.docc/
+        // Resources/code, symlinked here), so the tutorial cannot drift from the API. The listings before
+        // them are type-checked by `make docs`; chapter 6 ends in blog-async itself.
+        .executableTarget(name: "tutorial-chapter1", dependencies: ["Deferreds"], path: "Examples/Tutorial/Chapter1"),
+        .executableTarget(name: "tutorial-chapter2", dependencies: ["Deferreds"], path: "Examples/Tutorial/Chapter2"),
+        .executableTarget(name: "tutorial-chapter3", dependencies: ["Deferreds"], path: "Examples/Tutorial/Chapter3"),
+        .executableTarget(
+            name: "tutorial-chapter4", dependencies: ["Deferreds", "Reactor", "WebAgent", "WebServer"],
+            path: "Examples/Tutorial/Chapter4"
+        ),
+        .executableTarget(
+            name: "tutorial-chapter5", dependencies: ["Deferreds", "Reactor", "WebAgent", "WebServer"],
+            path: "Examples/Tutorial/Chapter5"
+        ),
         .executableTarget(name: "async-bench", dependencies: ["Deferreds", "Reactor"], path: "Benchmarks/AsyncBench"),
         .target(name: "TestSupport", dependencies: ["Deferreds", "Reactor"], path: "Tests/TestSupport"),
         .testTarget(name: "DeferredsTests", dependencies: ["Deferreds", "TestSupport"]),
@@ -66,7 +83,11 @@ let package = Package(
         .testTarget(name: "WebAgentTests", dependencies: ["WebAgent", "WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "GetpageTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
-        .testTarget(name: "URLListTests", dependencies: ["URLList"]),
+        .testTarget(name: "URLListTests", dependencies: ["URLList", "Reactor"]),
+        .testTarget(
+            name: "ReactorTestingTests",
+            dependencies: ["ReactorTesting", "Reactor", "Deferreds", "WebAgent", "WebServer"]
+        ),
     ]
 )
 

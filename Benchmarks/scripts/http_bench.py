@@ -4,7 +4,7 @@
 Started by Benchmarks/scripts/http_bench.sh, which provides the nginx, the corpus, the venv and
 the binaries:
 
-    http_bench.py pages|stream|memory --port P --run-dir D --launcher rusage_run --getpage BIN
+    http_bench.py pages|stream|memory|smoke --port P --run-dir D --launcher rusage_run --getpage BIN
         [--blog-example BIN] --python VENV_PYTHON --results DIR [--nginx-pid PID]
 
 pages   BENCH_PAGES (10,000) pages of ~2 KiB at each C in BENCH_CONCURRENCY (2 50 200), through
@@ -12,6 +12,9 @@ pages   BENCH_PAGES (10,000) pages of ~2 KiB at each C in BENCH_CONCURRENCY (2 5
         tutorial's program on Twisted (non-persistent and persistent; printing, as blog-example
         does, at C = 2), treq, aiohttp, and wrk on one URL (the server's ceiling here).
 stream  one 256 MiB body to /dev/null: getpage, curl -o /dev/null, Twisted Agent + a Protocol.
+smoke   BENCH_PAGES (1,000) pages at each C through getpage and curl --parallel only, one run
+        each: that the harness works end to end (CI), not a measurement; exits 1 if a run failed
+        (or was killed after BENCH_RUN_TIMEOUT, 60 s here).
 memory  BENCH_MEMORY_URLS (1,000,000) URLs, the corpus cycled, at C = 100 through getpage; its
         VmHWM/VmRSS sampled at every tenth of the URLs completed, then its peak RSS at the end.
 
@@ -334,9 +337,9 @@ def run_tool(launcher, ctx, name, tool, c):
 
 # --- machine description -----------------------------------------------------------------------
 
-def first_line(argv, stderr=False):
+def first_line(argv, stderr=False, env=None):
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
     except (OSError, subprocess.TimeoutExpired):
         return None
     text = (p.stderr if stderr else p.stdout) or p.stdout or p.stderr
@@ -368,8 +371,10 @@ def machine(args):
         "twisted": version("twisted"),
         "treq": version("treq"),
         "aiohttp": version("aiohttp"),
-        "swift": first_line([args.swift, "--version"]),
+        # The driver leaves an empty TemporaryDirectory.* in TMPDIR: in the run folder, removed.
+        "swift": first_line([args.swift, "--version"], env={**os.environ, "TMPDIR": args.run_dir}),
         "getpage": args.getpage,
+        "build": args.build,
         "commit": (commit or "?") + (" (uncommitted changes)" if dirty else ""),
     }
 
@@ -379,9 +384,11 @@ def machine_markdown(m, load_after):
         return " ".join((text or "?").split()[:n]) if n else (text or "?")
     return (f"Machine: nproc {m['nproc']}, {m['platform']}; {short(m['curl'], 2)}; "
             f"{short(m['nginx']).replace('nginx version: ', '')} (1 worker, keep-alive); "
-            f"{short(m['wrk'], 2)}; Python {m['python']}, Twisted {m['twisted']}, "
-            f"treq {m['treq']}, aiohttp {m['aiohttp']}; {short(m['swift'])}; "
-            f"swift-deferreds {m['commit']}; load average {m['load_average']} before, "
+            f"{short(m['wrk'], 2)}; Python {m['python']}, "
+            + (f"Twisted {m['twisted']}, treq {m['treq']}, aiohttp {m['aiohttp']}; "
+               if m["twisted"] else "no peers in Python; ")
+            + f"{short(m['swift'])}; swift-deferreds {m['commit']}, getpage build: "
+            f"{m.get('build') or '?'}; load average {m['load_average']} before, "
             f"{load_after} after; {m['date']}.")
 
 
@@ -470,10 +477,15 @@ def summarize_pages(records, name, c):
     }
 
 
-def pages_markdown(args, meta, records, concurrencies, pages, repeat, names, load_after):
-    out = [f"## HTTP pages: getpage and its peers ({pages:,} pages of ~2 KiB, median of "
-           f"{repeat} interleaved run{'s' if repeat != 1 else ''})\n",
-           machine_markdown(meta, load_after) + "\n"]
+def pages_markdown(args, meta, records, concurrencies, pages, repeat, names, load_after,
+                   smoke=False):
+    if smoke:
+        title = (f"## HTTP smoke run: getpage and curl ({pages:,} pages of ~2 KiB, one run each: "
+                 f"a check of the harness, not a measurement; getpage build: {meta['build']})\n")
+    else:
+        title = (f"## HTTP pages: getpage and its peers ({pages:,} pages of ~2 KiB, median of "
+                 f"{repeat} interleaved run{'s' if repeat != 1 else ''})\n")
+    out = [title, machine_markdown(meta, load_after) + "\n"]
     targets = []
     for c in concurrencies:
         stats = {n: summarize_pages(records, n, c) for n in names
@@ -530,6 +542,10 @@ def pages_markdown(args, meta, records, concurrencies, pages, repeat, names, loa
                 targets.append((f"C = {c}: (bound) blog-example ÷ that plain C floor",
                                 "—" if share is None else f"{share:.0%}", "context"))
 
+    if smoke:  # no targets: one short run of a debug build says nothing about them
+        out.append("pages/s: pages over the whole process's wall time (start-up included). CPU is "
+                   "user + sys of the process (wait4); peak RSS is its ru_maxrss.\n")
+        return "\n".join(out)
     out.append("### Targets\n")
     out.append("| target | measured | met? |")
     out.append("|---|---:|---|")
@@ -551,19 +567,22 @@ def run_pages(args, launcher):
     repeat = env_int("BENCH_PAGES_REPEAT", max(5, env_int("BENCH_REPEAT", 3)))
     pages = env_int("BENCH_PAGES", 10_000)
     concurrencies = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "2 50 200").split()]
-    ctx = Context(args, pages)
     names = list(PAGE_TOOLS)
+    smoke = args.mode == "smoke"
+    if smoke:  # the harness end to end: the program under test and one peer, once each
+        repeat, pages, names = 1, env_int("BENCH_PAGES", 1_000), ["getpage", "curl"]
+    ctx = Context(args, pages)
 
     # blog-example takes its URLs as arguments: skip it if they would not fit in argv.
     argv_bytes = sum(len(u) + 1 for u in page_urls(ctx, pages))
-    if not args.blog_example:
+    if "blog-example" in names and not args.blog_example:
         names.remove("blog-example")
         log("no blog-example binary: skipping it")
-    elif argv_bytes > os.sysconf("SC_ARG_MAX") // 2:
+    elif "blog-example" in names and argv_bytes > os.sysconf("SC_ARG_MAX") // 2:
         names.remove("blog-example")
         log(f"{pages:,} URLs are {argv_bytes:,} bytes of arguments: too many for blog-example")
 
-    if not args.floor:
+    if not args.floor and "nonpersistent-floor" in names:
         names.remove("nonpersistent-floor")
 
     write_url_files(ctx)
@@ -587,10 +606,16 @@ def run_pages(args, launcher):
     runs = [(n, PAGE_TOOLS[n][1], c) for c in concurrencies for n in names
             if PAGE_TOOLS[n][2] is None or c in PAGE_TOOLS[n][2]]
     log(f"{len(runs)} runs x {repeat} repetitions, {pages:,} pages each")
-    records = interleaved(launcher, ctx, args, runs, repeat, "pages")
+    records = interleaved(launcher, ctx, args, runs, repeat, args.mode)
     load_after = [round(x, 2) for x in os.getloadavg()]
-    markdown = pages_markdown(args, meta, records, concurrencies, pages, repeat, names, load_after)
-    write_outputs(args, "pages", [meta] + records, markdown)
+    markdown = pages_markdown(args, meta, records, concurrencies, pages, repeat, names, load_after,
+                              smoke)
+    write_outputs(args, args.mode, [meta] + records, markdown)
+    failed = [r for r in records if not r["ok"]]
+    if smoke and failed:
+        raise SystemExit(f"http_bench: {len(failed)} smoke run(s) FAILED, the first: "
+                         f"{failed[0]['tool']} at C = {failed[0]['concurrency']}: "
+                         f"{failed[0]['error']}")
 
 
 # --- stream ------------------------------------------------------------------------------------
@@ -776,7 +801,7 @@ def run_memory(args, launcher):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    p.add_argument("mode", choices=("pages", "stream", "memory"))
+    p.add_argument("mode", choices=("pages", "stream", "memory", "smoke"))
     p.add_argument("--port", type=int, required=True, help="the nginx's port on 127.0.0.1")
     p.add_argument("--run-dir", required=True, help="scratch folder for URL lists and reports")
     p.add_argument("--launcher", required=True, help="the built rusage_run")
@@ -785,14 +810,18 @@ def main():
     p.add_argument("--floor", default="", help="the built peers/nonpersistent_floor.c")
     p.add_argument("--python", required=True, help="the venv's python (peers)")
     p.add_argument("--swift", default="swift", help="for its --version only")
+    p.add_argument("--build", default="", help="which build of getpage this is, for the tables")
     p.add_argument("--results", required=True, help="folder for MODE.jsonl and MODE.md")
     p.add_argument("--nginx-pid", type=int, help="checked before each run")
     args = p.parse_args()
-    launcher = Launcher(args.launcher, args.run_dir, env_int("BENCH_RUN_TIMEOUT", 600))
+    # A smoke run of 1,000 pages takes a second or two: a hung one fails within a minute.
+    timeout = env_int("BENCH_RUN_TIMEOUT", 60 if args.mode == "smoke" else 600)
+    launcher = Launcher(args.launcher, args.run_dir, timeout)
     # On SIGTERM (http_bench.sh's cleanup) or Ctrl-C, end the program being measured too.
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     try:
-        {"pages": run_pages, "stream": run_stream, "memory": run_memory}[args.mode](args, launcher)
+        {"pages": run_pages, "stream": run_stream, "memory": run_memory,
+         "smoke": run_pages}[args.mode](args, launcher)
     finally:
         launcher.stop()
 

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # One part of the HTTP benchmarks, against a private nginx on 127.0.0.1:
 #
-#   Benchmarks/scripts/http_bench.sh pages|stream|memory
+#   Benchmarks/scripts/http_bench.sh pages|stream|memory|smoke
+#
+# smoke (`make bench-smoke`, run by CI): the same harness end to end in well under a minute, with
+# getpage (the debug build `make test` makes, unless GETPAGE names one) and curl --parallel only,
+# BENCH_PAGES (1000) pages, one run each at each C: no wrk, no venv, and of the corpus only the
+# pages it fetches.
 #
 # Installs what is missing (nginx-light, wrk, curl, a C compiler; the Python venv with the
 # pinned Twisted, treq and aiohttp), builds getpage and blog-example as `make getpage` does
@@ -14,13 +19,13 @@
 # (9, at least BENCH_REPEAT), BENCH_PAGES (10000),
 # BENCH_CONCURRENCY ("2 50 200"),
 # BENCH_WRK_SECONDS (5), BENCH_MEMORY_URLS (1000000), BENCH_RUN_TIMEOUT (600 s, per program run),
-# GETPAGE, BLOG_EXAMPLE, SWIFT (swift).
+# GETPAGE, GETPAGE_BUILD (what GETPAGE is, for the tables), BLOG_EXAMPLE, SWIFT (swift).
 set -euo pipefail
 
 mode="${1:-}"
 case "${mode}" in
-    pages | stream | memory) ;;
-    *) echo "usage: $0 pages|stream|memory" >&2; exit 2 ;;
+    pages | stream | memory | smoke) ;;
+    *) echo "usage: $0 pages|stream|memory|smoke" >&2; exit 2 ;;
 esac
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,10 +36,13 @@ SWIFT="${SWIFT:-swift}"
 # --- tools -------------------------------------------------------------------------------------
 missing=()
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx-light)
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+[[ "${mode}" == smoke ]] || command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v cc >/dev/null 2>&1 || command -v clang >/dev/null 2>&1 || missing+=(gcc)
-if ((${#missing[@]})); then
+if ((${#missing[@]})) && [[ "$(id -u)" != 0 ]]; then
+    echo "http_bench.sh: missing ${missing[*]}: install them (apt-get install ${missing[*]}) as root" >&2
+    exit 1
+elif ((${#missing[@]})); then
     echo "http_bench.sh: installing ${missing[*]}" >&2
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
@@ -43,6 +51,19 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 CC="$(command -v cc || command -v clang)"
 
 # --- binaries under test -----------------------------------------------------------------------
+# getpage_build says which build is measured (GETPAGE_BUILD when GETPAGE names it); every table
+# prints it.
+if [[ -n "${GETPAGE:-}" ]]; then
+    getpage_build="${GETPAGE_BUILD:-given by GETPAGE=${GETPAGE}}"
+elif [[ "${mode}" == smoke ]]; then
+    # The debug build in .build that `make test` leaves (nothing to compile after it): a release
+    # build of getpage alone would take minutes more in CI, and the smoke run checks the harness,
+    # not the speed.
+    echo "http_bench.sh: building getpage (debug, .build, as make test does)" >&2
+    "${SWIFT}" build --product getpage >&2
+    GETPAGE="$("${SWIFT}" build --show-bin-path)/getpage"
+    getpage_build="debug (.build, as make test builds it)"
+fi
 if [[ -z "${GETPAGE:-}" || ("${mode}" == pages && -z "${BLOG_EXAMPLE:-}") ]]; then
     # As `make getpage` builds them: release, Swift runtime linked statically (.build-static).
     # One product per invocation: with several --product flags SwiftPM builds only the last.
@@ -51,14 +72,20 @@ if [[ -z "${GETPAGE:-}" || ("${mode}" == pages && -z "${BLOG_EXAMPLE:-}") ]]; th
     "${SWIFT}" build "${static[@]}" --product getpage >&2
     "${SWIFT}" build "${static[@]}" --product blog-example >&2
     bin_dir="$("${SWIFT}" build "${static[@]}" --show-bin-path)"
+    getpage_build="${getpage_build:-release, static Swift runtime (.build-static, as make getpage builds it)}"
     GETPAGE="${GETPAGE:-${bin_dir}/getpage}"
     BLOG_EXAMPLE="${BLOG_EXAMPLE:-${bin_dir}/blog-example}"
 fi
 BLOG_EXAMPLE="${BLOG_EXAMPLE:-}"
 
 # --- Python peers and the corpus ---------------------------------------------------------------
-PY="$(Benchmarks/scripts/venv.sh)"
-"${PY}" Benchmarks/scripts/corpus.py Benchmarks/.corpus
+if [[ "${mode}" == smoke ]]; then
+    PY=python3  # the harness needs only the standard library
+    "${PY}" Benchmarks/scripts/corpus.py Benchmarks/.corpus --pages "${BENCH_PAGES:-1000}"
+else
+    PY="$(Benchmarks/scripts/venv.sh)"
+    "${PY}" Benchmarks/scripts/corpus.py Benchmarks/.corpus
+fi
 
 # --- private run folder, launcher, nginx ------------------------------------------------------
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/swift-deferreds-bench.XXXXXX")"
@@ -84,10 +111,22 @@ trap 'exit 143' TERM
 "${CC}" -O2 -o "${run_dir}/rusage_run" Benchmarks/scripts/rusage_run.c
 "${CC}" -O2 -o "${run_dir}/nonpersistent_floor" Benchmarks/peers/nonpersistent_floor.c
 
+# Who nginx's workers run as. Started by root, nginx switches its workers to `nobody`, which cannot
+# read a corpus inside a private checkout (a 0700 directory such as /root or one made by mktemp
+# -d): every page would be 403. So the workers run as the invoking user, who can read everything
+# the run uses: the `user` directive when root; otherwise nginx cannot switch users and the
+# workers are the invoking user anyway (the directive would only draw a warning). Every mode,
+# and any server block added to the configuration below, inherits this.
+nginx_user=""
+if [[ "$(id -u)" == 0 ]]; then
+    nginx_user="user $(id -un) $(id -gn);"
+fi
+
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 mkdir -p "${run_dir}/nginx"
 cat >"${run_dir}/nginx/nginx.conf" <<EOF
 # Written by Benchmarks/scripts/http_bench.sh for one run.
+${nginx_user}
 worker_processes 1;
 worker_rlimit_nofile 16384;
 daemon off;
@@ -126,7 +165,8 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 if [[ "${code}" != 200 ]]; then
-    echo "http_bench.sh: nginx answers ${code} for /p/00000.html (is the corpus readable by nginx's worker user?)" >&2
+    echo "http_bench.sh: nginx answers ${code} for /p/00000.html; the end of its error log:" >&2
+    tail -n 3 "${run_dir}/nginx/error.log" >&2 || true
     exit 1
 fi
 
@@ -137,7 +177,7 @@ mkdir -p Benchmarks/results
     --port "${port}" --run-dir "${run_dir}" --launcher "${run_dir}/rusage_run" \
     --nginx-pid "${nginx_pid}" --getpage "${GETPAGE}" --blog-example "${BLOG_EXAMPLE}" \
     --floor "${run_dir}/nonpersistent_floor" \
-    --python "${PY}" --swift "${SWIFT}" --results Benchmarks/results &
+    --python "${PY}" --swift "${SWIFT}" --build "${getpage_build}" --results Benchmarks/results &
 harness_pid=$!
 wait "${harness_pid}"
 harness_pid=""  # reaped: never signal that PID again

@@ -22,6 +22,9 @@ static struct {
     CURLMcode (*multi_socket_action)(CURLM *, curl_socket_t, int, int *);
     CURLMsg *(*multi_info_read)(CURLM *, int *);
     CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
+    CURLSH *(*share_init)(void);
+    CURLSHcode (*share_setopt)(CURLSH *, CURLSHoption, ...);
+    CURLSHcode (*share_cleanup)(CURLSH *);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
 } api;
@@ -71,6 +74,9 @@ static void load(void) {
     CCURL_BIND(multi_socket_action, "curl_multi_socket_action");
     CCURL_BIND(multi_info_read, "curl_multi_info_read");
     CCURL_BIND(multi_setopt, "curl_multi_setopt");
+    CCURL_BIND(share_init, "curl_share_init");
+    CCURL_BIND(share_setopt, "curl_share_setopt");
+    CCURL_BIND(share_cleanup, "curl_share_cleanup");
     CCURL_BIND(slist_append, "curl_slist_append");
     CCURL_BIND(slist_free_all, "curl_slist_free_all");
 #undef CCURL_BIND
@@ -123,6 +129,10 @@ CURLMcode ccurl_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return api.
 CURLMcode ccurl_multi_setopt_ptr(CURLM *m, CURLMoption o, void *v) { return api.multi_setopt(m, o, v); }
 CURLMcode ccurl_multi_setopt_socket_cb(CURLM *m, curl_socket_callback cb) { return api.multi_setopt(m, CURLMOPT_SOCKETFUNCTION, cb); }
 CURLMcode ccurl_multi_setopt_timer_cb(CURLM *m, curl_multi_timer_callback cb) { return api.multi_setopt(m, CURLMOPT_TIMERFUNCTION, cb); }
+
+CURLSH *ccurl_share_init(void) { return api.share_init(); }
+CURLSHcode ccurl_share_setopt_long(CURLSH *s, CURLSHoption o, long v) { return api.share_setopt(s, o, v); }
+CURLSHcode ccurl_share_cleanup(CURLSH *s) { return api.share_cleanup(s); }
 
 struct curl_slist *ccurl_slist_append(struct curl_slist *list, const char *string) { return api.slist_append(list, string); }
 void ccurl_slist_free_all(struct curl_slist *list) { api.slist_free_all(list); }

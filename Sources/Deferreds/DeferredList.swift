@@ -18,11 +18,23 @@
 /// so it is `race(_:)` here; `consumeErrors` keeps the failure in the input instead of replacing it
 /// with `None`.
 public final class DeferredList<V>: Deferred<[Result<V, Failure>]> {
+    /// Whether the list fails with `FirstError` at the first input that fails, instead of waiting
+    /// for every input.
     public let fireOnOneErrback: Bool
+    /// Whether the inputs' failures count as handled, so that they are not reported as
+    /// "Unhandled error in Deferred"; the inputs keep their failures.
     public let consumeErrors: Bool
     @usableFromInline @exclusivity(unchecked) var results: [Result<V, Failure>?]
     @usableFromInline @exclusivity(unchecked) var remaining: Int
 
+    /// Observes `deferreds`; the list fires once every one has fired (or at the first failure, with
+    /// `fireOnOneErrback`).
+    ///
+    /// - Parameters:
+    ///   - deferreds: the deferreds to wait for; they stay usable, and steps added to them later see
+    ///     the same results.
+    ///   - fireOnOneErrback: fail with `FirstError` as soon as one input fails.
+    ///   - consumeErrors: mark the inputs' failures handled.
     @inlinable
     public init(_ deferreds: [Deferred<V>], fireOnOneErrback: Bool = false, consumeErrors: Bool = false) {
         self.fireOnOneErrback = fireOnOneErrback

@@ -11,6 +11,7 @@
 public final class DeferredLock: TokenOwner {
     @usableFromInline let pool = TokenPool<DeferredLock>(limit: 1)
 
+    /// Creates an unlocked lock.
     public init() {}
 
     /// Whether someone holds the lock.

@@ -21,6 +21,12 @@ public final class DeferredQueue<T> {
     private var getters = WaitQueue<Deferred<T>>()
     private var cancelledGetters = 0
 
+    /// Creates an empty queue.
+    ///
+    /// - Parameters:
+    ///   - size: the most items held for getters; `nil` for no limit. Negative is a programmer error.
+    ///   - backlog: the most getters waiting for items; `nil` for no limit. Negative is a programmer
+    ///     error.
     public init(size: Int? = nil, backlog: Int? = nil) {
         precondition(size.map { $0 >= 0 } ?? true, "DeferredQueue(size:) must not be negative")
         precondition(backlog.map { $0 >= 0 } ?? true, "DeferredQueue(backlog:) must not be negative")

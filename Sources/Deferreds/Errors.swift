@@ -2,6 +2,7 @@
 ///
 /// Twisted: `twisted.internet.defer.CancelledError`.
 public struct CancelledError: Error, Equatable, CustomStringConvertible {
+    /// The error a cancellation leaves in a deferred.
     public init() {}
     public var description: String { "Deferred was cancelled" }
 }
@@ -13,6 +14,7 @@ public struct CancelledError: Error, Equatable, CustomStringConvertible {
 ///
 /// Twisted: `twisted.internet.defer.AlreadyCalledError`.
 public struct AlreadyCalledError: Error, CustomStringConvertible {
+    /// The error named in the trap message of a second fire.
     public init() {}
     public var description: String { "AlreadyCalledError: the deferred has already been fired" }
 }
@@ -22,8 +24,11 @@ public struct AlreadyCalledError: Error, CustomStringConvertible {
 ///
 /// Twisted: `twisted.internet.defer.FirstError`.
 public struct FirstError: Error, CustomStringConvertible {
+    /// The failure of the first input that failed.
     public let subFailure: Failure
+    /// The position of that input in the list given to `gatherResults` or `DeferredList`.
     public let index: Int
+    /// A `FirstError` for the input at `index`, which failed with `subFailure`.
     public init(subFailure: Failure, index: Int) {
         self.subFailure = subFailure
         self.index = index
@@ -35,7 +40,9 @@ public struct FirstError: Error, CustomStringConvertible {
 ///
 /// Twisted: `twisted.internet.defer.FailureGroup`.
 public struct FailureGroup: Error, CustomStringConvertible {
+    /// Every input's failure, in input order.
     public let failures: [Failure]
+    /// A group of `failures`, in input order.
     public init(failures: [Failure]) { self.failures = failures }
     public var description: String {
         "FailureGroup of \(failures.count): " + failures.map { $0.getErrorMessage() }.joined(separator: "; ")
@@ -51,6 +58,7 @@ public struct FailureGroup: Error, CustomStringConvertible {
 public struct TimeoutError: Error, Equatable, CustomStringConvertible {
     /// The timeout that expired, in seconds, when known.
     public let seconds: Double?
+    /// A timeout of `seconds`, or of an unknown length when `seconds` is nil.
     public init(seconds: Double? = nil) { self.seconds = seconds }
     public var description: String {
         if let seconds { return "Deferred timed out after \(seconds) seconds" }
@@ -62,6 +70,7 @@ public struct TimeoutError: Error, Equatable, CustomStringConvertible {
 ///
 /// Twisted: `twisted.internet.defer.QueueOverflow`.
 public struct QueueOverflow: Error, CustomStringConvertible {
+    /// The error `put(_:)` throws on a full queue.
     public init() {}
     public var description: String { "QueueOverflow: the queue is full" }
 }
@@ -70,6 +79,7 @@ public struct QueueOverflow: Error, CustomStringConvertible {
 ///
 /// Twisted: `twisted.internet.defer.QueueUnderflow`.
 public struct QueueUnderflow: Error, CustomStringConvertible {
+    /// The error `get()` throws when the backlog of getters is full.
     public init() {}
     public var description: String { "QueueUnderflow: too many getters are already waiting" }
 }

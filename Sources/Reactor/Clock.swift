@@ -17,6 +17,7 @@ public final class Clock: ReactorTime {
     private var now: Double = 0
     private lazy var queue = TimerQueue(now: { [unowned self] in self.now })
 
+    /// A clock at time 0 with no calls scheduled.
     public init() {}
 
     public func seconds() -> Double { now }

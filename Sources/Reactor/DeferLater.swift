@@ -16,6 +16,8 @@ import Deferreds
 /// - Parameters:
 ///   - clock: the clock that schedules the call (a reactor, or a test `Clock`).
 ///   - delay: seconds from now; a negative delay counts as 0.
+///   - file: where a failure `f` throws says it was created (the caller, by default).
+///   - line: the line of `file` (the caller's, by default).
 ///   - f: the function to call. A failure it throws is located at the caller of `deferLater`.
 /// - Returns: a deferred that fires with `f`'s result.
 ///

@@ -2,6 +2,7 @@ import Deferreds
 
 // MARK: - Timing out
 
+/// Timeouts for any deferred, on any `ReactorTime`.
 extension Deferred {
     /// Cancels this deferred if it has not fired within `seconds`, and turns the resulting
     /// `CancelledError` into `TimeoutError`.
@@ -28,7 +29,8 @@ extension Deferred {
     ///   - onTimeoutCancel: when given, called instead of the `CancelledError` → `TimeoutError`
     ///     conversion, with the chain's result after a timed-out cancel and `seconds`; what it returns
     ///     or throws becomes the chain's result. It is not called when the chain fired in time.
-    ///   - file, line: where a `TimeoutError` failure says it was created (the caller, by default).
+    ///   - file: where a `TimeoutError` failure says it was created (the caller, by default).
+    ///   - line: the line of `file` (the caller's, by default).
     /// - Returns: this deferred (the same chain), with the timeout step added.
     ///
     /// Twisted: `Deferred.addTimeout(timeout, clock, onTimeoutCancel=None)`.

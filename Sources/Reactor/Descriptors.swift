@@ -8,8 +8,13 @@ import Deferreds
 ///
 /// Twisted: `twisted.internet.interfaces.IReadDescriptor`.
 public protocol ReadDescriptor: AnyObject {
+    /// The descriptor to watch; read when the descriptor is added and when it is removed.
     var fileDescriptor: Int32 { get }
+    /// Reads what is ready. Runs on the reactor's thread each time the descriptor is readable or
+    /// has hung up; throwing removes the descriptor and calls `connectionLost(_:)` with the error.
     func doRead() throws
+    /// The descriptor was removed after `doRead()` threw, or the reactor shut down while it was
+    /// watched: release what it holds. Called once.
     func connectionLost(_ reason: Failure)
 }
 
@@ -17,8 +22,13 @@ public protocol ReadDescriptor: AnyObject {
 ///
 /// Twisted: `twisted.internet.interfaces.IWriteDescriptor`.
 public protocol WriteDescriptor: AnyObject {
+    /// The descriptor to watch; read when the descriptor is added and when it is removed.
     var fileDescriptor: Int32 { get }
+    /// Writes what is pending. Runs on the reactor's thread each time the descriptor is writable;
+    /// throwing removes the descriptor and calls `connectionLost(_:)` with the error.
     func doWrite() throws
+    /// The descriptor was removed after `doWrite()` threw, or the reactor shut down while it was
+    /// watched: release what it holds. Called once.
     func connectionLost(_ reason: Failure)
 }
 

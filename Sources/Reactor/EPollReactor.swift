@@ -31,7 +31,9 @@ import Glibc
 ///
 /// Twisted: `twisted.internet.epollreactor.EPollReactor`. A stopped reactor cannot run again
 /// (Twisted's `ReactorNotRestartable`); `stop()` on a reactor that is not running does nothing.
-public final class EPollReactor: ReactorTime {
+public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFDSet, ReactorThreads,
+    ReactorAttachments
+{
     enum State {
         case idle, running, stopping, stopped, closed
     }
@@ -64,6 +66,10 @@ public final class EPollReactor: ReactorTime {
         _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
     }
 
+    /// Creates a reactor that is not running yet: its epoll instance and its thread queue's wake-up
+    /// descriptor. SIGPIPE is ignored from now on (a write to a closed socket fails instead).
+    ///
+    /// - Throws: `SystemCallError` when the descriptors cannot be created.
     public init() throws {
         clinux_ignore_sigpipe()
         poller = try Poller()
@@ -131,6 +137,7 @@ public final class EPollReactor: ReactorTime {
     /// Starts the shutdown: the loop finishes the current pass, fires the shutdown triggers and
     /// returns from `run()`. Does nothing if the reactor is not running or already stopping.
     public func stop() {
+        assertInLoop()
         guard state == .running else { return }
         state = .stopping
         shutdownRequested = true
@@ -141,6 +148,7 @@ public final class EPollReactor: ReactorTime {
 
     /// Runs `f` once the reactor is running: now if it is, else after the startup triggers.
     public func callWhenRunning(_ f: @escaping () -> Void) {
+        assertInLoop()
         if state == .running && startupComplete {
             f()
         } else {
@@ -159,7 +167,8 @@ public final class EPollReactor: ReactorTime {
     public func addSystemEventTrigger(_ phase: EventPhase, _ event: SystemEvent, _ f: @escaping () -> Void)
         -> TriggerID
     {
-        triggers.add(phase, event) { f(); return nil }
+        assertInLoop()
+        return triggers.add(phase, event) { f(); return nil }
     }
 
     /// Adds a trigger that returns a deferred; in the "before" phase the event waits for it.
@@ -167,10 +176,14 @@ public final class EPollReactor: ReactorTime {
     public func addSystemEventTrigger(
         _ phase: EventPhase, _ event: SystemEvent, _ f: @escaping () -> Deferred<Void>
     ) -> TriggerID {
-        triggers.add(phase, event) { f() }
+        assertInLoop()
+        return triggers.add(phase, event) { f() }
     }
 
+    /// Removes a trigger added by `addSystemEventTrigger`; an unknown or already removed `id` is
+    /// ignored.
     public func removeSystemEventTrigger(_ id: TriggerID) {
+        assertInLoop()
         triggers.remove(id)
     }
 
@@ -197,11 +210,27 @@ public final class EPollReactor: ReactorTime {
     /// Lets a module keep per-reactor state (the WebAgent's shared connection pool) without a
     /// global. Attachments are released by `close()`.
     public func attachment<T: AnyObject>(_ type: T.Type, orMake make: () -> T) -> T {
+        assertInLoop()
         let key = ObjectIdentifier(type)
         if let existing = attachments[key] { return existing as! T }
         let made = make()
         attachments[key] = made
         return made
+    }
+
+    // MARK: - Thread affinity
+
+    /// Debug builds trap when a reactor method other than `callFromThread` is called off the
+    /// reactor's thread once `run()` has started (the thread running it, and after it returns the
+    /// thread that ran it). Before `run()` the reactor may be set up on one thread and handed to
+    /// another that runs it; a closed reactor accepts any thread, so objects released late may
+    /// still unregister. Release builds check nothing: `assert` is compiled out. SwiftNIO:
+    /// `EventLoop.assertInEventLoop`.
+    @inline(__always)
+    func assertInLoop(_ function: StaticString = #function) {
+        assert(
+            threadQueue.isReactorThread || state == .idle || state == .closed,
+            "EPollReactor.\(function) was called off the reactor's thread: only callFromThread may be")
     }
 
     // MARK: - Time
@@ -214,6 +243,7 @@ public final class EPollReactor: ReactorTime {
 
     @discardableResult
     public func callLater(_ delay: Double, _ f: consuming @escaping () -> Void) -> DelayedCall {
+        assertInLoop()
         let now = seconds()
         latestReading = now
         return timers.schedule(at: now + max(0, delay), f)
@@ -226,6 +256,7 @@ public final class EPollReactor: ReactorTime {
 
     /// Watches `reader`'s descriptor for readability, replacing any reader it had.
     public func addReader(_ reader: any ReadDescriptor) {
+        assertInLoop()
         let fd = reader.fileDescriptor
         var registration = descriptors[fd] ?? Registration()
         let wasRegistered = !registration.isEmpty
@@ -237,6 +268,7 @@ public final class EPollReactor: ReactorTime {
 
     /// Watches `writer`'s descriptor for writability, replacing any writer it had.
     public func addWriter(_ writer: any WriteDescriptor) {
+        assertInLoop()
         let fd = writer.fileDescriptor
         var registration = descriptors[fd] ?? Registration()
         let wasRegistered = !registration.isEmpty
@@ -257,6 +289,7 @@ public final class EPollReactor: ReactorTime {
 
     /// Stops watching `reader` (if it is the descriptor's reader).
     public func removeReader(_ reader: any ReadDescriptor) {
+        assertInLoop()
         let fd = reader.fileDescriptor
         guard var registration = descriptors[fd], registration.reader === reader else { return }
         registration.reader = nil
@@ -266,6 +299,7 @@ public final class EPollReactor: ReactorTime {
 
     /// Stops watching `writer` (if it is the descriptor's writer).
     public func removeWriter(_ writer: any WriteDescriptor) {
+        assertInLoop()
         let fd = writer.fileDescriptor
         guard var registration = descriptors[fd], registration.writer === writer else { return }
         registration.writer = nil

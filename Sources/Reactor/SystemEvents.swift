@@ -25,7 +25,7 @@ public struct TriggerID: Hashable, Sendable {
 }
 
 /// The triggers of each event and phase, and the firing of an event through its three phases.
-final class SystemEventTriggers {
+package final class SystemEventTriggers {
     private struct Trigger {
         let id: Int
         let function: () -> Deferred<Void>?
@@ -34,15 +34,19 @@ final class SystemEventTriggers {
     private var triggers: [SystemEvent: [EventPhase: [Trigger]]] = [:]
     private var nextID = 0
     /// Reports a failure of a "before" trigger's deferred (the event goes on regardless).
-    var logError: (String, Failure) -> Void = { _, _ in }
+    package var logError: (String, Failure) -> Void = { _, _ in }
 
-    func add(_ phase: EventPhase, _ event: SystemEvent, _ function: @escaping () -> Deferred<Void>?) -> TriggerID {
+    package init() {}
+
+    package func add(
+        _ phase: EventPhase, _ event: SystemEvent, _ function: @escaping () -> Deferred<Void>?
+    ) -> TriggerID {
         nextID += 1
         triggers[event, default: [:]][phase, default: []].append(Trigger(id: nextID, function: function))
         return TriggerID(raw: nextID)
     }
 
-    func remove(_ id: TriggerID) {
+    package func remove(_ id: TriggerID) {
         for (event, phases) in triggers {
             for (phase, list) in phases {
                 triggers[event]?[phase] = list.filter { $0.id != id.raw }
@@ -50,14 +54,14 @@ final class SystemEventTriggers {
         }
     }
 
-    func removeAll() {
+    package func removeAll() {
         triggers = [:]
     }
 
     /// Runs `event`'s triggers: "before" (waiting for the deferreds they return), then "during",
     /// then "after", then `completion`. Each phase's triggers are taken when the phase starts, so a
     /// trigger can add one to a later phase.
-    func fire(_ event: SystemEvent, completion: @escaping () -> Void) {
+    package func fire(_ event: SystemEvent, completion: @escaping () -> Void) {
         let before = take(event, .before)
         var waits: [Deferred<Void>] = []
         for trigger in before {

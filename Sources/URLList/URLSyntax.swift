@@ -26,7 +26,18 @@ public enum URLSyntax {
         }
         guard let schemeEnd = (0..<max(0, bytes.count - 2)).first(where: {
             bytes[$0] == UInt8(ascii: ":") && bytes[$0 + 1] == UInt8(ascii: "/") && bytes[$0 + 2] == UInt8(ascii: "/")
-        }) else { return "not an absolute URL (no scheme://)" }
+        }) else {
+            // Another scheme without "//" (mailto:, javascript:, data:): said so, as the agent does;
+            // but "host:port/…" (digits after the colon) is a URL missing its scheme.
+            if let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon > 0, isLetter(bytes[0]),
+               bytes[..<colon].allSatisfy(isSchemeByte),
+               !bytes[(colon + 1)...].prefix(while: { $0 != UInt8(ascii: "/") }).allSatisfy({
+                   (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) {
+                let scheme = text(0..<colon).lowercased()
+                if scheme != "http" && scheme != "https" { return "unsupported scheme '\(scheme)' (http or https only)" }
+            }
+            return "not an absolute URL (no scheme://)"
+        }
         let scheme = text(0..<schemeEnd).lowercased()
         guard scheme == "http" || scheme == "https" else {
             return "unsupported scheme '\(scheme)' (http or https only)"
@@ -67,6 +78,16 @@ public enum URLSyntax {
         return nil
     }
 
+    private static func isLetter(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte | 0x20)
+    }
+
+    /// A byte of a URI scheme after its first letter (RFC 3986 §3.1).
+    private static func isSchemeByte(_ byte: UInt8) -> Bool {
+        isLetter(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+            || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+    }
+
     /// Hex digits, colons and dots with at least one colon, then optionally a zone (`%25` and
     /// unreserved or percent-encoded characters).
     static func isIPv6Literal(_ host: Substring) -> Bool {
@@ -78,5 +99,29 @@ public enum URLSyntax {
         return zone.isEmpty
             || (zone.hasPrefix("%25") && zone.count > 3
                 && zone.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-._~%".contains($0)) })
+    }
+}
+
+extension URLSyntax {
+    /// The server a URL names, as `host:port` with the host in lower case and the scheme's default
+    /// port filled in (`[v6]:port` for an IPv6 address): what `--per-host` counts by. Nil for text
+    /// that is not an http or https URL (check `problem(in:)` first).
+    public static func hostKey(of url: String) -> String? {
+        let lower = url.prefix(8).lowercased()
+        let scheme = lower.hasPrefix("https://") ? "https" : lower.hasPrefix("http://") ? "http" : nil
+        guard let scheme else { return nil }
+        let rest = url.dropFirst(scheme.count + 3)
+        var authority = rest[..<(rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex)]
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        let text = authority.lowercased()
+        let hasPort: Bool
+        if text.hasPrefix("[") {
+            hasPort = text.contains("]:")
+        } else {
+            hasPort = text.contains(":")
+        }
+        if hasPort && !text.hasSuffix(":") { return text }
+        let host = text.hasSuffix(":") ? String(text.dropLast()) : text
+        return host + (scheme == "https" ? ":443" : ":80")
     }
 }

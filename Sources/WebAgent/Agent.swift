@@ -26,10 +26,16 @@ import Reactor
 /// ```
 ///
 /// Twisted: `twisted.web.client.Agent`. Redirects are not followed (use `RedirectAgent`), and, as in
-/// Twisted, no proxy is used: the `http_proxy`/`https_proxy` environment variables are ignored.
+/// Twisted, no proxy is used: the `http_proxy`/`https_proxy` environment variables are ignored
+/// (use `ProxyAgent`, and `ProxyEnvironment` for those variables).
 public final class Agent: AgentProtocol {
-    public let reactor: EPollReactor
+    /// The reactor whose loop drives the agent's transfers.
+    public let reactor: any AgentReactor
+    /// Where the agent's connections come from: the reactor's shared non-persistent pool unless
+    /// one was given.
     public let pool: HTTPConnectionPool
+    /// Seconds allowed for making a connection before the request fails with
+    /// `ConnectTimeoutError`; nil for the default (300, as libcurl's).
     public let connectTimeout: Double?
     /// A PEM file of certificate authorities to trust instead of the system's (for tests with a
     /// self-signed certificate). TLS is always verified.
@@ -45,8 +51,28 @@ public final class Agent: AgentProtocol {
     /// The default `maxHeaderBytes`: 64 KiB.
     public static let defaultMaxHeaderBytes = 64 * 1024
 
-    public init(_ reactor: EPollReactor, pool: HTTPConnectionPool? = nil, connectTimeout: Double? = nil,
-                caFile: String? = nil, maxBodyBytes: Int? = nil, maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
+    /// The proxy every request goes through (`ProxyAgent`'s agent), or nil.
+    let proxy: HTTPProxy?
+
+    /// Creates an agent; cheap, since the connections belong to the pool.
+    ///
+    /// - Parameters:
+    ///   - reactor: the reactor that drives the transfers.
+    ///   - pool: the connections to use; nil for the reactor's shared non-persistent pool.
+    ///   - connectTimeout: seconds to make a connection; nil for the default.
+    ///   - caFile: a PEM file of certificate authorities to trust for https instead of the system's.
+    ///   - maxBodyBytes: fail a body with `BodyTooLarge` past this many bytes; nil for no limit.
+    ///   - maxHeaderBytes: fail a request with `HeadersTooLarge` past this many bytes of status lines
+    ///     and header fields (64 KiB by default; > 0, else a programmer error).
+    public convenience init(_ reactor: any AgentReactor, pool: HTTPConnectionPool? = nil,
+                            connectTimeout: Double? = nil, caFile: String? = nil, maxBodyBytes: Int? = nil,
+                            maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) {
+        self.init(reactor, pool: pool, connectTimeout: connectTimeout, caFile: caFile, maxBodyBytes: maxBodyBytes,
+                  maxHeaderBytes: maxHeaderBytes, proxy: nil)
+    }
+
+    init(_ reactor: any AgentReactor, pool: HTTPConnectionPool?, connectTimeout: Double?, caFile: String?,
+         maxBodyBytes: Int?, maxHeaderBytes: Int, proxy: HTTPProxy?) {
         precondition(maxHeaderBytes > 0, "Agent: maxHeaderBytes must be > 0, got \(maxHeaderBytes)")
         self.reactor = reactor
         self.pool = pool ?? HTTPConnectionPool.shared(for: reactor)
@@ -54,6 +80,7 @@ public final class Agent: AgentProtocol {
         self.caFile = caFile
         self.maxBodyBytes = maxBodyBytes
         self.maxHeaderBytes = maxHeaderBytes
+        self.proxy = proxy
     }
 
     public func request(_ method: String, _ uri: String, _ headers: Headers? = nil,
@@ -64,7 +91,7 @@ public final class Agent: AgentProtocol {
         if let timeout { precondition(timeout >= 0 && !timeout.isNaN, "Agent.request: timeout must be >= 0") }
         let request = Request(method: method, absoluteURI: uri, headers: headers, bodyProducer: bodyProducer)
         let options = TransferOptions(connectTimeout: connectTimeout, timeout: timeout, caFile: caFile,
-                                      maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes)
+                                      maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes, proxy: proxy)
         if parsed.scheme == "http" {
             var exchange: HTTP11Exchange?
             let deferred = Deferred<Response> { _ in exchange?.cancel() }
@@ -83,20 +110,28 @@ public final class Agent: AgentProtocol {
             lookup?.cancel()
             transfer?.cancel()
         }
+        let start = { [pool] (resolution: HostResolution?) in
+            let created = CurlTransfer(
+                multi: pool.multi, request: request, uri: parsed, options: options, deferred: deferred)
+            created.resolution = resolution
+            transfer = created
+            created.begin()
+        }
+        // Through a proxy, the proxy looks the name up; on a reactor without a pluggable resolver,
+        // libcurl does.
+        guard options.proxy == nil, let resolver = (reactor as? any ReactorPluggableNameResolver)?.nameResolver
+        else {
+            start(nil)
+            return deferred
+        }
         // The name is looked up by the reactor's resolver (shared with plain http: one lookup per
         // TTL for both schemes), and libcurl is handed the addresses.
-        lookup = CurlTransfer.lookUp(parsed, reactor: reactor, timeout: timeout) { [pool] outcome in
+        lookup = CurlTransfer.lookUp(parsed, resolver: resolver, clock: reactor, timeout: timeout) { outcome in
             lookup = nil
             guard !deferred.called else { return }
             switch outcome {
-            case .failure(let failure):
-                deferred.errback(failure)
-            case .success(let resolution):
-                let created = CurlTransfer(
-                    multi: pool.multi, request: request, uri: parsed, options: options, deferred: deferred)
-                created.resolution = resolution
-                transfer = created
-                created.begin()
+            case .failure(let failure): deferred.errback(failure)
+            case .success(let resolution): start(resolution)
             }
         }
         return deferred
@@ -105,11 +140,18 @@ public final class Agent: AgentProtocol {
     /// What `request` checks before anything is sent: the method is an HTTP token, the URI parses
     /// (`URI.parse`) with the scheme http or https, and every header can be sent.
     ///
+    /// A URI that starts with another scheme fails with `SchemeNotSupported` even when the rest
+    /// would not parse as an http URI (`file:///etc/passwd` has no host, `mailto:a@example.com`
+    /// no "//"), as in Twisted; `InvalidURI` is for what has no scheme or cannot be parsed.
+    ///
     /// - Returns: the parsed URI.
     /// - Throws: `InvalidMethod`, `InvalidURI`, `SchemeNotSupported` or `InvalidHeader`.
     static func validate(_ method: String, _ uri: String, _ headers: Headers) throws -> URI {
         guard !method.isEmpty, method.utf8.allSatisfy(Headers.isTokenByte) else {
             throw InvalidMethod(method: method)
+        }
+        if let scheme = URI.schemePrefix(uri), scheme != "http", scheme != "https" {
+            throw SchemeNotSupported(scheme: scheme)
         }
         let parsed = try URI.parse(uri)
         guard parsed.scheme == "http" || parsed.scheme == "https" else {
@@ -128,4 +170,6 @@ struct TransferOptions {
     var caFile: String?
     var maxBodyBytes: Int?
     var maxHeaderBytes: Int
+    /// Send through this proxy (`ProxyAgent`); nil for a direct connection.
+    var proxy: HTTPProxy? = nil
 }

@@ -4,6 +4,7 @@ import Reactor
 
 /// Where a body producer writes the request body.
 public protocol BodyConsumer: AnyObject {
+    /// Takes the next bytes of the body, in order.
     func write(_ bytes: [UInt8])
 }
 
@@ -16,10 +17,17 @@ public protocol BodyConsumer: AnyObject {
 ///
 /// Twisted: `twisted.web.iweb.IBodyProducer`.
 public protocol BodyProducer: AnyObject {
+    /// The body's size in bytes when known (sent as `Content-Length`); nil to send it chunked.
     var length: Int? { get }
+    /// Begins writing the body to `consumer`; the deferred fires once all of it has been written.
+    /// A failure fails the request with `RequestTransmissionFailed`.
     func startProducing(_ consumer: any BodyConsumer) -> Deferred<Void>
+    /// Stop writing until `resumeProducing()`: the connection cannot take more now.
     func pauseProducing()
+    /// Write again after `pauseProducing()`.
     func resumeProducing()
+    /// Stop for good: the request was cancelled or failed. The deferred of `startProducing` need
+    /// not fire.
     func stopProducing()
 }
 
@@ -38,6 +46,7 @@ public final class FileBodyProducer: BodyProducer {
     private var stopped = false
     private var consumer: (any BodyConsumer)?
     private var done: Deferred<Void>?
+    /// The body's size: the bytes' count, or the file's size when it was opened.
     public let length: Int?
     /// The size of each chunk written.
     public let chunkSize: Int
@@ -68,6 +77,7 @@ public final class FileBodyProducer: BodyProducer {
         if case .file(let fd) = source { close(fd) }
     }
 
+    /// Writes the body to `consumer` in chunks of `chunkSize`, as the connection accepts them.
     public func startProducing(_ consumer: any BodyConsumer) -> Deferred<Void> {
         precondition(self.consumer == nil, "FileBodyProducer.startProducing: a producer produces one body")
         self.consumer = consumer
@@ -108,14 +118,17 @@ public final class FileBodyProducer: BodyProducer {
         done.callback(())
     }
 
+    /// Stops writing until `resumeProducing()`.
     public func pauseProducing() { paused = true }
 
+    /// Writes again after `pauseProducing()`; does nothing when not paused.
     public func resumeProducing() {
         guard paused else { return }
         paused = false
         produce()
     }
 
+    /// Stops for good and lets go of the consumer; the deferred of `startProducing` never fires.
     public func stopProducing() {
         stopped = true
         consumer = nil

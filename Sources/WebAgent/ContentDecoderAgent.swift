@@ -115,8 +115,11 @@ public final class ContentDecoderAgent: AgentProtocol {
 /// A compressed body could not be decoded: `coding` says which coding, `message` what was wrong.
 /// It reaches the body protocol inside `ResponseFailed`.
 public struct ContentDecodingError: Error, CustomStringConvertible {
+    /// The content coding that failed, such as "gzip".
     public let coding: String
+    /// What was wrong with the coded body.
     public let message: String
+    /// A failure to decode `coding`, saying why in `message`.
     public init(coding: String, message: String) {
         self.coding = coding
         self.message = message

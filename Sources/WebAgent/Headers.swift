@@ -76,10 +76,12 @@ public struct Headers: ExpressibleByDictionaryLiteral, Equatable, Sendable, Cust
         }
     }
 
+    /// Whether a header named `name` (in any ASCII case) is present.
     public func hasHeader(_ name: String) -> Bool {
         index(of: name) != nil
     }
 
+    /// Removes every value of the header named `name` (in any ASCII case).
     public mutating func removeHeader(_ name: String) {
         entries.removeAll { Headers.sameName($0.spelling, name) }
     }

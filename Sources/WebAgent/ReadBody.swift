@@ -11,7 +11,12 @@ import Reactor
 /// Twisted: `twisted.web.client.readBody`.
 public func readBody(_ response: Response) -> Deferred<[UInt8]> {
     let collector = BodyCollector(status: response.code, phrase: response.phrase)
-    let result = Deferred<[UInt8]> { _ in collector.transport?.stopProducing() }
+    // The body ends during stopProducing(); the collector must not fire the deferred with that end,
+    // so that the cancelled deferred fails with CancelledError (Twisted's connectionLost comes later).
+    let result = Deferred<[UInt8]> { _ in
+        collector.result = nil
+        collector.transport?.stopProducing()
+    }
     collector.result = result
     response.deliverBody(collector)
     return result

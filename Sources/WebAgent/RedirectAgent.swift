@@ -11,8 +11,9 @@ import Reactor
 ///
 /// The rules (Twisted's):
 /// - 301, 302, 307, 308 with GET or HEAD: the same method is sent to the `Location`. With any
-///   other method the deferred fails with `PageRedirect` (the request body cannot be replayed, and
-///   silently turning a POST into a GET is what the strict agent refuses to do).
+///   other method the deferred fails with `ResponseFailed` whose one reason is a `PageRedirect`,
+///   the redirect response attached to both (the request body cannot be replayed, and silently
+///   turning a POST into a GET is what the strict agent refuses to do).
 /// - 303 See Other: a GET without a body is sent to the `Location`, whatever the method was
 ///   (a HEAD stays a HEAD).
 /// - `Location` may be absolute, scheme-relative (`//host/path`), absolute-path (`/path`) or
@@ -22,8 +23,9 @@ import Reactor
 ///   `redirectLimit` redirects have been followed fails with `InfiniteRedirection`; a `Location`
 ///   with a scheme other than http or https fails with `SchemeNotSupported`.
 /// - When a redirect leaves the origin (scheme, host or port change), `Authorization`, `Cookie`,
-///   `Cookie2`, `Proxy-Authorization`, `WWW-Authenticate` and the `sensitiveHeaderNames` are not
-///   sent, on that request and every later one in the chain.
+///   `Cookie2`, `Proxy-Authorization`, `WWW-Authenticate`, a user-set `Host` (the new request gets
+///   its own URI's, as curl does) and the `sensitiveHeaderNames` are not sent, on that request
+///   and every later one in the chain.
 /// - When the method changes to GET, the body and the headers that describe it (`Content-Type`,
 ///   `Content-Length`, `Content-Encoding`, `Content-Language`, `Content-Location`,
 ///   `Transfer-Encoding`) are dropped.
@@ -38,10 +40,11 @@ import Reactor
 /// }
 /// ```
 ///
-/// Twisted: `twisted.web.client.RedirectAgent`. Differences: the errors are not wrapped in
-/// `ResponseFailed` (each error holds the response itself); a `Location` is resolved against the
+/// Twisted: `twisted.web.client.RedirectAgent`. Differences: `InfiniteRedirection` and
+/// `RedirectWithNoLocation` are not wrapped in `ResponseFailed` (each holds the response itself;
+/// `PageRedirect` is wrapped, as in Twisted); a `Location` is resolved against the
 /// request that got it, not the first one; a 303 to a HEAD stays a HEAD; body headers are dropped
-/// with the body.
+/// with the body; a user-set `Host` is not sent to another origin.
 public final class RedirectAgent: AgentProtocol {
     private let follower: RedirectFollower
 
@@ -64,7 +67,8 @@ public final class RedirectAgent: AgentProtocol {
 /// method into a GET without a body (a HEAD stays a HEAD).
 ///
 /// Everything else is `RedirectAgent`'s: 307 and 308 keep the method, and so are followed for GET
-/// and HEAD only (other methods fail with `PageRedirect`, as the body cannot be replayed); the
+/// and HEAD only (other methods fail with `ResponseFailed([PageRedirect])`, as the body cannot be
+/// replayed); the
 /// same `Location` resolution, limit, header stripping and `previousResponse` chain.
 ///
 /// ```swift
@@ -94,14 +98,21 @@ public final class BrowserLikeRedirectAgent: AgentProtocol {
 /// other than GET or HEAD).
 ///
 /// `location` is the `Location` resolved against the request URI (the raw value when it cannot be
-/// resolved), nil when there is none. The response's body has not been read.
+/// resolved), nil when there is none. The response's body has not been read. The redirect agents
+/// fail with it inside a `ResponseFailed` that holds the same response.
 ///
-/// Twisted: `twisted.web.error.PageRedirect` (there wrapped in `ResponseFailed`).
+/// Twisted: `twisted.web.error.PageRedirect`, raised as `ResponseFailed([Failure(PageRedirect)],
+/// response)` by `RedirectAgent._handleResponse`. Difference: `location` is the redirect's target,
+/// where Twisted puts the request URI.
 public struct PageRedirect: Error, @unchecked Sendable, CustomStringConvertible {
     // @unchecked: the Response is only ever used on the reactor's thread.
+    /// The redirect's status code.
     public let status: Int
+    /// Where it pointed, resolved against the request URI; nil without a `Location`.
     public let location: String?
+    /// The redirect response (its body not read).
     public let response: Response
+    /// A redirect with `status` to `location`, not followed.
     public init(status: Int, location: String?, response: Response) {
         self.status = status
         self.location = location
@@ -118,10 +129,15 @@ public struct PageRedirect: Error, @unchecked Sendable, CustomStringConvertible 
 /// Twisted: `twisted.web.error.InfiniteRedirection` (there wrapped in `ResponseFailed`).
 public struct InfiniteRedirection: Error, @unchecked Sendable, CustomStringConvertible {
     // @unchecked: the Response is only ever used on the reactor's thread.
+    /// The status of the redirect that was not followed.
     public let status: Int
+    /// Where it pointed, resolved against its request's URI.
     public let location: String?
+    /// The agent's limit on redirects followed.
     public let redirectLimit: Int
+    /// The redirect that was not followed (its body not read).
     public let response: Response
+    /// The redirect `response` with `status` to `location`, past `redirectLimit`.
     public init(status: Int, location: String?, redirectLimit: Int, response: Response) {
         self.status = status
         self.location = location
@@ -139,9 +155,13 @@ public struct InfiniteRedirection: Error, @unchecked Sendable, CustomStringConve
 /// Twisted: `twisted.web.error.RedirectWithNoLocation` (there wrapped in `ResponseFailed`).
 public struct RedirectWithNoLocation: Error, @unchecked Sendable, CustomStringConvertible {
     // @unchecked: the Response is only ever used on the reactor's thread.
+    /// The redirect's status code.
     public let status: Int
+    /// The URI of the request that got it.
     public let uri: String
+    /// The redirect response.
     public let response: Response
+    /// A redirect `response` with `status` and no `Location`, to a request for `uri`.
     public init(status: Int, uri: String, response: Response) {
         self.status = status
         self.uri = uri
@@ -166,9 +186,10 @@ struct RedirectRules {
 
 /// Follows the redirects of one agent by one set of rules (both redirect agents are this).
 final class RedirectFollower {
-    /// Twisted's `_defaultSensitiveHeaders`.
+    /// Twisted's `_defaultSensitiveHeaders`, and `Host`: a Host set for one origin would send the
+    /// request to another origin's server under the first one's name (curl drops it too).
     static let defaultSensitiveHeaders: Set<String> = [
-        "authorization", "cookie", "cookie2", "proxy-authorization", "www-authenticate",
+        "authorization", "cookie", "cookie2", "proxy-authorization", "www-authenticate", "host",
     ]
     /// What describes a request body (Fetch's request-body-header names, plus the framing).
     static let bodyHeaders = [
@@ -217,7 +238,8 @@ final class RedirectFollower {
             guard method == "GET" || method == "HEAD" else {
                 let raw = response.headers.getRawHeaders("Location")?.first
                 let resolved = raw.flatMap { try? RedirectFollower.resolve($0, against: uri) }
-                throw PageRedirect(status: code, location: resolved?.string ?? raw, response: response)
+                let refused = PageRedirect(status: code, location: resolved?.string ?? raw, response: response)
+                throw ResponseFailed(reasons: [Failure(refused)], response: response)
             }
             newMethod = method
         } else {
@@ -262,7 +284,7 @@ final class RedirectFollower {
     /// mark of an absolute URI.
     static func resolve(_ location: String, against uri: String) throws -> URI {
         let base = try URI.parse(uri)
-        if let scheme = schemePrefix(location) {
+        if let scheme = URI.schemePrefix(location) {
             guard scheme == "http" || scheme == "https" else { throw SchemeNotSupported(scheme: scheme) }
             guard location.dropFirst(scheme.count + 1).hasPrefix("//") else {
                 throw InvalidURI(uri: location, reason: "an \(scheme) URI without an authority")
@@ -295,21 +317,6 @@ final class RedirectFollower {
             resolved.fragment = String(fragment)
         }
         return resolved
-    }
-
-    /// The lower-cased scheme that `reference` starts with (RFC 3986 §3.1), if any.
-    private static func schemePrefix(_ reference: String) -> String? {
-        guard let colon = reference.firstIndex(of: ":") else { return nil }
-        let scheme = reference[..<colon]
-        guard let first = scheme.utf8.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first | 0x20),
-              scheme.utf8.allSatisfy({ byte in
-                  let lower = byte | 0x20
-                  return (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(lower)
-                      || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-                      || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
-              })
-        else { return nil }
-        return scheme.lowercased()
     }
 }
 

@@ -65,6 +65,7 @@ public struct ResponseBodyStream: AsyncSequence {
         return Iterator(reading: Reading(reader))
     }
 
+    /// Reads the body's chunks; made by `makeAsyncIterator()`, one per response.
     public struct Iterator: AsyncIteratorProtocol {
         let reading: Reading
 

@@ -8,7 +8,10 @@ import Reactor
 /// pause, resume and stop the transfer, `dataReceived` for each chunk, and `connectionLost` once:
 /// with `ResponseDone` when the body is complete, `PotentialDataLoss` when it was delimited by the
 /// connection closing, `Deferreds.TimeoutError` when the request's timeout expired, or
-/// `ResponseFailed` for any other failure.
+/// `ResponseFailed` for any other failure — among them the protocol's own `stopProducing()` or
+/// `abortConnection()` on that transport, which ends the body with `ResponseFailed` holding
+/// `ConnectionAborted` (as in Twisted, where the aborted connection fails the body).
+/// `connectionLost` may come during that call.
 ///
 /// A response that is dropped without `deliverBody` aborts its transfer and frees the connection.
 ///
@@ -16,6 +19,7 @@ import Reactor
 public final class Response {
     /// ("HTTP", 1, 1); ("HTTP", 2, 0) over HTTP/2.
     public let version: (String, Int, Int)
+    /// The status code, such as 200.
     public let code: Int
     /// The reason phrase; "" when the status line has none (always over HTTP/2).
     public let phrase: String
@@ -24,6 +28,7 @@ public final class Response {
     /// The body's length when known: nil for chunked, close-delimited or decoded bodies; 0 for
     /// HEAD, 204 and 304.
     public let length: Int?
+    /// The request this response answers.
     public let request: Request
     /// The response this one follows, when a redirect agent followed a redirect.
     public internal(set) var previousResponse: Response?
@@ -82,15 +87,20 @@ class ResponseBody {
     static func neverReceived(_ reason: Failure) -> Failure {
         if reason.check(TimeoutError.self, CancelledError.self, ConnectionRefusedError.self, DNSLookupError.self,
                         ConnectTimeoutError.self, ConnectError.self, TLSError.self, SchemeNotSupported.self,
-                        RequestTransmissionFailed.self) != nil {
+                        RequestTransmissionFailed.self, ProxyConnectError.self, ProxyTunnelError.self) != nil {
             return reason
         }
         return Failure(ResponseNeverReceived(reasons: [reason]))
     }
 
+    /// Why a body ends when its protocol stops or aborts the transfer through its transport:
+    /// `bodyEnding` wraps it in `ResponseFailed`, as Twisted's parser does with the aborted
+    /// connection's reason.
+    static func stoppedByProtocol() -> Failure { Failure(ConnectionAborted()) }
+
     /// How a body protocol is told its body ended: `ResponseDone`, `PotentialDataLoss`, a timeout
-    /// and a cancellation (`stopProducing`, `readBody(…).cancel()`) stay themselves; anything else
-    /// is wrapped in `ResponseFailed`.
+    /// and a cancellation (a response dropped unread, a request cancelled) stay themselves; anything
+    /// else, `stoppedByProtocol()` among them, is wrapped in `ResponseFailed`.
     static func bodyEnding(_ reason: Failure, response: Response?) -> Failure {
         if reason.check(ResponseDone.self, PotentialDataLoss.self, TimeoutError.self, CancelledError.self) != nil {
             return reason

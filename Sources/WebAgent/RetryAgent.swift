@@ -43,7 +43,10 @@ public final class RetryAgent: AgentProtocol {
     /// Response statuses that are retried.
     public static let retryableStatuses: Set<Int> = [429, 502, 503, 504]
 
+    /// The most attempts per request, the first included.
     public let attempts: Int
+    /// The waits between attempts (a `Retry-After` header, capped at `backoff.maxDelay`, takes
+    /// precedence).
     public let backoff: Backoff
     /// Where the waits between attempts are scheduled.
     public let clock: any ReactorTime
@@ -100,8 +103,11 @@ public final class RetryAgent: AgentProtocol {
 
 /// A request's retries ran out: `attempts` were made, and the last failed with `lastFailure`.
 public struct RetriesExhausted: Error, CustomStringConvertible {
+    /// How many attempts were made.
     public let attempts: Int
+    /// The failure of the last attempt.
     public let lastFailure: Failure
+    /// Retries that ran out after `attempts`, the last failing with `lastFailure`.
     public init(attempts: Int, lastFailure: Failure) {
         self.attempts = attempts
         self.lastFailure = lastFailure

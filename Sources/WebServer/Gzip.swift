@@ -59,6 +59,7 @@ public struct GzipEncoder: Sendable {
     private var crc: UInt32 = 0
     private var length: UInt32 = 0
 
+    /// An encoder that has written nothing yet; its first part starts with the gzip header.
     public init() {}
 
     /// The gzip bytes for `bytes`. With `final`, the last block is marked final and no more parts

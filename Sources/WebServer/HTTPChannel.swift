@@ -27,7 +27,7 @@ final class HTTPChannel: Protocol, HalfCloseableProtocol {
     }
 
     private weak var server: WebServer?
-    private let reactor: EPollReactor
+    private let reactor: any ReactorTime
     private var parser: HTTPRequestParser
     private(set) var state = State.reading
     private var writer: ResponseWriter?

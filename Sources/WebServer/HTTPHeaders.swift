@@ -16,6 +16,7 @@ public struct HTTPHeaders: Sendable, Equatable, ExpressibleByDictionaryLiteral, 
     /// The fields, in order.
     public private(set) var fields: [(name: String, value: String)]
 
+    /// No header fields.
     public init() {
         fields = []
     }
@@ -33,6 +34,7 @@ public struct HTTPHeaders: Sendable, Equatable, ExpressibleByDictionaryLiteral, 
     /// The number of field lines.
     public var count: Int { fields.count }
 
+    /// Whether there are no field lines.
     public var isEmpty: Bool { fields.isEmpty }
 
     /// The first value of `name`, or nil. Setting replaces every field of that name (at the

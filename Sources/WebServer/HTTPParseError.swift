@@ -62,10 +62,12 @@ public struct HTTPParseError: Error, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Which rule the request broke; it decides the response's status.
     public let kind: Kind
     /// What was wrong, for logs and the error page.
     public let detail: String
 
+    /// A parse error of `kind`, described by `detail`.
     public init(_ kind: Kind, _ detail: String) {
         self.kind = kind
         self.detail = detail

@@ -34,6 +34,8 @@ public struct HTTPRequest: Sendable {
     /// or in an HTTP/1.0 request): the connection must close after the response (RFC 9112 §6.1).
     var framingRequiresClose = false
 
+    /// A request built by hand (the parser builds the server's): `target` is split into `path` and
+    /// `query`.
     public init(
         method: String, target: String, version: (major: Int, minor: Int) = (1, 1),
         headers: HTTPHeaders = [:], body: [UInt8] = []

@@ -32,6 +32,8 @@ public struct HTTPRequestParser: Sendable {
         /// The decoded body, in bytes.
         public var maxBodyBytes: Int
 
+        /// Limits of `maxHeaderBytes` for the head (64 KiB by default) and `maxBodyBytes` for the
+        /// decoded body (64 MiB by default).
         public init(maxHeaderBytes: Int = 64 * 1024, maxBodyBytes: Int = 64 * 1024 * 1024) {
             self.maxHeaderBytes = maxHeaderBytes
             self.maxBodyBytes = maxBodyBytes
@@ -57,6 +59,7 @@ public struct HTTPRequestParser: Sendable {
         case failed(HTTPParseError)
     }
 
+    /// The size limits this parser enforces.
     public let limits: Limits
     private var state = State.head
     private var buffer: [UInt8] = []
@@ -70,6 +73,7 @@ public struct HTTPRequestParser: Sendable {
     /// The longest chunk-size line (with extensions) accepted.
     private static let maxChunkLine = 4096
 
+    /// A parser waiting for the first request of a connection, enforcing `limits`.
     public init(limits: Limits = Limits()) {
         self.limits = limits
     }

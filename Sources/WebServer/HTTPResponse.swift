@@ -43,11 +43,16 @@ public struct HTTPResponse {
         case closeDelimited
     }
 
+    /// The status code, such as 200.
     public var status: Int
     /// The reason phrase; the standard one for `status` by default.
     public var reason: String
+    /// The header fields to send; the server adds `Date` and `Server` when missing, and the
+    /// framing and `Connection` fields.
     public var headers: HTTPHeaders
+    /// The body: bytes, chunks, or a stream pulled as the connection can take it.
     public var body: Body
+    /// How the end of the body is marked on the wire; `.automatic` by default.
     public var framing: Framing = .automatic
     /// Gzip-encode the body when the request's `Accept-Encoding` allows it.
     public var compressible = false
@@ -58,6 +63,8 @@ public struct HTTPResponse {
     /// Break the response on purpose; nil sends it whole.
     public var fault: Fault?
 
+    /// A response with `status` (200 by default), its standard reason phrase unless `reason` is
+    /// given, `headers` and `body`.
     public init(status: Int = 200, reason: String? = nil, headers: HTTPHeaders = [:], body: Body = .bytes([])) {
         self.status = status
         self.reason = reason ?? HTTPResponse.reasonPhrase(for: status)

@@ -32,7 +32,9 @@ import Reactor
 /// Twisted: `twisted.web.server.Site` over `twisted.web.http.HTTPChannel`, with test-only
 /// routes in the spirit of httpbin.
 public final class WebServer {
-    public let reactor: EPollReactor
+    /// The reactor the server listens and serves on (its time and TCP faces): an `EPollReactor`,
+    /// or a `MemoryReactor` in tests that feed connections by hand.
+    public let reactor: any ReactorTime & ReactorTCP
     /// Limits for requests; changes apply to connections accepted afterwards.
     public var limits = HTTPRequestParser.Limits()
     /// The `Server` field of every response.
@@ -54,7 +56,7 @@ public final class WebServer {
     /// Connections open now.
     public var openConnections: Int { channels.count }
     /// The ports listened on, in order.
-    public private(set) var listeningPorts: [ListeningPort] = []
+    public private(set) var listeningPorts: [any ListeningPortProtocol] = []
 
     /// The routes; see Route.swift.
     var router = Router()
@@ -64,7 +66,9 @@ public final class WebServer {
     /// Per-key counts for `/fault/retry-after`.
     var retryCounts: [String: Int] = [:]
 
-    public init(_ reactor: EPollReactor) {
+    /// A server on `reactor` with the built-in and fault routes, not listening yet: call
+    /// `listen(port:interface:)`.
+    public init(_ reactor: any ReactorTime & ReactorTCP) {
         self.reactor = reactor
         installBuiltinRoutes()
         installFaultRoutes()

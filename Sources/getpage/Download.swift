@@ -195,6 +195,8 @@ final class Download {
                          ConnectTimeoutError.self, TimeoutError.self) != nil {
             return true
         }
+        // A proxy that could not be reached: as the same failure to reach a server would be.
+        if let proxy = failure.value as? ProxyConnectError { return isRetryable(proxy.reason) }
         if let never = failure.value as? ResponseNeverReceived {
             // The connection went away before a response: worth another try, unless we gave up
             // (cancelled) or the server answered nonsense (a parse error stays one).
@@ -214,7 +216,8 @@ final class Download {
         if let never = failure.value as? ResponseNeverReceived, !never.reasons.isEmpty {
             return "no response: " + never.reasons.map(message).joined(separator: "; ")
         }
-        return failure.getErrorMessage()
+        // A message may quote a URL (InvalidURI, RedirectWithNoLocation, …): never its password.
+        return URLCredentials.masked(failure.getErrorMessage())
     }
 }
 
@@ -245,13 +248,18 @@ final class BodyReceiver: Protocol {
     let finished: Deferred<Failure>
     var onBytes: (Int) -> Void = { _ in }
     private var stopTransfer: () -> Void = {}
+    private var cancelling = false
 
     init(sink: Sink) {
         self.sink = sink
         var stop: () -> Void = {}
         finished = Deferred<Failure>(canceller: { _ in stop() })
         super.init()
-        stop = { [weak self] in self?.stopTransfer() }
+        stop = { [weak self] in
+            // The body ends (ResponseFailed) during the stop: the cancelled deferred fails with CancelledError.
+            self?.cancelling = true
+            self?.stopTransfer()
+        }
     }
 
     override func connectionMade() {
@@ -277,7 +285,7 @@ final class BodyReceiver: Protocol {
     }
 
     override func connectionLost(_ reason: Failure) {
-        guard !finished.called else { return }
+        guard !finished.called, !cancelling else { return }
         if reason.check(ResponseDone.self, PotentialDataLoss.self) != nil {
             finished.callback(reason)
         } else {

@@ -26,6 +26,17 @@ struct GetPage: ParsableCommand {
             and dropped. Results go to standard output; diagnostics, the progress line and the final \
             summary (ok / failed / bytes / elapsed / pages per second) to standard error.
 
+            Proxies: http URLs go through $http_proxy (lower case only, as in curl), https ones \
+            through $https_proxy or $HTTPS_PROXY (a CONNECT tunnel), either through $all_proxy \
+            without those, except for the hosts in $no_proxy (names match their subdomains; * matches \
+            all). --proxy and --noproxy replace them.
+
+            --per-host and --rate count each host:port apart; a URL whose host is busy waits in its \
+            host's queue while later URLs of other hosts go ahead (the list is read up to 1000 URLs \
+            ahead for them). --shard K/N takes only the URLs whose fixed hash falls in shard K (0 to \
+            N-1), the same split on every machine: run shards 0 to N-1 of one list on N machines, \
+            with --output-dir and --resume to restart one.
+
             A status of 400 or above counts as a failure. Retries (--retries) follow connection \
             errors, timeouts (also in the middle of a body), 429 and 5xx, waiting --retry-backoff \
             seconds, then twice as long each time.
@@ -45,6 +56,29 @@ struct GetPage: ParsableCommand {
 
     @Option(name: [.short, .long], help: ArgumentHelp("The most requests in flight at once.", valueName: "n"))
     var concurrency: Int = 2
+
+    @Option(help: ArgumentHelp(
+        "The most requests in flight to one host (host:port); others wait without holding up other hosts.",
+        valueName: "n"))
+    var perHost: Int?
+
+    @Option(help: ArgumentHelp("The most requests started per second to one host (host:port).", valueName: "r"))
+    var rate: Double?
+
+    @Option(help: ArgumentHelp(
+        "Take only the URLs in shard K of N (K from 0), by a fixed hash: the same split on every machine.",
+        valueName: "K/N"))
+    var shard: String?
+
+    @Option(help: ArgumentHelp(
+        "Send every request through this HTTP proxy ([http://][user:password@]host[:port], port 1080 by "
+            + "default; \"\" for none), instead of $http_proxy / $https_proxy.",
+        valueName: "url"))
+    var proxy: String?
+
+    @Option(help: ArgumentHelp(
+        "Hosts to reach without the proxy, comma-separated (* for all), instead of $no_proxy.", valueName: "list"))
+    var noproxy: String?
 
     @Option(help: ArgumentHelp("Seconds for a whole request, body included (per attempt).", valueName: "seconds"))
     var timeout: Double?
@@ -115,6 +149,12 @@ struct GetPage: ParsableCommand {
 
     mutating func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        if let perHost, perHost < 1 { throw ValidationError("--per-host must be at least 1") }
+        if let rate, !(rate > 0 && rate.isFinite) {
+            throw ValidationError("--rate must be a number of requests per second > 0")
+        }
+        _ = try parsedShard()
+        _ = try proxyEnvironment()
         if let timeout, !(timeout > 0 && timeout.isFinite) {
             throw ValidationError("--timeout must be a number of seconds > 0")
         }
@@ -138,6 +178,29 @@ struct GetPage: ParsableCommand {
             throw ValidationError("bad --user-agent: it has a control character")
         }
         _ = try requestHeaders()
+    }
+
+    /// `--shard`, parsed.
+    /// - Throws: `ValidationError` unless it is `K/N` with 0 <= K < N.
+    func parsedShard() throws -> URLShard? {
+        guard let shard else { return nil }
+        do {
+            return try URLShard(parsing: shard)
+        } catch {
+            throw ValidationError("bad --shard \(JSONObject.quote(shard)): \(error.reason)")
+        }
+    }
+
+    /// The proxies: from the environment as curl reads it, with --proxy and --noproxy.
+    /// - Throws: `ValidationError` for a proxy URL that cannot be used.
+    func proxyEnvironment() throws -> ProxyEnvironment {
+        do {
+            return try ProxyEnvironment(environment: ProxyEnvironment.processEnvironment, proxy: proxy,
+                                        noProxy: noproxy)
+        } catch {
+            let origin = proxy != nil ? "--proxy" : "the proxy environment variables"
+            throw ValidationError("bad proxy in \(origin): \(URLCredentials.masked("\(error)"))")
+        }
     }
 
     /// The `--header` values as headers.
@@ -197,7 +260,7 @@ struct GetPage: ParsableCommand {
 
         let source: URLSource
         if let input {
-            source = URLSource(reader: try GetPage.openInput(input))
+            source = URLSource(reader: try GetPage.openInput(input), shard: try parsedShard())
         } else if demo {
             let server = WebServer(reactor)
             server.serveDemoPages(count: 20)
@@ -212,11 +275,11 @@ struct GetPage: ParsableCommand {
             }
             source = URLSource(urls: (1...20).map { server.url("/page/\($0)") })
         } else {
-            source = URLSource(urls: urls)
+            source = URLSource(urls: urls, shard: try parsedShard())
         }
 
         let settings = FetchSettings(
-            agent: makeAgentFactory(format: format), headers: headers, timeout: timeout, attempts: retries + 1,
+            agent: try makeAgentFactory(format: format), headers: headers, timeout: timeout, attempts: retries + 1,
             backoff: Backoff(initial: retryBackoff, multiplier: 2, maxDelay: max(retryBackoff * 16, 30), jitter: 0.1),
             outputDirectory: outputDirectory, printBodies: format == .tutorial && outputDirectory == nil,
             resume: resume)
@@ -228,7 +291,7 @@ struct GetPage: ParsableCommand {
         case .auto: output.isErrorTerminal && !quiet
         }
         let pipeline = Pipeline(reactor: reactor, source: source, settings: settings, reporter: reporter,
-                                limit: concurrency, showProgress: showProgress)
+                                limit: concurrency, perHost: perHost, rate: rate, showProgress: showProgress)
         let descriptorsAtStart = OpenDescriptors.requested ? OpenDescriptors.snapshot() : nil
         pipeline.start()
         reactor.run()
@@ -256,7 +319,10 @@ struct GetPage: ParsableCommand {
     /// The tutorial format makes an `Agent(reactor)` per request, as the tutorial does (agents share
     /// the reactor's non-persistent connection pool). The other formats share one agent on a
     /// persistent `HTTPConnectionPool`, so connections are reused.
-    private func makeAgentFactory(format: OutputFormat) -> () -> any AgentProtocol {
+    ///
+    /// Under the redirect and decoding wrappers, a `ProxySelectingAgent` sends each request directly
+    /// or through its proxy, when any proxy is set.
+    private func makeAgentFactory(format: OutputFormat) throws -> () -> any AgentProtocol {
         let redirects = maxRedirects ?? (format == .tutorial ? 0 : 10)
         let (connectTimeout, maxBody, compressed) = (self.connectTimeout, self.maxBody, self.compressed)
         let cacert = self.cacert
@@ -265,12 +331,23 @@ struct GetPage: ParsableCommand {
             pool = nil
         } else {
             let persistent = HTTPConnectionPool(reactor, persistent: true)
-            persistent.maxPersistentPerHost = max(2, concurrency)
+            persistent.maxPersistentPerHost = max(2, min(concurrency, perHost ?? concurrency))
+            persistent.maxConnectionsPerHost = perHost
+            // Idle connections in all: as libcurl bounds curl --parallel's (4 × the transfers at once).
+            persistent.maxPersistentConnections = 4 * max(2, concurrency)
             pool = persistent
         }
+        let proxies = try proxyEnvironment()
+        let usesProxy = proxies.http != nil || proxies.https != nil
         let make = { () -> any AgentProtocol in
             var agent: any AgentProtocol = Agent(reactor, pool: pool, connectTimeout: connectTimeout,
                                                  caFile: cacert, maxBodyBytes: maxBody)
+            if usesProxy {
+                agent = ProxySelectingAgent(proxies: proxies, direct: agent) { proxy in
+                    ProxyAgent(reactor, proxy: proxy, pool: pool, connectTimeout: connectTimeout, caFile: cacert,
+                               maxBodyBytes: maxBody)
+                }
+            }
             if redirects > 0 { agent = RedirectAgent(agent, redirectLimit: redirects) }
             // The agent's limit counts bytes on the wire; the decoder's counts what they inflate to.
             if compressed { agent = ContentDecoderAgent(agent, maxBodyBytes: maxBody) }

@@ -51,10 +51,13 @@ struct OutputDirectory {
     /// A file name for `url`: its host, port and path made safe (letters, digits, `.`, `-`, `_`;
     /// at most 100 characters), then `-` and 16 hex digits of a hash of the whole URL, so that two
     /// URLs never share a name while one URL always gets the same one (which `--resume` relies on).
-    /// The path's extension, if short and plain, is kept at the end.
+    /// The path's extension, if short and plain, is kept at the end. The URL's userinfo
+    /// (`user:password@`) is left out of both the name and the hash: URLs that differ only there
+    /// get the same name.
     ///
     /// `http://example.com/a/b.html?x=1` → `example.com_a_b-<hash>.html`
     static func fileName(for url: String) -> String {
+        let url = URLCredentials.withoutUserinfo(url)
         var rest = Substring(url)
         if let schemeEnd = rest.firstRange(of: "://") { rest = rest[schemeEnd.upperBound...] }
         if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }

@@ -11,6 +11,12 @@ import URLList
 /// a token), and reads again each time one leaves. So memory holds the downloads in flight, a few
 /// waiting ones and the source's read buffer, whatever the list's length.
 ///
+/// With `--per-host` or `--rate`, a URL first waits in its host's queue (`HostQueues`) and enters
+/// the semaphore only when its host has room: the semaphore then holds no URL that could not start,
+/// so a saturated host never holds up the URLs of other hosts behind it. The read-ahead grows by
+/// `hostLookAhead` URLs for those queues: a list dominated by one host is read that far ahead to
+/// find other hosts' URLs, and no further, so memory stays bounded.
+///
 /// The run ends when the source is over and the semaphore empty: the final summary is printed and
 /// the reactor stopped. If the reactor stops first (Ctrl-C: the reactor stops itself on SIGINT or
 /// SIGTERM), a "before shutdown" trigger cancels every download (partial files are removed),
@@ -25,6 +31,8 @@ final class Pipeline {
     private let reporter: Reporter
     private let semaphore: DeferredSemaphore
     private let readAhead: Int
+    /// The per-host queues, with `--per-host` or `--rate`.
+    private var hostQueues: HostQueues<(entry: URLEntry, host: String)>?
     @exclusivity(unchecked) private var inSemaphore: [Int: Deferred<DownloadOutcome>] = [:]
     @exclusivity(unchecked) private var running: [Int: Download] = [:]
     @exclusivity(unchecked) private var nextID = 0
@@ -48,8 +56,14 @@ final class Pipeline {
     /// 130 interrupted.
     @exclusivity(unchecked) private(set) var exitCode: Int32 = 0
 
+    /// URLs read ahead of the semaphore into the per-host queues, at most.
+    static let hostLookAhead = 1000
+
+    /// - Parameters:
+    ///   - perHost: the most downloads in flight per host (`host:port`), or nil.
+    ///   - rate: the most downloads started per second per host, or nil.
     init(reactor: EPollReactor, source: URLSource, settings: FetchSettings, reporter: Reporter, limit: Int,
-         showProgress: Bool) {
+         perHost: Int? = nil, rate: Double? = nil, showProgress: Bool) {
         self.reactor = reactor
         self.source = source
         self.settings = settings
@@ -61,7 +75,17 @@ final class Pipeline {
         self.readAhead = min(source.knownCount ?? limit, 1000)
         self.showProgress = showProgress
         reporter.total = source.knownCount
+        if perHost != nil || rate != nil {
+            hostQueues = HostQueues(time: reactor, perHost: perHost, rate: rate) { [unowned self] item in
+                enterSemaphore(item.entry, host: item.host)
+            }
+        }
     }
+
+    /// URLs read and not done: in the semaphore, or waiting in a host's queue.
+    private var inPipeline: Int { inSemaphore.count + (hostQueues?.waitingCount ?? 0) }
+
+    private var lookAhead: Int { hostQueues == nil ? 0 : Pipeline.hostLookAhead }
 
     /// Starts feeding URLs once the reactor runs.
     func start() {
@@ -94,7 +118,7 @@ final class Pipeline {
         pumping = true
         repeat {
             pumpAgain = false
-            feeding: while state == .running && !sourceEnded && inSemaphore.count < semaphore.limit + readAhead {
+            feeding: while state == .running && !sourceEnded && inPipeline < semaphore.limit + readAhead + lookAhead {
                 switch source.next() {
                 case .url(let entry):
                     enqueue(entry)
@@ -104,30 +128,43 @@ final class Pipeline {
                     break feeding
                 case .end:
                     sourceEnded = true
-                    reporter.total = reporter.tally.done + inSemaphore.count
+                    reporter.total = reporter.tally.done + inPipeline
                 }
             }
         } while pumpAgain
         pumping = false
-        if state == .running && sourceEnded && inSemaphore.isEmpty { finish() }
+        if state == .running && sourceEnded && inPipeline == 0 { finish() }
     }
 
     private func enqueue(_ entry: URLEntry) {
+        // A URL the source let through has a host; the fallback only keeps a surprise visible.
+        if let hostQueues {
+            let host = URLSyntax.hostKey(of: entry.url) ?? entry.url
+            hostQueues.add((entry, host), host: host)
+        } else {
+            enterSemaphore(entry, host: nil)
+        }
+    }
+
+    /// The URL's host has room (or hosts are not counted): it waits for a token.
+    private func enterSemaphore(_ entry: URLEntry, host: String?) {
         nextID += 1
         let id = nextID
-        let outcome = semaphore.run(begin, (id, entry))
+        let outcome = semaphore.run(begin, (id, entry, host))
         inSemaphore[id] = outcome
         // This may run at once (a skipped URL, a request refused at once): `pump` copes.
         outcome.addBoth { [self] (_: Result<DownloadOutcome, Failure>) -> Void in
             inSemaphore[id] = nil
+            if let host { hostQueues?.finished(host: host) }
             pump()
         }
     }
 
     /// Runs with a token held: starts one download.
-    private func begin(_ item: (id: Int, entry: URLEntry)) -> Deferred<DownloadOutcome> {
-        let (id, entry) = item
+    private func begin(_ item: (id: Int, entry: URLEntry, host: String?)) -> Deferred<DownloadOutcome> {
+        let (id, entry, host) = item
         guard state == .running else { return fail(CancelledError()) }
+        if let host { hostQueues?.started(host: host) }
         let download = Download(entry, settings: settings, reactor: reactor, events: reporter)
         running[id] = download
         reporter.started(entry, waiting: semaphore.waitingCount)
@@ -163,6 +200,7 @@ final class Pipeline {
     private func abort(exitCode: Int32, because reason: String) {
         state = .aborted
         self.exitCode = exitCode
+        hostQueues?.removeAll()
         let waiting = inSemaphore.filter { running[$0.key] == nil }.map(\.value)
         for deferred in waiting { deferred.cancel() }
         for download in Array(running.values) { download.cancel() }

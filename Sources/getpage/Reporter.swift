@@ -68,7 +68,8 @@ final class Reporter: DownloadEvents {
 
     func requesting(_ entry: URLEntry, attempt: Int) {
         guard tutorial else { return }
-        output.line(attempt == 1 ? "Requesting \(entry.url)" : "Requesting \(entry.url) (attempt \(attempt))")
+        let url = URLCredentials.masked(entry.url)
+        output.line(attempt == 1 ? "Requesting \(url)" : "Requesting \(url) (attempt \(attempt))")
     }
 
     func response(_ entry: URLEntry, _ r: Response) {
@@ -96,7 +97,7 @@ final class Reporter: DownloadEvents {
     func retrying(_ entry: URLEntry, attempt: Int, of attempts: Int, _ failure: Failure) {
         guard !quiet else { return }
         output.error(
-            "getpage: retrying \(entry.url) (attempt \(attempt + 1) of \(attempts)) after: "
+            "getpage: retrying \(URLCredentials.masked(entry.url)) (attempt \(attempt + 1) of \(attempts)) after: "
                 + Download.message(failure))
     }
 
@@ -124,7 +125,7 @@ final class Reporter: DownloadEvents {
         case .invalid: tally.invalid += 1
         }
         if case .invalid(let reason) = outcome.result {
-            let shown = outcome.entry.url.isEmpty ? "" : " \(JSONObject.quote(outcome.entry.url))"
+            let shown = outcome.entry.url.isEmpty ? "" : " \(JSONObject.quote(URLCredentials.masked(outcome.entry.url)))"
             output.error("getpage: \(entryName) \(outcome.entry.line): invalid URL\(shown): \(reason)")
         }
         switch format {
@@ -134,14 +135,14 @@ final class Reporter: DownloadEvents {
             // The demo's "done" line (below) says the same.
             if !quiet, !trace, !outcome.isInvalid { output.line { summaryLine(outcome, into: &$0) } }
             if quiet, case .failed(let message) = outcome.result {
-                output.error("getpage: \(outcome.entry.url): \(message)")
+                output.error("getpage: \(URLCredentials.masked(outcome.entry.url)): \(message)")
             }
         case .tutorial:
             if case .failed(let message) = outcome.result {
-                output.error("getpage: \(outcome.entry.url): \(message)")
+                output.error("getpage: \(URLCredentials.masked(outcome.entry.url)): \(message)")
             }
             if case .skipped = outcome.result, !quiet {
-                output.line("Skipped \(outcome.entry.url): \(outcome.file ?? "") exists")
+                output.line("Skipped \(URLCredentials.masked(outcome.entry.url)): \(outcome.file ?? "") exists")
             }
         }
         if trace && format != .jsonl && wasStarted {
@@ -187,7 +188,7 @@ final class Reporter: DownloadEvents {
             $0.append(" ms")
         }
         line.append("  ")
-        line.append(outcome.entry.url)
+        line.append(URLCredentials.masked(outcome.entry.url))
         switch outcome.result {
         case .ok:
             if let file = outcome.file {
@@ -220,7 +221,7 @@ final class Reporter: DownloadEvents {
 
     func jsonLine(_ outcome: DownloadOutcome) -> String {
         var object = JSONObject()
-        object.add("url", outcome.entry.url)
+        object.add("url", URLCredentials.masked(outcome.entry.url))
         object.add("line", outcome.entry.line)
         object.add("status", outcome.status)
         object.add("bytes", outcome.bytes)

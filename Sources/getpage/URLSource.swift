@@ -21,6 +21,9 @@ enum SourceItem {
 /// A file is read lazily, in chunks, only when no complete line is buffered, so the list can be far
 /// larger than memory; its lines are parsed by `URLListParser` (blank lines and `#` comments are
 /// skipped, over-long lines reported invalid).
+///
+/// With a `URLShard`, only the entries in that shard come out (invalid lines too, so that each is
+/// reported by one shard only); the others are skipped as they are read, keeping their line numbers.
 final class URLSource {
     private enum Input {
         case list([String], next: Int)
@@ -28,17 +31,27 @@ final class URLSource {
     }
 
     private var input: Input
+    private let shard: URLShard?
     /// Called when a `.pending` source may have more.
     var onReadable: () -> Void = {}
 
-    init(urls: [String]) {
-        input = .list(urls, next: 0)
+    init(urls: [String], shard: URLShard? = nil) {
+        // Positions stay those of the whole list.
+        let numbered = urls.enumerated().filter { shard?.contains($0.element) ?? true }
+        input = .list(numbered.map(\.element), next: 0)
+        positions = shard == nil ? nil : numbered.map { $0.offset + 1 }
+        self.shard = shard
     }
 
-    init(reader: LineReader) {
+    init(reader: LineReader, shard: URLShard? = nil) {
         input = .file(reader)
+        positions = nil
+        self.shard = shard
         reader.onReadable = { [unowned self] in self.onReadable() }
     }
+
+    /// For a sharded command-line list: each kept URL's position in the whole list.
+    private let positions: [Int]?
 
     /// The total number of entries, when known in advance (command-line URLs).
     var knownCount: Int? {
@@ -51,9 +64,18 @@ final class URLSource {
         case .list(let urls, let index):
             guard index < urls.count else { return .end }
             input = .list(urls, next: index + 1)
-            return SourceItem(URLListItem.classify(URLEntry(line: index + 1, url: urls[index])))
+            return SourceItem(URLListItem.classify(URLEntry(line: positions?[index] ?? index + 1, url: urls[index])))
         case .file(let reader):
-            return reader.next()
+            guard let shard else { return reader.next() }
+            while true {
+                let item = reader.next()
+                switch item {
+                case .url(let entry), .invalid(let entry, _):
+                    if shard.contains(entry.url) { return item }
+                case .pending, .end:
+                    return item
+                }
+            }
         }
     }
 }

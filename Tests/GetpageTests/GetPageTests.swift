@@ -155,6 +155,63 @@ import Testing
         #expect(directory.stderr.contains("is not a file"), "\(directory.stderr)")
     }
 
+    @Test func aCertificateForAnotherNameSaysSoAsCurlDoes() throws {
+        // When the server's certificate (from the CA given with --cacert) is for h1.test and the
+        // URL names localhost, getpage's failure line says why, in libcurl's words as curl's CLI
+        // prints them, not the generic "SSL peer certificate or SSH remote key was not OK".
+        let ca = try TestCA()
+        defer { ca.remove() }
+        let server = try TLSServer(certificate: try ca.issue(for: ["h1.test"]))
+        defer { server.stop() }
+        let url = "https://localhost:\(server.port)/"
+        let result = try getpage(["--format", "summary", "--cacert", ca.certificate, url])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix("FAIL  ---"), "\(result.stdout)")
+        #expect(result.stdout.contains("no alternative certificate subject name matches target host name 'localhost'"),
+                "\(result.stdout)")
+    }
+
+    @Test(.enabled(if: systemCertificatesCanBeReplaced, "needs root and mount namespaces (unshare --mount)"))
+    func cacertReplacesTheSystemsCertificatesInsteadOfAddingToThem() throws {
+        // When the server's CA is in the system's CA directory and --cacert names another CA, getpage
+        // refuses the server: the file replaces the system's trust (libcurl's compiled-in CA path
+        // included), it is not added to it.
+        //
+        // The system's CA directory is made for the test: getpage runs in a mount namespace of its
+        // own where a directory holding the server's CA (hashed with `openssl rehash`, as the
+        // system's is) is bind-mounted over /etc/ssl/certs, libcurl's compiled-in CA path. The
+        // default CA bundle in it (ca-certificates.crt) holds an unrelated CA, so that the first run
+        // below, trusted with no --cacert, shows the directory itself is read: what --cacert must
+        // turn off. Nothing outside the child process sees the mount.
+        let files = try TemporaryDirectory()
+        defer { files.cleanUp() }
+        let systemCA = try TestCertificateAuthority(in: files.path, name: "system")
+        let otherCA = try TestCertificateAuthority(in: files.path, name: "other")
+        let bundleCA = try TestCertificateAuthority(in: files.path, name: "bundle")
+        let systemDirectory = files.file("certs")
+        try FileManager.default.createDirectory(atPath: systemDirectory, withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: systemCA.certificate, toPath: systemDirectory + "/system.pem")
+        try FileManager.default.copyItem(atPath: bundleCA.certificate,
+                                         toPath: systemDirectory + "/ca-certificates.crt")
+        #expect(runCommand("/usr/bin/openssl", ["rehash", systemDirectory]) == 0)
+        let server = try TLSServer(issuer: systemCA)
+        defer { server.stop() }
+        let url = "https://127.0.0.1:\(server.port)/"
+
+        let bySystem = try getpageWithSystemCertificates(systemDirectory, ["--format", "summary", url])
+        #expect(bySystem.status == 0, "the test's system CA directory was not used: \(bySystem.stdout) \(bySystem.stderr)")
+        #expect(bySystem.stdout.hasPrefix("OK    200"), "\(bySystem.stdout)")
+
+        let other = try getpageWithSystemCertificates(
+            systemDirectory, ["--format", "summary", "--cacert", otherCA.certificate, url])
+        #expect(other.status == 1, "accepted with --cacert naming another CA: \(other.stdout) \(other.stderr)")
+        #expect(other.stdout.hasPrefix("FAIL  ---"), "\(other.stdout)")
+
+        let same = try getpageWithSystemCertificates(
+            systemDirectory, ["--format", "summary", "--cacert", systemCA.certificate, url])
+        #expect(same.status == 0, "\(same.stdout) \(same.stderr)")
+    }
+
     @Test func withoutLibcurlHttpsFailsClearlyAndHttpStillWorks() throws {
         // When libcurl cannot be loaded (here: SWIFT_DEFERREDS_LIBCURL names a missing file), an
         // https URL fails with a message saying so, and http URLs, which do not need it, succeed.
@@ -285,6 +342,61 @@ import Testing
     }
 
     // MARK: - Bad input
+
+    @Test func urlCredentialsAreNeverPrintedNorInAFileName() throws {
+        // When URLs carry user:password, the saved file's name has neither, and every output (jsonl
+        // records, summary and tutorial lines, failures, retries, invalid lines) shows the URL with
+        // the password as *** (as curl's messages do), never the password itself.
+        try withTestServer { server in
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanUp() }
+            let page = server.url("/page/1").replacingOccurrences(of: "http://", with: "http://user:s3cret@")
+            let missing = server.url("/status/404").replacingOccurrences(of: "http://", with: "http://user:s3cret@")
+            let refused = "http://user:s3cret@127.0.0.1:1/"
+            let invalid = "http://user:s3cret@a b/"
+            let runs = [
+                try getpage(["--format", "jsonl", "--output-dir", directory.file("out"), "--retries", "2",
+                             "--retry-backoff", "0.01", page, missing, refused, invalid]),
+                try getpage(["--format", "summary", "--retries", "2", "--retry-backoff", "0.01", page, missing, refused]),
+                try getpage(["--retries", "2", "--retry-backoff", "0.01", page, missing, refused]),
+            ]
+            for run in runs {
+                #expect(!run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"), "\(run.stdout)\n\(run.stderr)")
+            }
+            let masked = page.replacingOccurrences(of: "s3cret", with: "***")
+            let objects = try runs[0].jsonLines()
+            #expect(Set(objects.compactMap { $0["url"] as? String }) == [
+                masked, missing.replacingOccurrences(of: "s3cret", with: "***"), "http://user:***@127.0.0.1:1/",
+                "http://user:***@a b/",
+            ])
+            #expect(runs[0].stderr.contains("getpage: retrying http://user:***@127.0.0.1:1/"), "\(runs[0].stderr)")
+            #expect(runs[1].stdout.contains("  \(masked)"), "\(runs[1].stdout)")
+            #expect(runs[2].stdout.contains("Requesting \(masked)"), "\(runs[2].stdout)")
+            let saved = try directory.contents("out")
+            #expect(saved.count == 1, "\(saved)")
+            #expect(saved.allSatisfy { !$0.contains("s3cret") && !$0.contains("user") && $0.hasPrefix("127.0.0.1_") },
+                    "\(saved)")
+        }
+    }
+
+    @Test func aURLWithAnotherSchemeIsReportedAsUnsupported() throws {
+        // When the URLs include file:///etc/passwd and mailto:a@example.com, each is reported as an
+        // unsupported scheme (not as a malformed URL), nothing is lost, and the http URL is fetched.
+        try withTestServer { server in
+            let run = try getpage(["--format", "jsonl", "file:///etc/passwd", "mailto:a@example.com",
+                                   server.url("/page/1")])
+            #expect(run.status == 1)
+            let errors = Dictionary(try run.jsonLines().map { ($0["url"] as? String ?? "", $0["error"] as? String) },
+                                    uniquingKeysWith: { first, _ in first })
+            #expect(errors == [
+                "file:///etc/passwd": "invalid URL: unsupported scheme 'file' (http or https only)",
+                "mailto:a@example.com": "invalid URL: unsupported scheme 'mailto' (http or https only)",
+                server.url("/page/1"): nil,
+            ])
+            #expect(run.stderr.contains("argument 2: invalid URL \"mailto:a@example.com\": unsupported scheme 'mailto'"),
+                    "\(run.stderr)")
+        }
+    }
 
     @Test func invalidURLLinesAreReportedAndSkipped() throws {
         // When --input has lines that are not URLs, each is reported with its line number, the rest fetched.

@@ -174,6 +174,29 @@ func getpage(_ arguments: [String], stdin: String? = nil, shell: String? = nil) 
     try RunningTool("getpage", arguments, stdin: stdin, shell: shell).finish()
 }
 
+/// Runs `getpage` with `arguments` to the end in a mount namespace of its own (`unshare --mount`)
+/// where `directory` is bind-mounted over /etc/ssl/certs: libcurl's compiled-in CA path and
+/// default CA bundle then read the test's certificates, and nothing outside the child sees it.
+func getpageWithSystemCertificates(_ directory: String, _ arguments: [String]) throws -> ToolRun {
+    let out = try TemporaryDirectory()
+    defer { out.cleanUp() }
+    let binary = productsDirectory.appendingPathComponent("getpage").path
+    let child = try ChildProcess("/usr/bin/unshare", [
+        "--mount", "/bin/sh", "-c", "mount --bind \"$0\" /etc/ssl/certs || exit 97; exec \"$@\"", directory, binary,
+    ] + arguments, stdout: out.file("stdout"), stderr: out.file("stderr"))
+    let status = child.wait(limit: 15)
+    return ToolRun(status: status, stdout: readText(out.file("stdout")), stderr: readText(out.file("stderr")))
+}
+
+/// Whether `getpageWithSystemCertificates` can run here: root, allowed to make a mount namespace
+/// and bind-mount over /etc/ssl/certs.
+let systemCertificatesCanBeReplaced: Bool = {
+    guard let directory = try? TemporaryDirectory() else { return false }
+    defer { directory.cleanUp() }
+    return runCommand("/usr/bin/unshare", ["--mount", "/bin/sh", "-c", "mount --bind \"$0\" /etc/ssl/certs",
+                                           directory.path]) == 0
+}()
+
 /// Waits until `condition` holds, for at most `limit` seconds.
 func waitUntil(_ limit: Double = 5, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(limit)

@@ -39,6 +39,34 @@ final class PausingRecorder: Protocol {
     var bytes: [UInt8] { chunks.flatMap { $0 } }
 }
 
+/// A body protocol that stops its transport (`stopProducing()`, or `abortConnection()` when
+/// `abort`) in its first `dataReceived`, and records what it gets afterwards.
+final class StoppingProtocol: Protocol {
+    let abort: Bool
+    private(set) var stopped = false
+    private(set) var chunksAfterStop = 0
+    private(set) var reason: Failure?
+    let done = Deferred<Void>()
+
+    init(abort: Bool) {
+        self.abort = abort
+    }
+
+    override func dataReceived(_ bytes: [UInt8]) {
+        guard !stopped else {
+            chunksAfterStop += 1
+            return
+        }
+        stopped = true
+        if abort { transport?.abortConnection() } else { transport?.stopProducing() }
+    }
+
+    override func connectionLost(_ reason: Failure) {
+        self.reason = reason
+        done.callback(())
+    }
+}
+
 @Suite struct AgentBehaviourTests {
     @Test func headResponsesHaveLengthZeroAndKeepContentLength() throws {
         // When the method is HEAD, the response length is 0 and Content-Length is kept in its headers.
@@ -347,6 +375,36 @@ final class PausingRecorder: Protocol {
         }
         #expect(cancelled?.check(CancelledError.self) != nil)
         #expect(after == 10)
+    }
+
+    @Test func aBodyProtocolThatStopsItsTransportGetsResponseFailed() throws {
+        // When a body protocol calls stopProducing() or abortConnection() in dataReceived, its
+        // connectionLost gets ResponseFailed holding ConnectionAborted and the response (Twisted's
+        // rule), not CancelledError; no data comes after, and the agent's next request still works.
+        for abort in [false, true] {
+            let body = StoppingProtocol(abort: abort)
+            var response: Response?
+            var after: Int?
+            try withServer { reactor, server in
+                let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+                agent.request("GET", server.url("/bytes/1000000")).addCallback { r -> Deferred<Void> in
+                    response = r
+                    r.deliverBody(body)
+                    return body.done
+                }.addCallback { _ in
+                    agent.request("GET", server.url("/bytes/10")).addCallback { readBody($0) }
+                }.addBoth { result -> Void in
+                    after = (try? result.get())?.count
+                    reactor.stop()
+                }
+            }
+            let failed = try #require(body.reason?.value as? ResponseFailed, "\(String(describing: body.reason))")
+            #expect(failed.reasons.count == 1)
+            #expect(failed.reasons.first?.value is ConnectionAborted, "\(failed)")
+            #expect(failed.response === response)
+            #expect(body.chunksAfterStop == 0)
+            #expect(after == 10, "abort: \(abort)")
+        }
     }
 
     @Test func maxBodyBytesStopsAnOversizedBody() throws {

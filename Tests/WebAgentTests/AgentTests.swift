@@ -110,4 +110,25 @@ import Testing
         #expect(failure(agent.request("GET", "http://127.0.0.1/", Headers(["Bad Name": ["v"]])))?
             .check(InvalidHeader.self) != nil)
     }
+
+    @Test func aURIWithAnotherSchemeFailsWithSchemeNotSupportedEvenWhenItIsNotAnHTTPURI() throws {
+        // When the URI is file:///etc/passwd (no host) or mailto:a@example.com (no "//"), the request
+        // fails with SchemeNotSupported naming that scheme (Twisted's error); an unparseable URI
+        // without a scheme stays InvalidURI.
+        let reactor = try EPollReactor()
+        defer { reactor.close() }
+        let agent = Agent(reactor)
+        func failure(_ uri: String) -> Failure? {
+            var result: Failure?
+            agent.request("GET", uri).addBoth { outcome -> Void in if case .failure(let f) = outcome { result = f } }
+            return result
+        }
+        for (uri, scheme) in [("file:///etc/passwd", "file"), ("mailto:a@example.com", "mailto"),
+                              ("FILE:///etc/passwd", "file"), ("javascript:alert(1)", "javascript")] {
+            #expect((failure(uri)?.value as? SchemeNotSupported)?.scheme == scheme, "\(uri)")
+        }
+        for uri in ["/etc/passwd", "127.0.0.1:80/", "http:///nohost", "://x"] {
+            #expect(failure(uri)?.check(InvalidURI.self) != nil, "\(uri)")
+        }
+    }
 }

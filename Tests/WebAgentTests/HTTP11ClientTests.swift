@@ -356,6 +356,63 @@ import WebServer
         #expect(connections == 1)
     }
 
+    /// What a request made with `method` on the kept connection of `RawServer.closingOnTheSecondRequest`
+    /// became: its failure (nil if it succeeded), and the requests each server connection received.
+    private func requestOnAClosingKeptConnection(_ method: String, configure: (HTTPConnectionPool) -> Void = { _ in })
+        throws -> (failure: Failure?, requestsPerConnection: [Int])
+    {
+        var failure: Failure?
+        var requestsPerConnection: [Int] = []
+        try withReactor { reactor in
+            let server = try RawServer.closingOnTheSecondRequest(reactor)
+            let pool = HTTPConnectionPool(reactor)
+            configure(pool)
+            let agent = Agent(reactor, pool: pool)
+            text(agent, server.url + "/first").addCallback { _ in
+                agent.request(method, server.url + "/second", nil, nil, timeout: 5).addCallback { readBody($0) }
+            }.addBoth { result -> Void in
+                if case .failure(let f) = result { failure = f }
+                requestsPerConnection = server.connections.map { $0.headsReceived }
+                reactor.stop()
+            }
+        }
+        return (failure, requestsPerConnection)
+    }
+
+    @Test func aPOSTWithoutABodyIsNotSentAgainOnAClosedKeptConnection() throws {
+        // When the kept-alive connection closes as a bodiless POST arrives, the POST fails with
+        // ResponseNeverReceived(ConnectionLost) and the server sees it once (Twisted's _shouldRetry).
+        let (failure, requests) = try requestOnAClosingKeptConnection("POST")
+        #expect(failure.map { describe($0) } == "ResponseNeverReceived>ConnectionLost")
+        #expect(requests == [2])
+    }
+
+    @Test func everyIdempotentMethodIsSentAgainOnAClosedKeptConnection() throws {
+        // When the kept-alive connection closes as a GET, HEAD, OPTIONS, DELETE or TRACE arrives,
+        // that request is sent again on a new connection and succeeds.
+        for method in ["GET", "HEAD", "OPTIONS", "DELETE", "TRACE"] {
+            let (failure, requests) = try requestOnAClosingKeptConnection(method)
+            #expect(failure == nil, "\(method): \(String(describing: failure))")
+            #expect(requests == [2, 1], "\(method)")
+        }
+    }
+
+    @Test func aPoolThatAllowsItSendsAPOSTAgainOnAClosedKeptConnection() throws {
+        // When the pool sets retryNonIdempotentRequests, a bodiless POST lost with its kept
+        // connection is sent again on a new one and succeeds.
+        let (failure, requests) = try requestOnAClosingKeptConnection("POST") { $0.retryNonIdempotentRequests = true }
+        #expect(failure == nil, "\(String(describing: failure))")
+        #expect(requests == [2, 1])
+    }
+
+    @Test func aPoolThatDoesNotRetryAutomaticallyFailsEvenAGET() throws {
+        // When the pool's retryAutomatically is false, a GET lost with its kept connection fails
+        // with ResponseNeverReceived and is not sent again.
+        let (failure, requests) = try requestOnAClosingKeptConnection("GET") { $0.retryAutomatically = false }
+        #expect(failure.map { describe($0) } == "ResponseNeverReceived>ConnectionLost")
+        #expect(requests == [2])
+    }
+
     @Test func aKeptConnectionCarriesResponsesOfEveryFramingInTurn() throws {
         // When one connection answers a HEAD (with a Content-Length), a 204, a chunked body with a
         // trailer and a 100 Continue before a sized body, each response is read whole and the

@@ -137,7 +137,8 @@ import Testing
     }
 
     @Test func strictAgentRefusesToRedirectPost() throws {
-        // When a POST gets a 301, 302, 307 or 308, RedirectAgent fails with PageRedirect and sends nothing more.
+        // When a POST gets a 301, 302, 307 or 308, RedirectAgent fails with ResponseFailed([PageRedirect]),
+        // the redirect response attached (Twisted's shape), and sends nothing more.
         for status in ["301 Moved Permanently", "302 Found", "307 Temporary Redirect", "308 Permanent Redirect"] {
             var outcome: Result<Response, Failure>?
             var server: ScriptedServer?
@@ -147,7 +148,10 @@ import Testing
                     .request("POST", server!.url + "/form", nil, FileBodyProducer(Array("a=1".utf8)))
                 stopAfter(d, reactor) { outcome = $0 }
             }
-            let redirect = try #require(outcome?.failureValue?.value as? PageRedirect, "\(status)")
+            let failed = try #require(outcome?.failureValue?.value as? ResponseFailed, "\(status)")
+            #expect(failed.reasons.count == 1)
+            let redirect = try #require(failed.reasons.first?.value as? PageRedirect, "\(status)")
+            #expect(failed.response === redirect.response)
             #expect(redirect.status == Int(status.prefix(3)))
             #expect(redirect.location == server!.url + "/elsewhere")
             #expect(redirect.response.code == redirect.status)
@@ -173,7 +177,8 @@ import Testing
     }
 
     @Test func browserLikeAgentKeepsTheMethodOn307And308() throws {
-        // When a POST gets a 307 or 308, BrowserLikeRedirectAgent fails with PageRedirect; a GET is followed.
+        // When a POST gets a 307 or 308, BrowserLikeRedirectAgent fails with ResponseFailed([PageRedirect]);
+        // a GET is followed.
         for status in ["307 Temporary Redirect", "308 Permanent Redirect"] {
             var post: Result<Response, Failure>?
             var get: Result<Response, Failure>?
@@ -191,7 +196,9 @@ import Testing
                         reactor.stop()
                     }
             }
-            #expect((post?.failureValue?.value as? PageRedirect)?.status == Int(status.prefix(3)))
+            let failed = post?.failureValue?.value as? ResponseFailed
+            #expect((failed?.reasons.first?.value as? PageRedirect)?.status == Int(status.prefix(3)))
+            #expect(failed?.response?.code == Int(status.prefix(3)))
             #expect(get?.successValue?.code == 200)
             #expect(server!.requests.map(requestLine) == ["POST /form HTTP/1.1", "GET /form HTTP/1.1",
                                                           "GET /done HTTP/1.1"])
@@ -262,6 +269,33 @@ import Testing
             #expect(requestHeader(other, name) == nil, "\(name) was sent to another origin")
         }
         #expect(requestHeader(other, "X-Plain") == "p")
+    }
+
+    @Test func crossOriginRedirectDropsAUserSetHostHeader() throws {
+        // When a request with a user-set Host header is redirected from 127.0.0.1 to 127.0.0.2, the
+        // second server gets the Host of its own URI, not the user's (as curl does); a same-origin
+        // redirect keeps the user's Host.
+        var outcome: Result<Response, Failure>?
+        var first: ScriptedServer?
+        var second: RawServer?
+        try withReactor { reactor in
+            second = try RawServer.start(reactor, interface: "127.0.0.2") { connection in
+                connection.answerEachHead(okResponse("there"))
+            }
+            first = try Self.redirectingServer(reactor, [
+                "/start": ("302 Found", "/same"),
+                "/same": ("302 Found", second!.url + "/other"),
+            ])
+            let agent = RedirectAgent(Agent(reactor))
+            stopAfter(agent.request("GET", first!.url + "/start", Headers(["Host": ["a.example"]])), reactor) {
+                outcome = $0
+            }
+        }
+        #expect(outcome?.successValue?.code == 200)
+        #expect(first?.requests.map { requestHeader($0, "Host") } == ["a.example", "a.example"])
+        let other = try #require(second?.connections.first?.text)
+        #expect(requestLine(other) == "GET /other HTTP/1.1")
+        #expect(requestHeader(other, "Host") == "127.0.0.2:\(second!.port)")
     }
 
     @Test func redirectToAnotherSchemeFailsWithSchemeNotSupported() throws {

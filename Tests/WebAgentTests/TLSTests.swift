@@ -23,29 +23,51 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
 
 /// nginx on a loopback port serving HTTPS, with HTTP/2 (ALPN) unless `http2` is false, with a
 /// certificate made for the test; stopped by its PID. `/` answers "h2 ok", `/connection` the
-/// serial number of the connection the request came on.
+/// serial number of the connection the request came on. It listens on `tlsPorts` ports with TLS
+/// and `plainPorts` without (plain http), and logs every request (`requests()`).
 final class H2Server {
     let directory: String
     let certificate: String
     let port: Int
+    /// Every port serving TLS (`port` first), then those serving plain http.
+    let tlsPorts: [Int]
+    let plainPorts: [Int]
     private var pid: Int32 = 0
 
-    init(http2: Bool = true) throws {
+    /// One request as nginx logged it.
+    struct LoggedRequest {
+        /// nginx's serial number of the connection it came on.
+        var connection: String
+        /// Whether that connection's TLS session was resumed (not a full handshake).
+        var sessionReused: Bool
+        var port: Int
+        var path: String
+    }
+
+    init(http2: Bool = true, tlsPorts tlsCount: Int = 1, plainPorts plainCount: Int = 0,
+         maxStreams: Int = 128) throws {
         directory = NSTemporaryDirectory() + "h2-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory + "/logs", withIntermediateDirectories: true)
         certificate = directory + "/cert.pem"
         let key = directory + "/key.pem"
         try TLSServer.makeCertificate(certificate, key: key)
-        port = freeLoopbackPort()
+        tlsPorts = (0..<max(1, tlsCount)).map { _ in freeLoopbackPort() }
+        plainPorts = (0..<plainCount).map { _ in freeLoopbackPort() }
+        port = tlsPorts[0]
+        let listens = tlsPorts.map { "listen 127.0.0.1:\($0) ssl\(http2 ? " http2" : "");" }
+            + plainPorts.map { "listen 127.0.0.1:\($0);" }
         let config = """
             daemon on;
             pid \(directory)/nginx.pid;
             error_log \(directory)/logs/error.log;
             events { worker_connections 64; }
             http {
-                access_log off;
+                log_format requests '$connection $ssl_session_reused $server_port $uri';
+                access_log \(directory)/logs/access.log requests;
+                http2_max_concurrent_streams \(maxStreams);
+                ssl_session_cache shared:TLS:1m;
                 server {
-                    listen 127.0.0.1:\(port) ssl\(http2 ? " http2" : "");
+                    \(listens.joined(separator: "\n        "))
                     ssl_certificate \(certificate);
                     ssl_certificate_key \(key);
                     location / { return 200 "h2 ok\\n"; }
@@ -59,6 +81,16 @@ final class H2Server {
         }
         pid = Int32((try? String(contentsOfFile: directory + "/nginx.pid", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+    }
+
+    /// The requests nginx has logged so far, in the order they ended.
+    func requests() -> [LoggedRequest] {
+        readText(directory + "/logs/access.log").split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ")
+            guard fields.count == 4, let port = Int(fields[2]) else { return nil }
+            return LoggedRequest(connection: String(fields[0]), sessionReused: fields[1] == "r", port: port,
+                                 path: String(fields[3]))
+        }
     }
 
     /// Stops nginx by its PID and removes its files.
@@ -208,6 +240,31 @@ struct TLSTests {
         // s_server -www ends its HTTP/1.0 body by closing (PotentialDataLoss).
         let reason = try #require(body.reason)
         #expect(reason.check(PotentialDataLoss.self, ResponseDone.self, CancelledError.self) != nil, "\(reason)")
+    }
+
+    @Test func aBodyProtocolThatStopsItsTransportGetsResponseFailedOverHTTPS() throws {
+        // When an https body protocol calls stopProducing() or abortConnection() in dataReceived, its
+        // connectionLost gets ResponseFailed holding ConnectionAborted and the response, as over http.
+        let server = try TLSServer()
+        defer { server.stop() }
+        for abort in [false, true] {
+            let body = StoppingProtocol(abort: abort)
+            var response: Response?
+            try withReactor { reactor in
+                Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+                    .addCallback { r -> Deferred<Void> in
+                        response = r
+                        r.deliverBody(body)
+                        return body.done
+                    }
+                    .addErrback { failure in Issue.record("\(failure)") }
+                    .addBoth { _ in reactor.stop() }
+            }
+            let failed = try #require(body.reason?.value as? ResponseFailed, "\(String(describing: body.reason))")
+            #expect(failed.reasons.first?.value is ConnectionAborted, "\(failed)")
+            #expect(failed.response === response)
+            #expect(body.chunksAfterStop == 0, "abort: \(abort)")
+        }
     }
 
     @Test func theCAFileDoesNotTurnVerificationOff() throws {

@@ -50,6 +50,12 @@ CURLMcode ccurl_multi_setopt_ptr(CURLM *m, CURLMoption o, void *v);
 CURLMcode ccurl_multi_setopt_socket_cb(CURLM *m, curl_socket_callback cb);
 CURLMcode ccurl_multi_setopt_timer_cb(CURLM *m, curl_multi_timer_callback cb);
 
+/* A share handle: data (the TLS session cache) shared by the easy handles that set CURLOPT_SHARE
+ * to it. No lock functions are set: every handle using it runs on one thread. */
+CURLSH *ccurl_share_init(void);
+CURLSHcode ccurl_share_setopt_long(CURLSH *s, CURLSHoption o, long v);
+CURLSHcode ccurl_share_cleanup(CURLSH *s);
+
 struct curl_slist *ccurl_slist_append(struct curl_slist *list, const char *string);
 void ccurl_slist_free_all(struct curl_slist *list);
 

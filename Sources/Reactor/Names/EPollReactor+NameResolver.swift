@@ -1,6 +1,6 @@
 import Glibc
 
-extension EPollReactor {
+extension EPollReactor: ReactorPluggableNameResolver {
     /// The resolver `connectTCP` looks names up with; settable (before connecting) to swap it.
     ///
     /// Made on first use: a `CachingResolver` on this reactor's clock over an `AresResolver`

@@ -4,13 +4,22 @@ import Glibc
 ///
 /// Twisted: `twisted.internet.address.IPv4Address` / `IPv6Address` (type "TCP").
 public struct Address: Hashable, Sendable, CustomStringConvertible {
-    public enum Family: Sendable { case ipv4, ipv6 }
+    /// The address family: IPv4 or IPv6.
+    public enum Family: Sendable {
+        /// An IPv4 address ("127.0.0.1").
+        case ipv4
+        /// An IPv6 address ("::1").
+        case ipv6
+    }
 
+    /// Whether the address is IPv4 or IPv6.
     public let family: Family
     /// The numeric host ("127.0.0.1", "::1").
     public let host: String
+    /// The port number.
     public let port: Int
 
+    /// The address `host` (numeric) and `port` in `family`.
     public init(family: Family, host: String, port: Int) {
         self.family = family
         self.host = host

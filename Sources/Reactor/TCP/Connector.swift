@@ -22,10 +22,15 @@ public final class Connector {
         case resolving, connecting, connected, failed, disconnected
     }
 
-    let reactor: EPollReactor
+    /// Nil only for a connector a `MemoryReactor` records, which never touches it.
+    let reactor: EPollReactor!
     let factory: ClientFactory
+    /// The host to connect to, as given to `connectTCP` (a name or a numeric address).
     public let host: String
+    /// The port to connect to.
     public let port: Int
+    /// Seconds allowed for the whole attempt, name lookup included, before it fails with
+    /// `ConnectTimeoutError`; 0 for no limit.
     public let timeout: Double
     /// nil: the reactor's `nameResolver`, fetched only when a name is to be looked up (a numeric
     /// host never makes the reactor start its resolver).
@@ -44,6 +49,8 @@ public final class Connector {
     private var candidates: [SocketAddress] = []
     private var lastError: (any Error)?
     private var connection: TCPConnection?
+    /// The transport a test connected a `MemoryReactor`'s connector with.
+    private var memoryTransport: (any Transport)?
     /// Called with the protocol after its `makeConnection` (used by `connectProtocol`).
     var onConnected: ((Protocol) -> Void)?
 
@@ -63,8 +70,22 @@ public final class Connector {
     /// The number of connects in progress (for tests).
     var attemptsInProgress: Int { attempts.count }
 
+    /// A connector that makes no connection by itself: `MemoryReactor` records it and the test
+    /// completes or fails it (`completeInMemory`, `failInMemory`).
+    package init(memoryHost host: String, port: Int, factory: ClientFactory, timeout: Double) {
+        self.reactor = nil
+        self.host = host
+        self.port = port
+        self.factory = factory
+        self.timeout = timeout
+        self.resolver = nil
+        // Never read: a memory connector makes no attempts of its own.
+        self.clock = Clock()
+        self.attemptDelay = 0
+    }
+
     /// The transport of the connection, once connected.
-    public var transport: (any Transport)? { connection }
+    public var transport: (any Transport)? { connection ?? memoryTransport }
 
     /// Where the connector connects to.
     public func getDestination() -> (host: String, port: Int) { (host, port) }
@@ -102,7 +123,7 @@ public final class Connector {
     /// Stops connecting, or closes the connection if it is made.
     public func disconnect() {
         if state == .connected {
-            connection?.loseConnection()
+            transport?.loseConnection()
         } else {
             stopConnecting()
         }
@@ -258,6 +279,50 @@ public final class Connector {
     }
 }
 
+// MARK: - In memory, for MemoryReactor
+
+extension Connector {
+    /// Starts a memory connector: the factory hears `startFactory` and `startedConnecting`.
+    package func startInMemory() {
+        state = .connecting
+        factory.startFactory()
+        factory.startedConnecting(self)
+    }
+
+    /// Connects a memory connector over `transport`: the factory builds a protocol for `peer`,
+    /// which gets `makeConnection(transport)`. Returns the protocol, or nil when the factory
+    /// refused (or the attempt is over already).
+    package func completeInMemory(_ transport: any Transport, peer: Address) -> Protocol? {
+        guard state == .resolving || state == .connecting else { return nil }
+        guard let handler = factory.buildProtocol(peer) else {
+            state = .disconnected
+            factory.stopFactory()
+            return nil
+        }
+        state = .connected
+        memoryTransport = transport
+        handler.makeConnection(transport)
+        let onConnected = self.onConnected
+        self.onConnected = nil
+        onConnected?(handler)
+        return handler
+    }
+
+    /// Fails a memory connector's attempt: the factory hears `clientConnectionFailed(error)`.
+    package func failInMemory(_ error: any Error) {
+        fail(error)
+    }
+
+    /// Ends a memory connector's connection: the factory hears `clientConnectionLost(reason)`.
+    package func loseInMemory(_ reason: Failure) {
+        guard state == .connected else { return }
+        state = .disconnected
+        memoryTransport = nil
+        factory.clientConnectionLost(self, reason)
+        factory.stopFactory()
+    }
+}
+
 /// A socket whose non-blocking connect is in progress; writable means it finished.
 private final class ConnectAttempt: WriteDescriptor {
     let fileDescriptor: Int32
@@ -297,10 +362,22 @@ extension EPollReactor {
                            resolver: (any NameResolver)? = nil, clock: (any ReactorTime)? = nil,
                            attemptDelay: Double = 0.25) -> Connector
     {
+        assertInLoop()
         let connector = Connector(reactor: self, host: host, port: port, factory: factory, timeout: timeout,
                                   resolver: resolver, clock: clock, attemptDelay: attemptDelay)
         connector.start()
         return connector
+    }
+
+    /// Starts connecting to `host`:`port` with the reactor's `nameResolver`, attempts 0.25 s apart
+    /// (see `Connector`); the factory hears how it ends. `ReactorTCP`'s requirement.
+    ///
+    /// Twisted: `IReactorTCP.connectTCP`.
+    @discardableResult
+    public func connectTCP(_ host: String, _ port: Int, _ factory: ClientFactory, timeout: Double = 30)
+        -> Connector
+    {
+        connectTCP(host, port, factory, timeout: timeout, resolver: nil, clock: nil, attemptDelay: 0.25)
     }
 }
 
@@ -312,15 +389,13 @@ extension EPollReactor {
 ///
 /// Twisted: `twisted.internet.endpoints.connectProtocol` with a TCP client endpoint.
 public func connectProtocol<P: Protocol>(
-    _ reactor: EPollReactor, host: String, port: Int, _ protocol: P, timeout: Double = 30,
-    resolver: (any NameResolver)? = nil, clock: (any ReactorTime)? = nil, attemptDelay: Double = 0.25
+    _ reactor: any ReactorTCP, host: String, port: Int, _ protocol: P, timeout: Double = 30
 ) -> Deferred<P> {
     let factory = OneShotFactory<P>(`protocol`)
     var connector: Connector?
     let result = Deferred<P> { _ in connector?.stopConnecting() }
     factory.result = result
-    connector = reactor.connectTCP(host, port, factory, timeout: timeout, resolver: resolver, clock: clock,
-                                   attemptDelay: attemptDelay)
+    connector = reactor.connectTCP(host, port, factory, timeout: timeout)
     if factory.result != nil {
         connector?.onConnected = { _ in
             let result = factory.result

@@ -9,6 +9,7 @@ import Deferreds
 open class Factory {
     private let make: ((Address) -> Protocol?)?
 
+    /// A factory for subclasses that override `buildProtocol(_:)`.
     public init() {
         make = nil
     }

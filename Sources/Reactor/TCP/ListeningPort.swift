@@ -10,6 +10,7 @@ public final class ListeningPort: ReadDescriptor, OwnedSocket {
     /// Let go of when the port closes: a factory that holds its port (a `WebServer` keeps its
     /// ports) would otherwise keep both alive after the reactor has dropped the port.
     private var factory: Factory?
+    /// The listening socket's descriptor; -1 once the port is closed.
     public private(set) var fileDescriptor: Int32
     private let host: Address
 
@@ -43,6 +44,8 @@ public final class ListeningPort: ReadDescriptor, OwnedSocket {
         return done
     }
 
+    /// Accepts the connections waiting (at most 64 per call, so other descriptors get their turn)
+    /// and gives each a protocol from the factory. Called by the reactor.
     public func doRead() throws {
         for _ in 0..<64 {
             guard fileDescriptor >= 0 else { return }
@@ -85,6 +88,8 @@ public final class ListeningPort: ReadDescriptor, OwnedSocket {
         factory = nil
     }
 
+    /// The reactor dropped the port (it shut down): closes the socket, tells the factory it has
+    /// stopped and lets go of it.
     public func connectionLost(_ reason: Failure) {
         reactor.release(self)
         if fileDescriptor >= 0 {
@@ -113,6 +118,7 @@ extension EPollReactor {
     public func listenTCP(_ port: Int, _ factory: Factory, interface: String = "127.0.0.1", backlog: Int = 1024)
         throws -> ListeningPort
     {
+        assertInLoop()
         guard (0...65535).contains(port), let address = SocketAddress(numericHost: interface, port: port) else {
             throw CannotListenError(interface: interface, port: port, errno: EINVAL)
         }

@@ -19,6 +19,7 @@ open class Protocol {
     /// The connection's transport, from `makeConnection` until `connectionLost`.
     public var transport: (any Transport)?
 
+    /// A protocol not yet connected (`transport` is nil).
     public init() {}
 
     /// Sets `transport`, then calls `connectionMade()`.

@@ -7,8 +7,11 @@ import Deferreds
 ///
 /// Twisted: `twisted.internet.interfaces.IPushProducer`.
 public protocol PushProducer: AnyObject {
+    /// Stop producing until `resumeProducing()`; data already on its way may still arrive.
     func pauseProducing()
+    /// Produce again after `pauseProducing()`.
     func resumeProducing()
+    /// Stop for good: no more data is wanted.
     func stopProducing()
 }
 
@@ -38,6 +41,7 @@ public protocol Transport: PushProducer {
     /// Asks `producer` to pause while the write buffer is above the high-water mark (`streaming`
     /// producers), or to produce each time the buffer empties (`streaming: false`).
     func registerProducer(_ producer: any PushProducer, streaming: Bool)
+    /// Forgets the producer given to `registerProducer(_:streaming:)`.
     func unregisterProducer()
 }
 
@@ -49,6 +53,7 @@ extension Transport {
 
 /// The connection was closed by `abortConnection()`. Twisted: `twisted.internet.error.ConnectionAborted`.
 public struct ConnectionAborted: Error, CustomStringConvertible {
+    /// The error a locally aborted connection ends with.
     public init() {}
     public var description: String { "Connection was aborted locally using abortConnection." }
 }

@@ -8,11 +8,33 @@ enum CurlErrors {
     /// libcurl's own limit on one header line (CURL_MAX_HTTP_HEADER).
     static let curlMaxHeaderLine = 100 * 1024
 
+    /// The typed error for `code`. Its message says why as curl's command line does: libcurl's
+    /// detailed message for this transfer (its error buffer, e.g. "SSL: no alternative certificate
+    /// subject name matches target host name 'h1.test'"), or the code's generic text when libcurl
+    /// left none.
     /// - Parameters:
     ///   - osErrno: the transfer's CURLINFO_OS_ERRNO; `connectSeconds`: its CURLINFO_CONNECT_TIME_T.
+    ///   - detail: the transfer's CURLOPT_ERRORBUFFER text ("" when empty).
+    ///   - proxy: the transfer's proxy; `connectCode`: its answer to CONNECT (CURLINFO_HTTP_CONNECTCODE).
     static func error(for code: CURLcode, osErrno: Int, connectSeconds: Double, uri: URI, receivedHeaders: Bool,
-                      maxHeaderBytes: Int) -> any Error {
-        let message = String(cString: ccurl_easy_strerror(code))
+                      maxHeaderBytes: Int, detail: String = "", proxy: HTTPProxy? = nil,
+                      connectCode: Int = 0) -> any Error {
+        if let proxy, code != CURLE_OK, code != CURLE_ABORTED_BY_CALLBACK {
+            if connectCode != 0 && !(200...299).contains(connectCode) {
+                return ProxyTunnelError(proxy: proxy.description, code: connectCode)
+            }
+            // With a proxy, libcurl connects only to the proxy (the server is behind the tunnel).
+            if code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_PROXY
+                || (code == CURLE_OPERATION_TIMEDOUT && connectCode == 0)
+            {
+                let direct = error(for: code == CURLE_COULDNT_RESOLVE_PROXY ? CURLE_COULDNT_RESOLVE_HOST : code,
+                                   osErrno: osErrno, connectSeconds: connectSeconds,
+                                   uri: URI(scheme: "http", host: proxy.host, port: proxy.port, pathAndQuery: "/"),
+                                   receivedHeaders: false, maxHeaderBytes: maxHeaderBytes, detail: detail)
+                return ProxyConnectError(proxy: proxy.description, reason: Failure(direct))
+            }
+        }
+        let message = detail.isEmpty ? String(cString: ccurl_easy_strerror(code)) : detail
         switch code {
         case CURLE_UNSUPPORTED_PROTOCOL:
             // The agent only hands libcurl http and https URIs; for those this code means the

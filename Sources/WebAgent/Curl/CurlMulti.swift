@@ -7,7 +7,6 @@ import Reactor
 /// thread-safely) before any handle exists. Only https requests need it.
 let curlLoadError: String? = ccurl_load().map { String(cString: $0) }
 
-/// Settings a multi handle applies to every transfer it runs (from `HTTPConnectionPool`).
 /// One libcurl multi handle driven by a reactor: the only owner of the `CURLM*`.
 ///
 /// libcurl tells us which sockets to watch (the socket callback → `addReader`/`addWriter`) and
@@ -19,9 +18,16 @@ final class CurlMulti {
     // Used on the reactor's thread only, so its fields skip the runtime's exclusivity checks
     // (@exclusivity(unchecked)): on every header line, chunk and event they cost about 3 % of
     // getpage's CPU per page.
-    let reactor: EPollReactor
+    let reactor: any ReactorTime & ReactorFDSet
     let settings: PoolSettings
     private let handle: UnsafeMutableRawPointer
+    /// The TLS session cache every easy handle of this multi handle uses (libcurl keeps one per
+    /// easy handle otherwise): a connection to a server resumes the session of an earlier one,
+    /// whichever handle made it, instead of a full handshake. (Connections and DNS answers are
+    /// already shared: they are the multi handle's own.) libcurl resumes a session only for the
+    /// same host, port and TLS settings (CA file included).
+    /// Freed (nil) once the multi handle is shut down.
+    @exclusivity(unchecked) private var share: UnsafeMutableRawPointer?
     @exclusivity(unchecked) private var sockets: [Int32: CurlSocket] = [:]
     @exclusivity(unchecked) private var timer: DelayedCall?
     /// libcurl's timer was last set to 0 ms: it wants `CURL_SOCKET_TIMEOUT` as soon as possible.
@@ -50,11 +56,15 @@ final class CurlMulti {
     var activeTransferCount: Int { active.count }
     var idleEasyHandleCount: Int { idleEasyHandles.count }
 
-    init(reactor: EPollReactor, settings: PoolSettings) {
+    init(reactor: any ReactorTime & ReactorFDSet, settings: PoolSettings) {
         precondition(curlLoadError == nil, "CurlMulti made without libcurl: \(curlLoadError ?? "")")
         self.reactor = reactor
         self.settings = settings
         handle = ccurl_multi_init()
+        share = ccurl_share_init()
+        if let share {
+            ccurl_share_setopt_long(share, CURLSHOPT_SHARE, Int(CURL_LOCK_DATA_SSL_SESSION.rawValue))
+        }
         let me = Unmanaged.passUnretained(self).toOpaque()
         ccurl_multi_setopt_ptr(handle, CURLMOPT_SOCKETDATA, me)
         ccurl_multi_setopt_socket_cb(handle) { _, fd, what, userp, _ in
@@ -67,6 +77,11 @@ final class CurlMulti {
             return 0
         }
         ccurl_multi_setopt_long(handle, CURLMOPT_MAXCONNECTS, settings.maxIdleConnections)
+        // HTTP/2: requests to one server share a connection as streams (libcurl's default, said
+        // here), up to the server's limit on concurrent streams (and libcurl's own, 100); the
+        // limits on connections below count connections, not streams. See CURLOPT_PIPEWAIT in
+        // `CurlTransfer.begin` for how requests started together come to share one.
+        ccurl_multi_setopt_long(handle, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
         if let perHost = settings.maxConnectionsPerHost {
             ccurl_multi_setopt_long(handle, CURLMOPT_MAX_HOST_CONNECTIONS, perHost)
         }
@@ -97,6 +112,9 @@ final class CurlMulti {
         for socket in sockets.values { socket.unwatch() }
         sockets = [:]
         ccurl_multi_cleanup(handle)
+        // Every easy handle using it is gone (those made from now on do not use it).
+        if let share { ccurl_share_cleanup(share) }
+        share = nil
     }
 
     // MARK: - Transfers
@@ -108,7 +126,10 @@ final class CurlMulti {
             return easy
         }
         liveEasyHandles += 1
-        return ccurl_easy_init()
+        let easy = ccurl_easy_init()!
+        // curl_easy_reset keeps it: set once per handle.
+        if let share { ccurl_easy_setopt_ptr(easy, CURLOPT_SHARE, share) }
+        return easy
     }
 
     private func cleanUp(_ easy: UnsafeMutableRawPointer) {

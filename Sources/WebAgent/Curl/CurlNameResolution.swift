@@ -3,16 +3,17 @@ import Deferreds
 import Reactor
 
 extension CurlTransfer {
-    /// Looks the host of an https URI up with the reactor's `nameResolver` before libcurl starts,
-    /// so that both schemes share one resolver (one lookup per name per TTL, its cache, its
-    /// errors), and calls `done` with the answer or the failure (`DNSLookupError`; `TimeoutError`
-    /// when `timeout` passes first). `done` may run before this returns (an answer already known).
+    /// Looks the host of an https URI up with `resolver` (the reactor's `nameResolver`) before
+    /// libcurl starts, so that both schemes share one resolver (one lookup per name per TTL, its
+    /// cache, its errors), and calls `done` with the answer or the failure (`DNSLookupError`;
+    /// `TimeoutError` when `timeout` seconds pass first on `clock`). `done` may run before this
+    /// returns (an answer already known).
     ///
     /// - Returns: the lookup, to cancel (`done` then hears `CancelledError`).
-    static func lookUp(_ uri: URI, reactor: EPollReactor, timeout: Double?,
+    static func lookUp(_ uri: URI, resolver: any NameResolver, clock: any ReactorTime, timeout: Double?,
                        done: @escaping (Result<HostResolution, Failure>) -> Void) -> Deferred<HostResolution>
     {
-        let lookup = reactor.nameResolver.resolveHostName(uri.host)
+        let lookup = resolver.resolveHostName(uri.host)
         var finished = false
         var timer: DelayedCall?
         let finish = { (outcome: Result<HostResolution, Failure>) in
@@ -23,7 +24,7 @@ extension CurlTransfer {
             done(outcome)
         }
         if let timeout, !lookup.called {
-            timer = reactor.callLater(timeout) {
+            timer = clock.callLater(timeout) {
                 timer = nil
                 finish(.failure(Failure(TimeoutError(seconds: timeout))))
                 lookup.cancel()

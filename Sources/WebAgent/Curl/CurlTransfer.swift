@@ -72,6 +72,13 @@ final class CurlTransfer: ResponseBody {
     /// before the handle goes back to the multi handle (which resets it for another transfer, or
     /// frees it): nil while the handle is still this transfer's.
     @exclusivity(unchecked) private var handleRecord: HandleRecord?
+    /// libcurl's detailed message about a failure (CURLOPT_ERRORBUFFER), set on the easy handle
+    /// while it is this transfer's and read into the handle's record.
+    private let errorBuffer: UnsafeMutablePointer<CChar> = {
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
+        buffer.initialize(to: 0)
+        return buffer
+    }()
     /// While a body is being delivered the transfer keeps itself alive: once libcurl is done with
     /// it, nothing else may hold it (the caller can drop the Response after `deliverBody`).
     @exclusivity(unchecked) private var keepAlive: CurlTransfer?
@@ -88,6 +95,7 @@ final class CurlTransfer: ResponseBody {
     deinit {
         if let headerList { ccurl_slist_free_all(headerList) }
         if let resolveList { ccurl_slist_free_all(resolveList) }
+        errorBuffer.deallocate()
     }
 
     // MARK: - Starting
@@ -104,8 +112,15 @@ final class CurlTransfer: ResponseBody {
         ccurl_easy_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
         // No proxy from the environment (http_proxy, …): like Twisted's Agent, which only uses one
         // when given a ProxyAgent. (It also spares libcurl an environment lookup per request.)
-        ccurl_easy_setopt_str(handle, CURLOPT_PROXY, "")
+        ccurl_easy_setopt_str(handle, CURLOPT_PROXY, options.proxy?.curlURL ?? "")
+        if options.proxy != nil {
+            // ProxyAgent's proxy is used for every request (no_proxy is its caller's business), and
+            // the CONNECT's response is not the server's.
+            ccurl_easy_setopt_str(handle, CURLOPT_NOPROXY, "")
+            ccurl_easy_setopt_long(handle, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1)
+        }
         ccurl_easy_setopt_ptr(handle, CURLOPT_PRIVATE, me)
+        ccurl_easy_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer)
         ccurl_easy_setopt_ptr(handle, CURLOPT_HEADERDATA, me)
         ccurl_easy_setopt_write_cb(handle, CURLOPT_HEADERFUNCTION) { data, size, count, userdata in
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
@@ -122,11 +137,20 @@ final class CurlTransfer: ResponseBody {
         }
         if let caFile = options.caFile {
             ccurl_easy_setopt_str(handle, CURLOPT_CAINFO, caFile)
+            // The file replaces the system's trust: libcurl also reads its compiled-in CA directory
+            // (CURLOPT_CAPATH, /etc/ssl/certs on Debian) unless it is cleared. (With no directory,
+            // libcurl 7.87+ caches the store built from the file in the multi handle, keyed by the
+            // file's name, for CURLOPT_CA_CACHE_TIMEOUT: 24 hours by default.)
+            ccurl_easy_setopt_str(handle, CURLOPT_CAPATH, nil)
         }
         if !multi.settings.persistent {
             ccurl_easy_setopt_long(handle, CURLOPT_FORBID_REUSE, 1)
         } else {
             ccurl_easy_setopt_long(handle, CURLOPT_MAXAGE_CONN, max(1, Int(multi.settings.idleTimeout)))
+            // While a connection to the server is being made, wait for it to say whether it speaks
+            // HTTP/2 rather than open another: requests started together then share one as streams
+            // (over HTTP/1.1 each then opens its own, a handshake later).
+            ccurl_easy_setopt_long(handle, CURLOPT_PIPEWAIT, 1)
             multi.trackConnections(of: handle)
         }
         switch request.method {
@@ -349,7 +373,8 @@ final class CurlTransfer: ResponseBody {
         let record = handleRecord ?? readHandle()
         return Failure(CurlErrors.error(for: code, osErrno: record.osErrno, connectSeconds: record.connectSeconds,
                                         uri: uri, receivedHeaders: headersDispatched,
-                                        maxHeaderBytes: options.maxHeaderBytes))
+                                        maxHeaderBytes: options.maxHeaderBytes, detail: record.errorDetail,
+                                        proxy: options.proxy, connectCode: record.connectCode))
     }
 
     private var bodyIsCloseDelimited: Bool {
@@ -434,7 +459,7 @@ final class CurlTransfer: ResponseBody {
                 multi.noteNews(self)
                 multi.deliverNews()
             },
-            stop: { [weak self] in self?.fail(Failure(CancelledError())) },
+            stop: { [weak self] in self?.fail(ResponseBody.stoppedByProtocol()) },
             peer: { record.peer }, host: { record.local })
     }
 
@@ -470,13 +495,20 @@ final class CurlTransfer: ResponseBody {
         var osErrno: Int
         /// Seconds spent connecting (CURLINFO_CONNECT_TIME_T).
         var connectSeconds: Double
+        /// libcurl's detailed message about the failure (its error buffer), "" if none.
+        var errorDetail: String
+        /// The proxy's answer to CONNECT (CURLINFO_HTTP_CONNECTCODE), 0 if none.
+        var connectCode = 0
     }
 
     /// Records what the transfer reads from its easy handle. `CurlMulti` calls it before the
     /// handle leaves the transfer (recycled for another transfer, or freed); later reads use the
     /// record, never the handle.
     func recordHandle() {
-        if handleRecord == nil { handleRecord = readHandle() }
+        guard handleRecord == nil else { return }
+        handleRecord = readHandle()
+        // The buffer goes with the transfer; the handle, kept for another one, must not keep it.
+        ccurl_easy_setopt_ptr(easy, CURLOPT_ERRORBUFFER, nil)
     }
 
     private func readHandle() -> HandleRecord {
@@ -497,8 +529,14 @@ final class CurlTransfer: ResponseBody {
         func address(_ host: String, _ port: Int) -> Address {
             Address(family: host.containsByte(UInt8(ascii: ":")) ? .ipv6 : .ipv4, host: host, port: port)
         }
+        var connectCode = 0
+        if options.proxy != nil { ccurl_easy_getinfo_long(easy, CURLINFO_HTTP_CONNECTCODE, &connectCode) }
+        // libcurl's messages may end with a line feed or a space.
+        var detail = String(cString: errorBuffer)
+        while detail.last?.isWhitespace == true { detail.removeLast() }
         return HandleRecord(peer: address(peerHost, port), local: address(localHost, localPort), osErrno: osErrno,
-                            connectSeconds: Double(connectMicroseconds) / 1_000_000)
+                            connectSeconds: Double(connectMicroseconds) / 1_000_000, errorDetail: detail,
+                            connectCode: connectCode)
     }
 }
 

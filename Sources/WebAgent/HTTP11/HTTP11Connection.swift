@@ -113,9 +113,9 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
             return
         }
         if !parser.isCloseDelimited && !parser.receivedAny && servedResponses > 0 && !exchange.retried
-            && exchange.request.bodyProducer == nil {
+            && exchange.pool.shouldRetry(exchange.request) {
             // A kept-alive connection the server had closed: once, on a fresh connection, ahead of
-            // the requests that were waiting.
+            // the requests that were waiting, when the pool's policy allows it for this request.
             exchange.retried = true
             exchange.detachForRetry()
             exchange.pool.closed(self, retrying: exchange)

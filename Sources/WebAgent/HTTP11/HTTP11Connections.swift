@@ -15,12 +15,15 @@ import Reactor
 ///   beyond that are closed) and `maxIdleConnections` in all. A sweep closes those idle too long.
 /// - A non-persistent pool sends `Connection: close` and closes each connection after its response.
 final class HTTP11Connections {
+    /// A server, and the proxy its connections go through (`ProxyAgent`): connections through a
+    /// proxy are counted and kept per server, as direct ones are.
     struct Key: Hashable {
         let host: String
         let port: Int
+        var proxy: HTTPProxy? = nil
     }
 
-    let reactor: EPollReactor
+    let reactor: any ReactorTime & ReactorTCP
     let settings: PoolSettings
     var persistent: Bool { settings.persistent }
 
@@ -39,7 +42,7 @@ final class HTTP11Connections {
     var openCount: Int { all.count }
     private var isShutDown = false
 
-    init(reactor: EPollReactor, settings: PoolSettings) {
+    init(reactor: any ReactorTime & ReactorTCP, settings: PoolSettings) {
         self.reactor = reactor
         self.settings = settings
     }
@@ -58,7 +61,7 @@ final class HTTP11Connections {
             exchange.connectionFinished(Failure(ConnectionLost("the connection pool was shut down")))
             return
         }
-        let key = Key(host: exchange.uri.host, port: exchange.uri.port)
+        let key = exchange.poolKey
         guard mayUse(key) else {
             if first { waiting.insert(exchange, at: waitingHead) } else { waiting.append(exchange) }
             return
@@ -108,7 +111,8 @@ final class HTTP11Connections {
         let connection = HTTP11Connection(pool: self, key: key)
         all[ObjectIdentifier(connection)] = connection
         connection.pendingExchange = exchange
-        let attempt = connectProtocol(reactor, host: key.host, port: key.port, connection,
+        let attempt = connectProtocol(reactor, host: key.proxy?.host ?? key.host, port: key.proxy?.port ?? key.port,
+                                      connection,
                                       timeout: exchange.options.connectTimeout ?? HTTP11Connections.defaultConnectTimeout)
         connection.connecting = attempt
         // The pool stays alive until the attempt ends.
@@ -134,6 +138,10 @@ final class HTTP11Connections {
     }
 
     private func connectFailed(_ connection: HTTP11Connection, _ failure: Failure) {
+        var failure = failure
+        if let proxy = connection.key.proxy, failure.check(CancelledError.self, ConnectingCancelledError.self) == nil {
+            failure = Failure(ProxyConnectError(proxy: proxy.description, reason: failure))
+        }
         connection.connecting = nil
         all[ObjectIdentifier(connection)] = nil
         unuse(connection.key)
@@ -166,7 +174,7 @@ final class HTTP11Connections {
             for index in waitingHead..<waiting.count {
                 let exchange = waiting[index]
                 guard exchange.isWaiting else { continue }
-                let waitingKey = Key(host: exchange.uri.host, port: exchange.uri.port)
+                let waitingKey = exchange.poolKey
                 if waitingKey == key {
                     removeWaiting(at: index)
                     connection.assign(exchange)
@@ -212,6 +220,19 @@ final class HTTP11Connections {
         if freedAPlace { serveWaiting() }
     }
 
+    /// The methods sent again on a fresh connection by default: the idempotent ones.
+    /// Twisted: `_RetryingHTTP11ClientProtocol._shouldRetry`.
+    static let idempotentMethods = ["GET", "HEAD", "OPTIONS", "DELETE", "TRACE"]
+
+    /// Whether `request`, lost with its kept connection before any byte of its response came
+    /// back, may be sent again on a fresh connection: the pool retries automatically, the request
+    /// has no body (it could not be replayed), and its method is idempotent or the pool allows
+    /// the others too.
+    func shouldRetry(_ request: Request) -> Bool {
+        settings.retryAutomatically && request.bodyProducer == nil
+            && (settings.retryNonIdempotentRequests || HTTP11Connections.idempotentMethods.contains(request.method))
+    }
+
     private func unuse(_ key: Key) {
         inUseCount -= 1
         if let count = inUse[key], count > 1 { inUse[key] = count - 1 } else { inUse[key] = nil }
@@ -235,7 +256,7 @@ final class HTTP11Connections {
                 index += 1
                 continue
             }
-            let key = Key(host: exchange.uri.host, port: exchange.uri.port)
+            let key = exchange.poolKey
             if mayUse(key) {
                 if index == waitingHead {
                     waitingHead += 1

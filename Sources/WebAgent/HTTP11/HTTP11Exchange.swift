@@ -55,6 +55,9 @@ final class HTTP11Exchange: ResponseBody {
         self.responseDeferred = deferred
     }
 
+    /// The server (and proxy) whose connections it may use.
+    var poolKey: HTTP11Connections.Key { HTTP11Connections.Key(host: uri.host, port: uri.port, proxy: options.proxy) }
+
     /// Whether a new connection may be made for it (it has not ended and has no connection).
     var isWaiting: Bool { ending == nil && connection == nil }
 
@@ -95,9 +98,19 @@ final class HTTP11Exchange: ResponseBody {
         bytes.reserveCapacity(160 + uri.pathAndQuery.utf8.count)
         bytes.append(contentsOf: request.method.utf8)
         bytes.append(0x20)
-        if uri.pathAndQuery.isEmpty { bytes.append(UInt8(ascii: "/")) } else { bytes.append(contentsOf: uri.pathAndQuery.utf8) }
+        if options.proxy != nil {
+            // Through a proxy: the absolute form (RFC 9112 §3.2.2).
+            bytes.append(contentsOf: uri.withoutFragment.utf8)
+        } else if uri.pathAndQuery.isEmpty {
+            bytes.append(UInt8(ascii: "/"))
+        } else {
+            bytes.append(contentsOf: uri.pathAndQuery.utf8)
+        }
         bytes.append(contentsOf: " HTTP/1.1\r\n".utf8)
         let headers = request.headers
+        if let authorization = options.proxy?.authorization, !headers.hasHeader("Proxy-Authorization") {
+            bytes.append(contentsOf: "Proxy-Authorization: \(authorization)\r\n".utf8)
+        }
         if !headers.hasHeader("Host") {
             bytes.append(contentsOf: "Host: ".utf8)
             uri.appendAuthority(to: &bytes)
@@ -264,7 +277,7 @@ final class HTTP11Exchange: ResponseBody {
                 pausedByProtocol = false
                 if case .delivering(let protocolHandler) = bodyState { finishDelivery(protocolHandler) }
             },
-            stop: { [weak self] in self?.fail(Failure(CancelledError())) },
+            stop: { [weak self] in self?.fail(ResponseBody.stoppedByProtocol()) },
             peer: { [weak transport, uri] in transport?.getPeer() ?? Address(family: .ipv4, host: uri.host, port: uri.port) },
             host: { [weak transport] in transport?.getHost() ?? Address(family: .ipv4, host: "", port: 0) })
     }

@@ -1,0 +1,1 @@
+../../../Sources/Deferreds/Deferreds.docc/Resources/code/ch1-05.swift

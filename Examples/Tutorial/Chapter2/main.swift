@@ -1,0 +1,1 @@
+../../../Sources/Deferreds/Deferreds.docc/Resources/code/ch2-04.swift

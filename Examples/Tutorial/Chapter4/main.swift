@@ -1,0 +1,1 @@
+../../../Sources/Deferreds/Deferreds.docc/Resources/code/ch4-04.swift

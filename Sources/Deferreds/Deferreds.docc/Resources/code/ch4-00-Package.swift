@@ -1,0 +1,20 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Downloader",
+    dependencies: [
+        .package(path: "../swift-deferreds"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "Downloader",
+            dependencies: [
+                .product(name: "Deferreds", package: "swift-deferreds"),
+                .product(name: "Reactor", package: "swift-deferreds"),
+                .product(name: "WebAgent", package: "swift-deferreds"),
+                .product(name: "WebServer", package: "swift-deferreds"),
+            ]
+        ),
+    ]
+)

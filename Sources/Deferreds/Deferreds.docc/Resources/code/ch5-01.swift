@@ -1,0 +1,1 @@
+../../../../../Examples/BlogExample/main.swift
