@@ -26,7 +26,7 @@ import Glibc
 /// Twisted: `twisted.names.client.Resolver` (the asynchronous DNS client), behind the
 /// `IHostnameResolver` face.
 public final class AresResolver: NameResolver {
-    private unowned let reactor: EPollReactor
+    private unowned let reactor: any ReactorTime & ReactorFDSet
     private let configuration: ResolverConfiguration
     /// Whether SERVFAIL and REFUSED are final (one server: see `AresDriver`).
     private let noCheckResponse: Bool
@@ -48,7 +48,9 @@ public final class AresResolver: NameResolver {
     /// Starts a c-ares channel on `reactor`.
     ///
     /// - Throws: `DNSLookupError` (host "") when c-ares cannot start or refuses a server address.
-    public init(reactor: EPollReactor, configuration: ResolverConfiguration = ResolverConfiguration()) throws {
+    public init(reactor: any ReactorTime & ReactorFDSet,
+                configuration: ResolverConfiguration = ResolverConfiguration()) throws
+    {
         self.reactor = reactor
         self.configuration = configuration
         let first = try AresDriver(reactor: reactor, configuration: configuration, noCheckResponse: nil)
@@ -126,7 +128,7 @@ public final class AresResolver: NameResolver {
 /// query `CARES_EDESTRUCTION` (dropped: nothing fires while the reactor closes) and closes the
 /// sockets. The reactor is held weakly so that a reactor released without `close()` can release it.
 final class AresDriver {
-    private weak var reactor: EPollReactor?
+    private weak var reactor: (any ReactorTime & ReactorFDSet)?
     private var channel: UnsafeMutableRawPointer?
     private let sockets: AresSocketTable
     private var timer: DelayedCall?
@@ -137,7 +139,7 @@ final class AresDriver {
 
     /// - Parameter noCheckResponse: whether SERVFAIL and REFUSED answers are final; nil to
     ///   decide from the servers.
-    init(reactor: EPollReactor, configuration: ResolverConfiguration, noCheckResponse: Bool?) throws {
+    init(reactor: any ReactorTime & ReactorFDSet, configuration: ResolverConfiguration, noCheckResponse: Bool?) throws {
         self.reactor = reactor
         sockets = AresSocketTable(reactor: reactor)
         // c-ares 1.18 treats SERVFAIL and REFUSED as "try the next server", and reports a lookup
@@ -239,12 +241,12 @@ final class AresDriver {
 
 /// c-ares's open sockets, each watched by the reactor as c-ares asks.
 final class AresSocketTable {
-    private weak var reactor: EPollReactor?
+    private weak var reactor: (any ReactorTime & ReactorFDSet)?
     /// Set once the channel exists; the driver owns this table.
     unowned(unsafe) var driver: AresDriver?
     private var sockets: [Int32: AresSocket] = [:]
 
-    init(reactor: EPollReactor) {
+    init(reactor: any ReactorTime & ReactorFDSet) {
         self.reactor = reactor
     }
 

@@ -17,28 +17,32 @@ import Glibc
 ///
 /// Twisted: `twisted.internet._resolver.GAIResolver`.
 public final class ThreadedResolver: NameResolver {
-    private unowned let reactor: EPollReactor
+    private unowned let reactor: any ReactorThreads & ReactorAttachments
 
-    public init(reactor: EPollReactor) {
+    /// A resolver whose answers come back to `reactor`'s thread (through `callFromThread`); the
+    /// deferreds waiting for them are kept by the reactor (an attachment).
+    public init(reactor: any ReactorThreads & ReactorAttachments) {
         self.reactor = reactor
     }
 
+    /// Looks `name` up with getaddrinfo on a worker thread; a numeric address is answered at once.
+    ///
+    /// - Returns: a deferred that fires on the reactor's thread with the addresses (`ttl` 0), or
+    ///   fails with `DNSLookupError`.
     public func resolveHostName(_ name: String) -> Deferred<HostResolution> {
         if let numeric = Address(numericHost: name) {
             return .succeed(HostResolution(name: name, addresses: [numeric], ttl: 0))
         }
         let result = Deferred<HostResolution>()
-        let queue = reactor.threadQueue
         let id = reactor.attachment(PendingLookups.self) { PendingLookups() }.add(result)
-        let reactorAddress = UInt(bitPattern: Unmanaged.passUnretained(reactor).toOpaque())
+        let handle = ReactorHandle(reactor)
         DispatchQueue.global().async {
             let answer = ThreadedResolver.lookUp(name)
-            queue.callFromThread {
+            // A reactor released meanwhile took the waiting deferred with it: nothing to answer.
+            handle.reactor?.callFromThread {
                 // Run by the reactor's own loop (a closed reactor drops it), so the reactor is alive.
-                let reactor = Unmanaged<EPollReactor>.fromOpaque(UnsafeRawPointer(bitPattern: reactorAddress)!)
-                    .takeUnretainedValue()
-                guard let waiting = reactor.attachment(PendingLookups.self, orMake: { PendingLookups() }).take(id),
-                    !waiting.called
+                guard let waiting = handle.reactor?.attachment(PendingLookups.self, orMake: { PendingLookups() })
+                    .take(id), !waiting.called
                 else { return }
                 switch answer {
                 case .success(let resolution): waiting.callback(resolution)
@@ -80,6 +84,17 @@ public final class ThreadedResolver: NameResolver {
         return addresses.isEmpty
             ? .failure(DNSLookupError(host: name, reason: .noAddresses, message: "no addresses"))
             : .success(HostResolution(name: name, addresses: addresses, ttl: 0))
+    }
+}
+
+/// The reactor, carried weakly to the worker thread (weak references are safe to load from any
+/// thread): there only its `callFromThread` (the thread-safe entry) is called; the rest runs in
+/// the function it queues, on the reactor's thread.
+private final class ReactorHandle: @unchecked Sendable {
+    weak var reactor: (any ReactorThreads & ReactorAttachments)?
+
+    init(_ reactor: any ReactorThreads & ReactorAttachments) {
+        self.reactor = reactor
     }
 }
 
