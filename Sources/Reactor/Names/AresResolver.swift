@@ -58,6 +58,8 @@ public final class AresResolver: NameResolver {
         drivers = [first]
     }
 
+    /// Asks for `name`'s A and AAAA records (see the type's description). Twisted:
+    /// `IHostnameResolver.resolveHostName`.
     public func resolveHostName(_ name: String) -> Deferred<HostResolution> {
         if let numeric = Address(numericHost: name) {
             return .succeed(HostResolution(name: name, addresses: [numeric], ttl: 0))

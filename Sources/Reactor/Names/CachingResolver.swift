@@ -21,8 +21,11 @@ public final class CachingResolver: NameResolver {
     /// The resolver asked on a miss.
     public let resolver: any NameResolver
     private let clock: any ReactorTime
+    /// The most names kept.
     public let capacity: Int
+    /// Seconds a "no such name" or "no address" answer is kept.
     public let negativeTTL: Double
+    /// The longest an answer is kept, whatever its TTL.
     public let maximumTTL: Double
     private var entries: [String: Entry] = [:]
     /// A counter stamped on an entry each time it is used (for least-recently-used eviction).
@@ -40,7 +43,10 @@ public final class CachingResolver: NameResolver {
         var lastUse: UInt64
     }
 
+    /// A cache, empty, in front of `resolver`.
+    ///
     /// - Parameters:
+    ///   - resolver: the resolver asked about names the cache does not hold.
     ///   - clock: the time TTLs are counted on (the reactor, or a test's `Clock`).
     ///   - capacity: the most names kept (at least 1).
     ///   - negativeTTL: seconds a "no such name" or "no address" answer is kept.
@@ -58,6 +64,9 @@ public final class CachingResolver: NameResolver {
     /// The number of names kept (answered, failed or pending).
     public var count: Int { entries.count }
 
+    /// The cached answer while its TTL lasts; else joins the lookup of `name` in flight, or
+    /// starts one with `resolver` (see the type's description). Twisted:
+    /// `IHostnameResolver.resolveHostName`.
     public func resolveHostName(_ name: String) -> Deferred<HostResolution> {
         useCount &+= 1
         if var entry = entries[name] {

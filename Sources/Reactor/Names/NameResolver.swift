@@ -15,6 +15,11 @@ import Deferreds
 /// Twisted: `twisted.internet.interfaces.IHostnameResolver` (`resolveHostName`, with the
 /// resolution receiver's calls gathered into one result).
 public protocol NameResolver: AnyObject {
+    /// Looks `name` up. The deferred fires on the reactor's thread with the name's addresses (a
+    /// numeric address is its own answer, at once), or fails with `DNSLookupError`, whose
+    /// `reason` says why; cancelling it gives up this caller's wait.
+    ///
+    /// Twisted: `IHostnameResolver.resolveHostName`.
     func resolveHostName(_ name: String) -> Deferred<HostResolution>
 }
 
@@ -30,6 +35,7 @@ public struct HostResolution: Sendable, Equatable {
     /// Seconds the answer may be reused (the smallest record TTL; 0: not at all).
     public let ttl: Double
 
+    /// The answer for `name`: its `addresses`, reusable for `ttl` seconds.
     public init(name: String, addresses: [Address], ttl: Double) {
         self.name = name
         self.addresses = addresses

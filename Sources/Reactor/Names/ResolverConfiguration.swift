@@ -33,6 +33,7 @@ public struct ResolverConfiguration: Sendable, Equatable {
     /// `RES_OPTIONS` add, as c-ares reads them).
     public var resolvConfPath: String?
 
+    /// The system's configuration: every field nil or at its default.
     public init() {}
 
     /// The timeout and tries to give c-ares: those set here, else the resolv.conf file's

@@ -351,6 +351,11 @@ extension EPollReactor {
     /// Starts connecting to `host`:`port`; the factory hears how it ends (see `Connector`).
     ///
     /// - Parameters:
+    ///   - host: a host name or a numeric IPv4 or IPv6 address.
+    ///   - port: the port to connect to (0 to 65535; another fails with `ConnectError`).
+    ///   - factory: builds the protocol once connected and hears how the attempt ends.
+    ///   - timeout: seconds for the whole attempt, lookup included (`ConnectTimeoutError`); 0 for
+    ///     no limit.
     ///   - resolver: looks `host` up (default: `nameResolver`).
     ///   - clock: times `attemptDelay` (default: this reactor; tests pass a `Clock`).
     ///   - attemptDelay: seconds an attempt has before the next address is tried beside it (RFC
