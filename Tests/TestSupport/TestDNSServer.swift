@@ -34,17 +34,33 @@ public final class TestDNSServer {
     public let port: Int
     private let reactor: EPollReactor
     private let udp: UDPEndpoint
+    private let tcp: ListeningPort
 
     /// The server's address for a resolver's configuration ("127.0.0.1:port").
     public var address: String { "127.0.0.1:\(port)" }
 
     public init(reactor: EPollReactor) throws {
         self.reactor = reactor
-        udp = try UDPEndpoint()
+        // UDP on a port the kernel picks, then TCP on the same number, which another test's socket
+        // may hold already: then both are given up and tried again.
+        var server: (UDPEndpoint, ListeningPort)?
+        let factory = DNSFactory()
+        for attempt in 1...50 where server == nil {
+            let udp = try UDPEndpoint()
+            do {
+                server = (udp, try reactor.listenTCP(udp.port, factory))
+            } catch {
+                Glibc.close(udp.fileDescriptor)
+                if attempt == 50 { throw error }
+            }
+        }
+        let (udp, tcp) = server!
+        self.udp = udp
         port = udp.port
+        self.tcp = tcp
         udp.server = self
         reactor.addReader(udp)
-        _ = try reactor.listenTCP(port, Factory.forProtocol { [unowned self] in DNSOverTCP(server: self) })
+        factory.make = { [unowned self] in DNSOverTCP(server: self) }
     }
 
     deinit { Glibc.close(udp.fileDescriptor) }
@@ -127,6 +143,12 @@ private struct DNSQuestion {
         _ = inet_pton(family, text, &buffer)
         return Array(buffer.prefix(count))
     }
+}
+
+/// Makes the server's TCP protocols (told how once the server exists).
+private final class DNSFactory: Factory {
+    var make: (() -> Protocol)?
+    override func buildProtocol(_ address: Address) -> Protocol? { make?() }
 }
 
 /// The server's UDP socket.
