@@ -109,5 +109,8 @@ if Context.environment["SWIFT_DEFERREDS_FUZZ"] == "1" {
             name: "fuzz-uri", dependencies: ["FuzzSupport", "WebAgent", "URLList"], path: "Fuzz/Targets/URI"),
         .executableTarget(
             name: "fuzz-url-list", dependencies: ["FuzzSupport", "URLList"], path: "Fuzz/Targets/URLList"),
+        .executableTarget(
+            name: "fuzz-content-decoder", dependencies: ["FuzzSupport", "WebAgent", "Deferreds", "Reactor"],
+            path: "Fuzz/Targets/ContentDecoder"),
     ]
 }

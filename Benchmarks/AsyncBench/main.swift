@@ -52,7 +52,7 @@ func check(_ condition: Bool, _ message: String) {
     var sum = 0
     for i in 0..<n {
         let d = Deferred.succeed(i)
-        d.addCallback { sum &+= $0 }
+        _ = d.addCallback { sum &+= $0 }
     }
     check(sum == n * (n - 1) / 2, "callback_fired sum")
     return n
@@ -80,7 +80,7 @@ func check(_ condition: Bool, _ message: String) {
     func start(_ i: Int) {
         guard i < n else { return finished.callback(sum) }
         let source = Deferred<Int>()
-        source.addCallback { $0 + 1 }.addCallback { value in
+        _ = source.addCallback { $0 + 1 }.addCallback { value in
             reactor.callLater(0) {
                 sum &+= value
                 start(i + 1)

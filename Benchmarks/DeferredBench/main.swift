@@ -53,7 +53,7 @@ func check(_ condition: Bool, _ message: String) {
 func createFire(_ n: Int) -> Int {
     for i in 0..<n {
         let d = Deferred<Int>()
-        d.addCallback { $0 + 1 }
+        _ = d.addCallback { $0 + 1 }
         d.callback(i)
         consume(d)
     }
@@ -63,10 +63,10 @@ func createFire(_ n: Int) -> Int {
 /// One deferred with n callbacks added before it fires.
 func manyCallbacks(_ n: Int) -> Int {
     let d = Deferred<Int>()
-    for _ in 0..<n { d.addCallback { $0 + 1 } }
+    for _ in 0..<n { _ = d.addCallback { $0 + 1 } }
     var result = 0
     d.callback(0)
-    d.addCallback { result = $0 }
+    _ = d.addCallback { result = $0 }
     check(result == n, "many_callbacks result \(result) == \(n)")
     return n
 }
@@ -78,10 +78,10 @@ func deepChain(_ n: Int) -> Int {
     for _ in 0...n { deferreds.append(Deferred<Int>()) }
     for i in 0..<n {
         let next = deferreds[i + 1]
-        deferreds[i].addCallback { _ in next }
+        _ = deferreds[i].addCallback { _ in next }
     }
     var result = -1
-    deferreds[0].addCallback { result = $0 }
+    _ = deferreds[0].addCallback { result = $0 }
     for i in 0...n { deferreds[i].callback(i) }
     check(result == n, "deep_chain result \(result) == \(n)")
     return n
@@ -92,7 +92,7 @@ func semaphoreRun(_ n: Int) -> Int {
     let semaphore = DeferredSemaphore(tokens: 10)
     var sum = 0
     for _ in 0..<n {
-        semaphore.run { Deferred.succeed(1) }.addCallback { sum += $0 }
+        _ = semaphore.run { Deferred.succeed(1) }.addCallback { sum += $0 }
     }
     check(sum == n, "semaphore_run sum \(sum) == \(n)")
     return n
@@ -104,7 +104,7 @@ func deferredList(_ n: Int) -> Int {
     deferreds.reserveCapacity(n)
     for _ in 0..<n { deferreds.append(Deferred<Int>()) }
     var count = -1
-    DeferredList(deferreds).addCallback { count = $0.count }
+    _ = DeferredList(deferreds).addCallback { count = $0.count }
     for (i, d) in deferreds.enumerated() { d.callback(i) }
     check(count == n, "deferred_list fired with \(count) results")
     return n
@@ -116,7 +116,7 @@ func pendingMemory(_ n: Int) -> Double {
     var warm: [Deferred<Int>] = []
     for _ in 0..<1000 {
         let d = Deferred<Int>()
-        d.addCallback { $0 + 1 }
+        _ = d.addCallback { $0 + 1 }
         warm.append(d)
     }
     consume(warm)
@@ -125,7 +125,7 @@ func pendingMemory(_ n: Int) -> Double {
     let before = peakRSSKiB()
     for _ in 0..<n {
         let d = Deferred<Int>()
-        d.addCallback { $0 + 1 }
+        _ = d.addCallback { $0 + 1 }
         kept.append(d)
     }
     let after = peakRSSKiB()

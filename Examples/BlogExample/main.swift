@@ -90,6 +90,6 @@ for url in urls {
     dl.append(semaphore.run(getPage, url))
 }
 // When every page is done, stop the reactor, so that run() returns and the program ends.
-DeferredList(dl).addCallbacks(stop, handleError)
+_ = DeferredList(dl).addCallbacks(stop, handleError)
 
 reactor.run()

@@ -15,7 +15,7 @@ func main() {
         print("\(remaining)…")
         remaining -= 1
     }
-    tick.start(1.0).addCallback { _ in print("the loop stopped") }
+    _ = tick.start(1.0).addCallback { _ in print("the loop stopped") }
     reactor.callLater(Double(seconds) + 0.5) {
         tick.stop()
         print("lift-off")

@@ -31,7 +31,7 @@ final class FakeNetwork {
 func chainingBasics() {
     section("1. A chain of callbacks")
     let d = Deferred<Int>()
-    d.addCallback { n -> Int in
+    _ = d.addCallback { n -> Int in
         say("  first callback got \(n), returns \(n * 2)")
         return n * 2
     }
@@ -49,7 +49,7 @@ func errbacks() {
     section("2. Errors travel down the errback path")
     struct PageNotFound: Error, CustomStringConvertible { var description: String { "404 Not Found" } }
     let d = Deferred<String>()
-    d.addCallback { (body: String) -> Int in
+    _ = d.addCallback { (body: String) -> Int in
         say("  parsing the body…")
         throw PageNotFound()
     }
@@ -69,7 +69,7 @@ func innerDeferred() {
     section("3. A callback that returns a Deferred pauses the chain")
     let network = FakeNetwork()
     let outer = Deferred<String>()
-    outer.addCallback { url -> Deferred<String> in
+    _ = outer.addCallback { url -> Deferred<String> in
         say("  callback asks for \(url) and returns its Deferred")
         return network.getPage(url)
     }
@@ -94,7 +94,7 @@ func semaphoreLimit() {
         pages.append(page)
     }
     say("  5 runs queued: \(network.pending.count) in flight, \(semaphore.waitingCount) waiting for a token")
-    DeferredList(pages).addCallback { results in
+    _ = DeferredList(pages).addCallback { results in
         say("  DeferredList fired: all \(results.count) pages done — the tutorial stops the reactor here")
     }
     while !network.pending.isEmpty {
@@ -115,7 +115,7 @@ func cancellation() {
     }
     second.cancel()
     say("  waiting for a token after cancel: \(semaphore.waitingCount)")
-    first.addCallback { body in say("  first request done: \(body)") }
+    _ = first.addCallback { body in say("  first request done: \(body)") }
     network.deliverNext()
     say("  tokens free at the end: \(semaphore.tokens) of \(semaphore.limit)")
 }

@@ -43,7 +43,7 @@ func main() {
     let agent = Agent(reactor)
 
     print("1. A server that never answers, with a 0.5 s timeout:")
-    report("stall", getPage(agent, server.url("/fault/stall-headers"), timeout: 0.5))
+    _ = report("stall", getPage(agent, server.url("/fault/stall-headers"), timeout: 0.5))
         .addCallback { _ -> Deferred<Void> in
             print("\n2. A server that drips one byte every 0.2 s, 1 s timeout, 3 attempts with backoff (each one times out):")
             let attempts = retry(reactor, attempts: 3, backoff: Backoff(initial: 0.2, multiplier: 2, jitter: 0.1)) {

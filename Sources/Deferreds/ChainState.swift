@@ -129,8 +129,16 @@ import Darwin
 @usableFromInline struct Flags: OptionSet, Sendable {
     @usableFromInline let rawValue: UInt8
     @inlinable init(rawValue: UInt8) { self.rawValue = rawValue }
-    /// The runner is working through this chain's steps (possibly suspended for a chain it resumed).
+    /// One of this chain's steps is executing, or the runner is between two of them (or suspended
+    /// on a `chainDeferred` target, which runs inside this chain's step as in Twisted). A step
+    /// added now waits for the runner. Twisted: `_runningCallbacks`.
     @inlinable static var running: Flags { Flags(rawValue: 1) }
+    /// The chain has handed its result to an outer chain that waited for it, and that chain runs
+    /// now; this one goes on with its remaining steps afterwards. Not `running`: a step added
+    /// meanwhile (say, by the outer chain's callback) runs at once, after any steps still stored,
+    /// as in Twisted, where `_runningCallbacks` is set only while one of the deferred's own
+    /// callbacks executes.
+    @inlinable static var suspended: Flags { Flags(rawValue: 64) }
     /// The failure in `result` was passed on or consumed: do not report it as unhandled.
     @inlinable static var consumed: Flags { Flags(rawValue: 2) }
     /// `cancel()` fired the chain: ignore one late `callback`/`errback`.
@@ -148,6 +156,11 @@ import Darwin
 /// A chain of a million callbacks thus grows without copying (large blocks are remapped) and
 /// without touching its memory twice, which an `Array` does each time it doubles. Steps are moved
 /// out as they run, so freeing the block destroys nothing. The owner (a `Deferred`) frees it.
+///
+/// Safety budget: this manual memory management is kept because it pays. With an `Array` of steps
+/// instead (each taken out by a swap), callgrind counted 228 instructions per operation on the
+/// `many_callbacks` row of `make bench-deferred` against 121 (+88 %), and 646 against 618 on
+/// `create_fire` (+4.5 %).
 @usableFromInline struct StepBuffer<Value> {
     /// `[count: Int32, capacity: Int32, steps…]`; nil until the first step.
     @usableFromInline var block: UnsafeMutableRawPointer?
@@ -207,5 +220,7 @@ import Darwin
 /// The less common parts of a chain's state, allocated on first need.
 @usableFromInline final class ChainExtras {
     @usableFromInline init() {}
-    @usableFromInline @exclusivity(unchecked) var canceller: ((AnyObject) -> Void)?
+    @usableFromInline var canceller: ((AnyObject) -> Void)?
+    /// Where the chain was created and first fired (with debugging on), and its id once described.
+    @usableFromInline var debug: DebugInfo?
 }

@@ -7,16 +7,24 @@ extension Deferred {
     /// has fired). If it throws, the chain continues on the error path with a `Failure` that records
     /// where this step was added.
     /// - Returns: a handle on the same chain, typed for `f`'s result (`self` when the type is unchanged).
-    @inlinable @discardableResult
+    ///   Not `@discardableResult`: when the type changes, the next step must go on this handle.
+    @inlinable
     public func addCallback<U>(
         _ f: @escaping (Value) throws -> U, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<U> {
         let origin = SourceLocation(file, line)
         if canAppendTyped(U.self) {
             // U is Value here: the closure already has the typed step's type.
-            appendTyped(.callback(unsafeBitCast(f, to: ((Value) throws -> Value).self), origin))
+            appendTyped(.callback(f as! (Value) throws -> Value, origin))
             return unsafeDowncast(self, to: Deferred<U>.self)
         }
+        return addErasedCallback(f, origin)
+    }
+
+    /// `addCallback` when the step is not stored typed. Out of line, to keep `addCallback` small
+    /// where it is inlined.
+    @inlinable @inline(never)
+    final func addErasedCallback<U>(_ f: @escaping (Value) throws -> U, _ origin: SourceLocation) -> Deferred<U> {
         if laterType == nil, beginStepIfSettled() { return runAddedCallback(f, origin) }
         return append(producing: U.self) { failed, input in
             if failed { return .unchanged }
@@ -41,7 +49,7 @@ extension Deferred {
 
     /// Appends a step that returns a deferred: the chain waits until it fires, then continues with
     /// its result or failure.
-    @inlinable @discardableResult
+    @inlinable
     public func addCallback<U>(
         _ f: @escaping (Value) throws -> Deferred<U>, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<U> {
@@ -98,7 +106,7 @@ extension Deferred {
     /// Appends one step with both branches: `callback` for a success, `errback` for a failure.
     ///
     /// Unlike `addCallback(f).addErrback(g)`, `errback` does not see a failure thrown by `callback`.
-    @inlinable @discardableResult
+    @inlinable
     public func addCallbacks<U>(
         _ callback: @escaping (Value) throws -> U, _ errback: @escaping (Failure) throws -> U,
         file: StaticString = #fileID, line: UInt = #line
@@ -115,7 +123,7 @@ extension Deferred {
 
     /// `addCallbacks` whose success branch returns a deferred to wait for, as in the tutorial:
     /// `d.addCallbacks(handleResponse, handleError)`.
-    @inlinable @discardableResult
+    @inlinable
     public func addCallbacks<U>(
         _ callback: @escaping (Value) throws -> Deferred<U>, _ errback: @escaping (Failure) throws -> U,
         file: StaticString = #fileID, line: UInt = #line
@@ -132,7 +140,7 @@ extension Deferred {
     }
 
     /// `addCallbacks` whose failure branch returns a deferred to wait for.
-    @inlinable @discardableResult
+    @inlinable
     public func addCallbacks<U>(
         _ callback: @escaping (Value) throws -> U, _ errback: @escaping (Failure) throws -> Deferred<U>,
         file: StaticString = #fileID, line: UInt = #line
@@ -149,7 +157,7 @@ extension Deferred {
     }
 
     /// `addCallbacks` whose branches both return a deferred to wait for.
-    @inlinable @discardableResult
+    @inlinable
     public func addCallbacks<U>(
         _ callback: @escaping (Value) throws -> Deferred<U>,
         _ errback: @escaping (Failure) throws -> Deferred<U>,
@@ -169,13 +177,13 @@ extension Deferred {
     /// Appends a step that sees either outcome, as a `Result`.
     ///
     /// Return to continue on the success path; throw (for instance `try result.get()`) to fail.
-    @inlinable @discardableResult
+    @inlinable
     public func addBoth<U>(
         _ f: @escaping (Result<Value, Failure>) throws -> U, file: StaticString = #fileID, line: UInt = #line
     ) -> Deferred<U> {
         let origin = SourceLocation(file, line)
         if canAppendTyped(U.self) {
-            appendTyped(.both(unsafeBitCast(f, to: ((Result<Value, Failure>) throws -> Value).self), origin))
+            appendTyped(.both(f as! (Result<Value, Failure>) throws -> Value, origin))
             return unsafeDowncast(self, to: Deferred<U>.self)
         }
         return append(producing: U.self) { failed, input in
@@ -185,7 +193,7 @@ extension Deferred {
     }
 
     /// `addBoth` with a step that returns a deferred to wait for.
-    @inlinable @discardableResult
+    @inlinable
     public func addBoth<U>(
         _ f: @escaping (Result<Value, Failure>) throws -> Deferred<U>,
         file: StaticString = #fileID, line: UInt = #line

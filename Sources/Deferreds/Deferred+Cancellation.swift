@@ -38,7 +38,7 @@ extension Deferred {
             }
             if phase == .pending {
                 flags.insert(.suppressLateFire)
-                fire(failed: true, Failure(CancelledError()), valueType: Value.self)
+                fire(failed: true, Failure(CancelledError()), valueType: Value.self, at: .unknown)
             }
         } else if let inner = waitingOn {
             inner.cancelChain()

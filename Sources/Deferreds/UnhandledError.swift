@@ -10,6 +10,8 @@ import Synchronization
 /// The message contains "Unhandled error in Deferred". A failure counts as handled when an errback
 /// (or `addBoth`) received it, when it was passed on to another deferred (returned from a callback,
 /// or through `chainDeferred`), or when a `DeferredList` with `consumeErrors` consumed it.
+/// With debugging on (`setDebugging(_:)`), the message goes on with "(debug:" and the lines
+/// naming where the deferred was created (" C: ") and first fired (" I: ").
 /// The default writes the message and the failure's traceback to standard error.
 ///
 /// Setting and reading it are thread-safe (it is read from whatever thread releases the last
@@ -34,6 +36,11 @@ private struct HookBox: @unchecked Sendable {
     init(_ hook: @escaping (_ message: String, _ failure: Failure) -> Void) { self.hook = hook }
 }
 
-func reportUnhandled(_ failure: Failure) {
-    unhandledErrorHook("Unhandled error in Deferred:", failure)
+/// Reports `failure`, with where its deferred was created and first fired when debugging recorded it.
+func reportUnhandled(_ failure: Failure, debug: DebugInfo?) {
+    guard let trail = debug?.trail, !trail.isEmpty else {
+        unhandledErrorHook("Unhandled error in Deferred:", failure)
+        return
+    }
+    unhandledErrorHook("Unhandled error in Deferred:\n(debug:\n\(trail))", failure)
 }

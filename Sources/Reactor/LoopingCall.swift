@@ -245,7 +245,7 @@ extension LoopingCall {
             preconditionFailure("LoopingCall: internal state changed while f was running")
         }
         state = .waiting(pending, stopping: stopping)
-        pending.addBoth { [self] (outcome: Result<Void, Failure>) in callFinished(outcome) }
+        _ = pending.addBoth { [self] (outcome: Result<Void, Failure>) in callFinished(outcome) }
     }
 
     /// Ends the loop, or schedules the next call, once a call of `f` is over.

@@ -19,7 +19,7 @@ public func react(_ main: @escaping (EPollReactor) -> Deferred<Void>) -> Never {
     let theReactor = reactor
     var status: Int32 = 1
     theReactor.callWhenRunning {
-        maybeDeferred { main(theReactor) }.addCallbacks(
+        _ = maybeDeferred { main(theReactor) }.addCallbacks(
             { (_: Void) -> Void in status = 0 },
             { (failure: Failure) -> Void in
                 let text = "main function encountered error\n\(failure.getTraceback())"

@@ -169,7 +169,7 @@ private final class Retrier<V> {
         // `make` may have cancelled the result itself: then this attempt is cancelled at once.
         let cancelled = result.called
         state = .attempting(pending, cancelled: cancelled)
-        pending.addBoth { [self] (outcome: Result<V, Failure>) in
+        _ = pending.addBoth { [self] (outcome: Result<V, Failure>) in
             switch outcome {
             case .success(let value): finish(.success(value))
             case .failure(let failure): attemptFailed(failure)

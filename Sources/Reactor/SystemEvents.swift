@@ -79,7 +79,7 @@ package final class SystemEventTriggers {
         if waits.isEmpty {
             rest()
         } else {
-            DeferredList(waits).addCallback { _ in rest() }
+            _ = DeferredList(waits).addCallback { _ in rest() }
         }
     }
 

@@ -14,7 +14,8 @@ import Reactor
 /// with `InvalidMethod`, `InvalidURI`, `SchemeNotSupported` or `InvalidHeader`. A refused
 /// connection fails with `ConnectionRefusedError`, an unknown host with `DNSLookupError`, a slow
 /// connect with `ConnectTimeoutError`, and a response that never came with `ResponseNeverReceived`
-/// (holding `HeadersTooLarge` when its header passed `maxHeaderBytes`).
+/// (`ResponseFailed` once part of it had arrived, e.g. holding `HeadersTooLarge` when its header
+/// passed `maxHeaderBytes`).
 /// `cancel()` on the deferred aborts the transfer (`CancelledError`).
 ///
 /// Every agent on a reactor without its own pool shares that reactor's non-persistent pool, so
@@ -42,7 +43,7 @@ public final class Agent: AgentProtocol {
     public let caFile: String?
     /// Fail the body with `BodyTooLarge` once it passes this many bytes; nil for no limit.
     public let maxBodyBytes: Int?
-    /// Fail the request with `HeadersTooLarge` (inside `ResponseNeverReceived`) once the status
+    /// Fail the request with `HeadersTooLarge` (inside `ResponseFailed`) once the status
     /// lines and header fields received pass this many bytes (line ends included, 1xx responses
     /// counted). Over https, libcurl also refuses any single header line over 100 KiB, whatever
     /// this limit.

@@ -1,4 +1,3 @@
-import CZlib
 import Deferreds
 import Reactor
 
@@ -10,13 +9,16 @@ import Reactor
 /// the body had been sent plain: those codings are removed from `Content-Encoding` (the header is
 /// gone when none is left), `length` is nil, and the body protocol gets decoded bytes. Codings are
 /// undone from the last applied to the first; the first unsupported one stops that, and it and the
-/// codings before it stay in the header, undecoded. A response with an unknown coding, and the
-/// bodiless responses to HEAD and 204/304, are passed through untouched.
+/// codings before it stay in the header, undecoded (joined by `,`, as Twisted writes them). A
+/// response with an unknown coding, and the bodiless responses to HEAD and 204/304, are passed
+/// through untouched. At most `maxCodings` (5, as curl) codings are undone: a response that lists
+/// more fails the request with `ResponseFailed` holding a `ContentDecodingError`.
 ///
 /// Decoding streams with bounded memory: each compressed chunk is inflated into pieces of at most
 /// 64 KiB, each handed to `dataReceived` before the next is made, so a small body that inflates to
-/// gigabytes never sits in memory. A body protocol that pauses its transport stops the inflating
-/// (and the transfer) until it resumes; stopping it stops the transfer, and the protocol gets
+/// gigabytes never sits in memory; stacked codings are undone in one loop, each with one buffer.
+/// A body protocol that pauses its transport stops the inflating (and the transfer) until it
+/// resumes; stopping it stops the transfer, and the protocol gets
 /// `CancelledError`, as from an undecoded body. With `maxBodyBytes`, a decoded body that would pass
 /// that many bytes is cut there: the piece that would cross the limit is not delivered, the
 /// transfer stops, and the body ends with `ResponseFailed` holding `BodyTooLarge` (a decompression
@@ -34,7 +36,7 @@ import Reactor
 ///
 /// Twisted: `twisted.web.client.ContentDecoderAgent` with `GzipDecoder`. Differences: the decoders
 /// are chosen from `Coding` instead of given as factories; `deflate` is supported; a body that
-/// ends inside the compressed stream fails instead of ending quietly.
+/// ends inside the compressed stream fails instead of ending quietly; the number of codings is capped.
 public final class ContentDecoderAgent: AgentProtocol {
     /// A content coding this agent can undo.
     public enum Coding: String, CaseIterable, Sendable {
@@ -69,24 +71,42 @@ public final class ContentDecoderAgent: AgentProtocol {
             headers.addRawHeader("Accept-Encoding", codings.map(\.rawValue).joined(separator: ", "))
         }
         return agent.request(method, uri, headers, bodyProducer, timeout: timeout)
-            .addCallback { [codings, maxBodyBytes] (response: Response) -> Response in
-                ContentDecoderAgent.decoding(response, codings, maxBodyBytes: maxBodyBytes)
+            .addCallback { [codings, maxBodyBytes] (response: Response) throws -> Response in
+                try ContentDecoderAgent.decoding(response, codings, maxBodyBytes: maxBodyBytes)
             }
     }
 
+    /// The most codings one response may have undone: 5, curl's limit since CVE-2022-32206.
+    ///
+    /// Each coding to undo costs a zlib stream (its state and a window of up to 32 KiB) and a
+    /// 64 KiB buffer, so a server that lists thousands of `gzip`s in `Content-Encoding` could make a
+    /// client hold gigabytes (curl's CVE-2022-32206; here, 12,000 listed codings took 1.19 GB).
+    /// A response that lists more codings to undo fails with `ContentDecodingError` before any
+    /// decoder is set up. `identity` undoes nothing and is not counted.
+    public static let maxCodings = 5
+
     /// `response`, or a response that decodes it (whose decoded body is cut at `maxBodyBytes`).
-    static func decoding(_ response: Response, _ codings: [Coding], maxBodyBytes: Int? = nil) -> Response {
+    ///
+    /// - Throws: `ResponseFailed` holding a `ContentDecodingError` when more than `maxCodings`
+    ///   codings are to be undone; `response` is then dropped, which aborts its transfer.
+    static func decoding(_ response: Response, _ codings: [Coding], maxBodyBytes: Int? = nil) throws -> Response {
         guard response.request.method != "HEAD", response.code != 204, response.code != 304,
               let values = response.headers.getRawHeaders("Content-Encoding")
         else { return response }
+        // Names as listed (trimmed), the first applied first; undone from the last.
         var names = values.joined(separator: ",").split(separator: ",")
-            .map { String($0).trimmingSpaces().lowercased() }
+            .map { String($0).trimmingSpaces() }
             .filter { !$0.isEmpty }
         var toUndo: [Coding] = []
         while let last = names.last {
-            if last != "identity" {
-                guard let coding = Coding(rawValue: last == "x-gzip" ? "gzip" : last), codings.contains(coding)
+            let name = last.lowercased()
+            if name != "identity" {
+                guard let coding = Coding(rawValue: name == "x-gzip" ? "gzip" : name), codings.contains(coding)
                 else { break }
+                guard toUndo.count < maxCodings else {
+                    throw ResponseFailed(reasons: [Failure(ContentDecodingError(
+                        coding: name, message: "more than \(maxCodings) content codings to undo"))])
+                }
                 toUndo.append(coding)
             }
             names.removeLast()
@@ -96,24 +116,24 @@ public final class ContentDecoderAgent: AgentProtocol {
         if names.isEmpty {
             headers.removeHeader("Content-Encoding")
         } else {
-            headers.setRawHeaders("Content-Encoding", [names.joined(separator: ", ")])
+            // As Twisted writes what it leaves: the names joined by a bare comma.
+            headers.setRawHeaders("Content-Encoding", [names.joined(separator: ",")])
         }
-        var decoded = response
-        for (index, coding) in toUndo.enumerated() {
-            // Only the last decoding, whose bytes the caller gets, is limited.
-            let limit = index == toUndo.count - 1 ? maxBodyBytes : nil
-            let body = DecodingBody(original: decoded, coding: coding, maxBodyBytes: limit)
-            decoded = Response(version: response.version, code: response.code, phrase: response.phrase,
+        let body = DecodingBody(original: response, codings: toUndo, maxBodyBytes: maxBodyBytes)
+        let decoded = Response(version: response.version, code: response.code, phrase: response.phrase,
                                headers: headers, length: nil, request: response.request, body: body)
-            body.decoded = decoded
-        }
+        body.decoded = decoded
         decoded.previousResponse = response.previousResponse
         return decoded
     }
 }
 
 /// A compressed body could not be decoded: `coding` says which coding, `message` what was wrong.
-/// It reaches the body protocol inside `ResponseFailed`.
+/// It reaches the body protocol inside `ResponseFailed`; when a response lists more codings than
+/// `ContentDecoderAgent.maxCodings`, it fails the request itself (inside `ResponseFailed`).
+///
+/// Twisted: none of its own; `twisted.web.client`'s `_GzipProtocol` fails the body with
+/// `ResponseFailed` holding zlib's error.
 public struct ContentDecodingError: Error, CustomStringConvertible {
     /// The content coding that failed, such as "gzip".
     public let coding: String
@@ -125,367 +145,4 @@ public struct ContentDecodingError: Error, CustomStringConvertible {
         self.message = message
     }
     public var description: String { "Could not decode the \(coding) response body: \(message)" }
-}
-
-// MARK: - The decoded body
-
-/// The body of a decoded response: the original response's body, inflated on its way to the
-/// protocol. Until `deliverBody`, it holds the original response; dropping the decoded response
-/// unread drops that too (which aborts its transfer).
-final class DecodingBody: ResponseBody {
-    private var original: Response?
-    private let coding: ContentDecoderAgent.Coding
-    private let maxBodyBytes: Int?
-    weak var decoded: Response?
-
-    init(original: Response, coding: ContentDecoderAgent.Coding, maxBodyBytes: Int?) {
-        self.original = original
-        self.coding = coding
-        self.maxBodyBytes = maxBodyBytes
-    }
-
-    override func start(_ protocolHandler: Protocol) {
-        guard let original else { return }
-        self.original = nil
-        original.deliverBody(DecodingProtocol(user: protocolHandler, coding: coding, original: original,
-                                              response: decoded, maxBodyBytes: maxBodyBytes))
-    }
-
-    override func responseReleased() {
-        original = nil
-    }
-}
-
-/// The protocol the original body is delivered to: inflates and forwards to the user's protocol,
-/// whose pause, resume and stop act on the original transfer.
-private final class DecodingProtocol: Protocol {
-    private enum State {
-        case decoding
-        /// The original body ended with this reason; decoded bytes are still held for a paused user.
-        case ending(Failure)
-        case finished
-    }
-
-    private static let outputChunk = 64 * 1024
-
-    private let user: Protocol
-    private let inflater: Inflater
-    /// Held until the body ends: once the connection has finished, the response is what keeps its
-    /// exchange (and the chunks it still holds for a paused protocol) alive.
-    private var original: Response?
-    private let response: Response?
-    private var state = State.decoding
-    private var input: [UInt8] = []
-    private var inputOffset = 0
-    private var pausedByUser = false
-    private var innerPaused = false
-    private var draining = false
-    private let maxBodyBytes: Int?
-    /// Decoded bytes handed to the user so far.
-    private var delivered = 0
-
-    init(user: Protocol, coding: ContentDecoderAgent.Coding, original: Response, response: Response?,
-         maxBodyBytes: Int?) {
-        self.user = user
-        self.inflater = Inflater(coding: coding)
-        self.original = original
-        self.response = response
-        self.maxBodyBytes = maxBodyBytes
-    }
-
-    override func makeConnection(_ transport: any Transport) {
-        super.makeConnection(transport)
-        // Strong captures: while the user holds this transport, this protocol stays (to finish
-        // decoding what it holds); `finish` breaks the cycle by clearing the user's transport.
-        user.makeConnection(BodyTransport(
-            pause: { self.userPaused() }, resume: { self.userResumed() }, stop: { self.userStopped() },
-            peer: { [weak transport] in transport?.getPeer() ?? Address(family: .ipv4, host: "", port: 0) },
-            host: { [weak transport] in transport?.getHost() ?? Address(family: .ipv4, host: "", port: 0) }))
-    }
-
-    override func dataReceived(_ bytes: [UInt8]) {
-        guard case .decoding = state else { return }
-        if inputOffset == input.count {
-            input = bytes
-            inputOffset = 0
-        } else {
-            input += bytes
-        }
-        run()
-    }
-
-    override func connectionLost(_ reason: Failure) {
-        guard case .decoding = state else { return }
-        if reason.check(ResponseDone.self, PotentialDataLoss.self) != nil {
-            state = .ending(reason)
-            run()
-        } else {
-            finish(reason)
-        }
-    }
-
-    // MARK: Flow control
-
-    private func userPaused() {
-        guard !pausedByUser else { return }
-        pausedByUser = true
-        if case .decoding = state, !innerPaused {
-            innerPaused = true
-            transport?.pauseProducing()
-        }
-    }
-
-    private func userResumed() {
-        guard pausedByUser else { return }
-        pausedByUser = false
-        run()
-    }
-
-    private func userStopped() {
-        switch state {
-        case .finished:
-            return
-        case .decoding:
-            transport?.stopProducing()   // comes back as connectionLost(CancelledError)
-        case .ending:
-            break
-        }
-        if case .finished = state { return }
-        finish(Failure(CancelledError()))
-    }
-
-    /// Decodes what is held, then resumes the transfer or ends the body as the state says.
-    private func run() {
-        guard !draining else { return }   // the outer call goes on (a resume from dataReceived)
-        draining = true
-        drain()
-        draining = false
-        guard !pausedByUser else { return }
-        switch state {
-        case .finished:
-            break
-        case .ending(let reason):
-            finish(inflater.sawInput && !inflater.complete
-                ? decodingFailure("the compressed data ended before its end marker") : reason)
-        case .decoding:
-            if innerPaused {
-                innerPaused = false
-                transport?.resumeProducing()
-            }
-        }
-    }
-
-    /// Inflates held input into pieces of at most `outputChunk` bytes, handing each to the user,
-    /// until the input is used up, the user pauses, or the body ends.
-    private func drain() {
-        while !pausedByUser {
-            let final: Bool
-            switch state {
-            case .finished: return
-            case .ending: final = true
-            case .decoding: final = false
-            }
-            guard inputOffset < input.count || inflater.hasPendingOutput else { break }
-            let step: (consumed: Int, output: [UInt8])
-            do {
-                step = try inflater.inflate(input, from: inputOffset, final: final, maxOutput: Self.outputChunk)
-            } catch {
-                failDecoding(error)
-                return
-            }
-            inputOffset += step.consumed
-            if !step.output.isEmpty {
-                if let limit = maxBodyBytes, delivered + step.output.count > limit {
-                    failDecoding(BodyTooLarge(limit: limit))
-                    return
-                }
-                delivered += step.output.count
-                user.dataReceived(step.output)
-            }
-            if step.consumed == 0 && step.output.isEmpty { break }   // it needs more input
-        }
-        if inputOffset == input.count {
-            input = []
-            inputOffset = 0
-        }
-    }
-
-    private func decodingFailure(_ message: String) -> Failure {
-        decodingFailure(ContentDecodingError(coding: inflater.coding.rawValue, message: message))
-    }
-
-    private func decodingFailure(_ error: any Error) -> Failure {
-        Failure(ResponseFailed(reasons: [Failure(error)], response: response))
-    }
-
-    /// Bad data, or too much of it: stop the transfer (its connectionLost is ignored) and tell the user.
-    private func failDecoding(_ error: any Error) {
-        let wasDecoding: Bool
-        if case .decoding = state { wasDecoding = true } else { wasDecoding = false }
-        let reason = decodingFailure(error)
-        state = .finished
-        if wasDecoding { transport?.stopProducing() }
-        finish(reason)
-    }
-
-    private func finish(_ reason: Failure) {
-        state = .finished
-        input = []
-        inputOffset = 0
-        inflater.close()
-        user.connectionLost(reason)
-        user.transport = nil
-        transport = nil
-        original = nil
-    }
-}
-
-// MARK: - zlib
-
-/// One zlib inflate stream for one coding: the only owner of a `z_stream`.
-private final class Inflater {
-    private enum State {
-        /// No stream yet (or closed).
-        case idle
-        case inflating
-        /// A stream (gzip member) has ended; bytes after it are another gzip member or ignored.
-        case ended
-    }
-
-    let coding: ContentDecoderAgent.Coding
-    private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-    private var initialized = false
-    private var state = State.idle
-    private var outputFull = false
-    /// Whether any compressed byte has been seen.
-    private(set) var sawInput = false
-
-    init(coding: ContentDecoderAgent.Coding) {
-        self.coding = coding
-        stream.initialize(to: z_stream())
-    }
-
-    deinit {
-        close()
-        stream.deinitialize(count: 1)
-        stream.deallocate()
-    }
-
-    /// Whether the data seen so far ends at the end of a stream.
-    var complete: Bool {
-        if case .ended = state { return true }
-        return false
-    }
-
-    /// Whether the last call stopped because the output was full (more may come without input).
-    var hasPendingOutput: Bool {
-        if case .inflating = state { return outputFull }
-        return false
-    }
-
-    func close() {
-        if initialized {
-            inflateEnd(stream)
-            initialized = false
-        }
-    }
-
-    /// Inflates from `input[offset...]` into at most `maxOutput` bytes.
-    ///
-    /// - Parameter final: no more input will come (decide a format on what there is).
-    /// - Returns: how many input bytes were used, and the output.
-    /// - Throws: `ContentDecodingError` for data zlib refuses.
-    func inflate(_ input: [UInt8], from offset: Int, final: Bool, maxOutput: Int) throws
-        -> (consumed: Int, output: [UInt8])
-    {
-        let available = input.count - offset
-        switch state {
-        case .inflating:
-            break
-        case .ended:
-            guard available > 0 else { return (0, []) }
-            // Another gzip member follows; anything else after the end is ignored, as curl does.
-            guard coding == .gzip, input[offset] == 0x1F else { return (available, []) }
-            if available < 2 { return final ? (available, []) : (0, []) }
-            guard input[offset + 1] == 0x8B else { return (available, []) }
-            try begin(windowBits: 16 + MAX_WBITS)
-        case .idle:
-            guard available > 0 else { return (0, []) }
-            switch coding {
-            case .gzip:
-                try begin(windowBits: 16 + MAX_WBITS)
-            case .deflate:
-                if available < 2 && !final { return (0, []) }
-                let zlibWrapped = available >= 2 && Inflater.isZlibHeader(input[offset], input[offset + 1])
-                try begin(windowBits: zlibWrapped ? MAX_WBITS : -MAX_WBITS)
-            }
-        }
-        sawInput = sawInput || available > 0
-        var output = [UInt8](repeating: 0, count: maxOutput)
-        var code: Int32 = Z_OK
-        var consumed = 0
-        var produced = 0
-        input.withUnsafeBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { target in
-                stream.pointee.next_in =
-                    available > 0 ? UnsafeMutablePointer(mutating: source.baseAddress! + offset) : nil
-                stream.pointee.avail_in = UInt32(available)
-                stream.pointee.next_out = target.baseAddress
-                stream.pointee.avail_out = UInt32(maxOutput)
-                code = CZlib.inflate(stream, Z_NO_FLUSH)
-                consumed = available - Int(stream.pointee.avail_in)
-                produced = maxOutput - Int(stream.pointee.avail_out)
-                stream.pointee.next_in = nil
-                stream.pointee.next_out = nil
-            }
-        }
-        output.removeLast(maxOutput - produced)
-        switch code {
-        case Z_OK:
-            outputFull = produced == maxOutput
-        case Z_STREAM_END:
-            state = .ended
-            outputFull = false
-        case Z_BUF_ERROR:
-            outputFull = false   // no progress possible without more input
-        default:
-            let message = stream.pointee.msg.map { String(cString: $0) } ?? Inflater.describe(code)
-            close()
-            state = .idle
-            throw ContentDecodingError(coding: coding.rawValue, message: message)
-        }
-        return (consumed, output)
-    }
-
-    private func begin(windowBits: Int32) throws {
-        let code: Int32
-        if initialized {
-            code = inflateReset2(stream, windowBits)
-        } else {
-            code = inflateInit2_(stream, windowBits, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-            initialized = code == Z_OK
-        }
-        guard code == Z_OK else {
-            throw ContentDecodingError(coding: coding.rawValue,
-                                       message: "zlib could not start: \(Inflater.describe(code))")
-        }
-        state = .inflating
-        outputFull = false
-    }
-
-    /// Whether two bytes open a zlib stream (RFC 1950: deflate, window <= 32K, check bits).
-    private static func isZlibHeader(_ cmf: UInt8, _ flg: UInt8) -> Bool {
-        cmf & 0x0F == 8 && cmf >> 4 <= 7 && (UInt16(cmf) << 8 | UInt16(flg)) % 31 == 0
-    }
-
-    private static func describe(_ code: Int32) -> String {
-        switch code {
-        case Z_NEED_DICT: return "a preset dictionary is needed"
-        case Z_DATA_ERROR: return "invalid compressed data"
-        case Z_MEM_ERROR: return "out of memory"
-        case Z_STREAM_ERROR: return "inconsistent stream state"
-        case Z_VERSION_ERROR: return "incompatible zlib version"
-        default: return "zlib error \(code)"
-        }
-    }
 }

@@ -37,7 +37,9 @@ public struct ResponseFailed: Error, @unchecked Sendable, CustomStringConvertibl
     }
 }
 
-/// The connection was made but no response came back.
+/// The connection ended before any byte of the response arrived. Once one has (a bad status line,
+/// a header block cut short or over its limit, a bad Content-Length), the request fails with
+/// `ResponseFailed` instead, as in Twisted.
 /// Twisted: `twisted.web._newclient.ResponseNeverReceived`.
 public struct ResponseNeverReceived: Error, CustomStringConvertible {
     /// Why no response came: the connection's failure, a `ParseError` or `HeadersTooLarge`.
@@ -153,7 +155,7 @@ public struct BodyTooLarge: Error, CustomStringConvertible {
 }
 
 /// The response's status line and header fields passed the limit the agent set
-/// (`Agent(maxHeaderBytes:)`); the request fails with it inside `ResponseNeverReceived`.
+/// (`Agent(maxHeaderBytes:)`); the request fails with it inside `ResponseFailed`.
 public struct HeadersTooLarge: Error, CustomStringConvertible {
     /// The limit that was passed, in bytes.
     public let limit: Int
@@ -207,4 +209,20 @@ public struct ProxyTunnelError: Error, CustomStringConvertible {
         self.code = code
     }
     public var description: String { "The proxy \(proxy) refused the tunnel: CONNECT answered \(code)" }
+}
+
+/// The response's body was sent with a transfer coding this client does not undo: anything but a
+/// lone `chunked` (`Transfer-Encoding: gzip, chunked`, `gzip`, `identity`, `chunked, chunked`).
+/// Rather than hand on a body that is still coded, the request fails with it inside
+/// `ResponseFailed`, and the connection is closed. `codings` are the codings listed, as sent.
+///
+/// Twisted: `twisted.web._newclient.HTTPClientParser` fails such a response as well (the lookup of
+/// its transfer decoder raises `KeyError`, which reaches the caller inside `ResponseFailed`).
+public struct TransferEncodingNotSupported: Error, CustomStringConvertible {
+    public let codings: [String]
+    public init(codings: [String]) { self.codings = codings }
+    public var description: String {
+        "Unsupported Transfer-Encoding \(codings.joined(separator: ", ").debugDescription): only chunked is"
+            + " undone"
+    }
 }

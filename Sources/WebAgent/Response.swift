@@ -82,12 +82,13 @@ class ResponseBody {
     static let responseDone = Failure(ResponseDone())
 
     /// How a request that ends before its response fails: connection-level errors and a failed
-    /// request body (`RequestTransmissionFailed`) stay themselves, as the API promises; the rest
-    /// say no response was received.
+    /// request body (`RequestTransmissionFailed`) stay themselves, as the API promises, and so does
+    /// `ResponseFailed` (part of the response had arrived); the rest say no response was received.
     static func neverReceived(_ reason: Failure) -> Failure {
         if reason.check(TimeoutError.self, CancelledError.self, ConnectionRefusedError.self, DNSLookupError.self,
                         ConnectTimeoutError.self, ConnectError.self, TLSError.self, SchemeNotSupported.self,
-                        RequestTransmissionFailed.self, ProxyConnectError.self, ProxyTunnelError.self) != nil {
+                        RequestTransmissionFailed.self, ProxyConnectError.self, ProxyTunnelError.self,
+                        ResponseFailed.self) != nil {
             return reason
         }
         return Failure(ResponseNeverReceived(reasons: [reason]))

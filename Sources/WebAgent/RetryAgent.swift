@@ -9,9 +9,10 @@ import Reactor
 ///   DELETE (a body producer cannot be replayed); any other request is passed through untouched;
 /// - failures that say the server may do better next time: `ConnectionRefusedError`,
 ///   `ConnectionLost`, `ConnectError`, `ConnectTimeoutError`, `Deferreds.TimeoutError` (the
-///   request's `timeout`; each attempt gets the whole of it), and `ResponseNeverReceived` unless
-///   the request was cancelled. A `DNSLookupError` is not retried: an unknown name stays unknown
-///   for longer than a backoff, and a failing resolver has its own retries. Nothing else (TLS
+///   request's `timeout`; each attempt gets the whole of it), `ResponseNeverReceived` unless
+///   the request was cancelled, and a `ResponseFailed` before any response holding only
+///   `ConnectionLost` (the connection ended inside the header block). A `DNSLookupError` is not
+///   retried: an unknown name stays unknown for longer than a backoff, and a failing resolver has its own retries. Nothing else (TLS
 ///   errors, bad responses, invalid input, `CancelledError`) is retried;
 /// - responses 429, 502, 503 and 504. Their bodies are read and discarded (so the connection can
 ///   be reused) while the agent waits.
@@ -84,6 +85,9 @@ public final class RetryAgent: AgentProtocol {
         if let never = failure.value as? ResponseNeverReceived {
             return !never.reasons.contains { $0.check(CancelledError.self) != nil }
         }
+        if let failed = failure.value as? ResponseFailed, failed.response == nil, !failed.reasons.isEmpty {
+            return failed.reasons.allSatisfy { $0.check(ConnectionLost.self) != nil }
+        }
         return false
     }
 
@@ -145,7 +149,7 @@ private final class RequestRetrier {
         made += 1
         let pending = make()
         state = .attempting(pending, cancelled: false)
-        pending.addBoth { [self] (outcome: Result<Response, Failure>) -> Void in
+        _ = pending.addBoth { [self] (outcome: Result<Response, Failure>) -> Void in
             switch outcome {
             case .success(let response): attemptAnswered(response)
             case .failure(let failure): attemptFailed(failure)

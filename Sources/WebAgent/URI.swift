@@ -191,7 +191,7 @@ struct URI: Equatable {
             } else {
                 let path = pathAndQuery.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
                 let directory = path.hasSuffix("/") ? path : String(path[...(path.lastIndex(of: "/") ?? path.startIndex)])
-                base.pathAndQuery = URI.removeDotSegments(directory + reference)
+                base.pathAndQuery = URI.removeDotSegments(inPathAndQuery: directory + reference)
             }
             guard base.pathAndQuery.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
                 throw InvalidURI(uri: location, reason: "whitespace, control or non-ASCII characters")
@@ -203,22 +203,74 @@ struct URI: Equatable {
         return resolved
     }
 
-    private static func removeDotSegments(_ pathAndQuery: String) -> String {
-        let parts = pathAndQuery.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        var output: [Substring] = []
-        let segments = parts[0].split(separator: "/", omittingEmptySubsequences: false)
-        for (index, segment) in segments.enumerated() {
-            if segment == "." { if index == segments.count - 1 { output.append("") }; continue }
-            if segment == ".." {
-                if output.count > 1 { output.removeLast() }
-                if index == segments.count - 1 { output.append("") }
-                continue
-            }
-            output.append(segment)
+    /// The request target sent on the request line: the path without its dot segments (RFC 3986
+    /// §5.2.4, as curl sends it unless told `--path-as-is`: `/a/../../etc/passwd` asks for
+    /// `/etc/passwd`), then the query untouched. Percent-encoded dots (`%2e`) are not dots here,
+    /// as in libcurl 7.88 (which sends https requests); curl 8 also squashes them.
+    var requestTarget: String {
+        let path = pathAndQuery.prefix { $0 != "?" }
+        // The usual path holds no dot segment at all: sent as it is, without a copy.
+        guard path.utf8.contains(UInt8(ascii: ".")) else { return pathAndQuery.isEmpty ? "/" : pathAndQuery }
+        var target = URI.removeDotSegments(path)
+        if target.isEmpty { target = "/" }
+        return target + pathAndQuery[path.endIndex...]
+    }
+
+    /// `path` without its `.` and `..` segments: RFC 3986 §5.2.4's remove_dot_segments, step by
+    /// step on the bytes (a `..` above the root is dropped, and `%2e` is not a dot).
+    static func removeDotSegments<Path: StringProtocol>(_ path: Path) -> String {
+        let input = Array(path.utf8)
+        let slash = UInt8(ascii: "/")
+        let dot = UInt8(ascii: ".")
+        var output: [UInt8] = []
+        output.reserveCapacity(input.count)
+        var index = 0
+        /// Whether the rest of the input starts with `prefix`; `whole`: is exactly it.
+        func rest(is prefix: [UInt8], whole: Bool = false) -> Bool {
+            let count = input.count - index
+            guard whole ? count == prefix.count : count >= prefix.count else { return false }
+            for offset in 0..<prefix.count where input[index + offset] != prefix[offset] { return false }
+            return true
         }
-        var path = output.joined(separator: "/")
-        if !path.hasPrefix("/") { path = "/" + path }
-        return parts.count > 1 ? path + "?" + parts[1] : path
+        func dropLastSegment() {
+            while let last = output.popLast(), last != slash {}
+        }
+        while index < input.count {
+            if rest(is: [dot, dot, slash]) {                       // A: "../"
+                index += 3
+            } else if rest(is: [dot, slash]) {                     // A: "./"
+                index += 2
+            } else if rest(is: [slash, dot, slash]) {              // B: "/./" → "/"
+                index += 2
+            } else if rest(is: [slash, dot], whole: true) {        // B: "/." → "/"
+                index += 1
+                output.append(slash)
+                index = input.count
+            } else if rest(is: [slash, dot, dot, slash]) {         // C: "/../" → "/", and up one
+                index += 3
+                dropLastSegment()
+            } else if rest(is: [slash, dot, dot], whole: true) {   // C: "/.." → "/", and up one
+                dropLastSegment()
+                output.append(slash)
+                index = input.count
+            } else if rest(is: [dot], whole: true) || rest(is: [dot, dot], whole: true) {   // D
+                index = input.count
+            } else {                                               // E: move one segment
+                var end = index + 1
+                while end < input.count, input[end] != slash { end += 1 }
+                output.append(contentsOf: input[index..<end])
+                index = end
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// A relative reference's merged path and query with the path's dot segments removed.
+    private static func removeDotSegments(inPathAndQuery pathAndQuery: String) -> String {
+        let path = pathAndQuery.prefix { $0 != "?" }
+        var resolved = removeDotSegments(path)
+        if !resolved.hasPrefix("/") { resolved = "/" + resolved }
+        return resolved + pathAndQuery[path.endIndex...]
     }
 
     var string: String { withoutFragment + (fragment.map { "#\($0)" } ?? "") }

@@ -159,7 +159,7 @@ final class HTTPChannel: Protocol, HalfCloseableProtocol {
         state = .responding
         pendingAnswer = deferred
         let token = ObjectIdentifier(deferred)
-        deferred.addCallbacks(
+        _ = deferred.addCallbacks(
             { [weak self] (response: HTTPResponse) -> Void in
                 self?.answerArrived(token, request, response)
             },

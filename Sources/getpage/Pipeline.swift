@@ -153,7 +153,7 @@ final class Pipeline {
         let outcome = semaphore.run(begin, (id, entry, host))
         inSemaphore[id] = outcome
         // This may run at once (a skipped URL, a request refused at once): `pump` copes.
-        outcome.addBoth { [self] (_: Result<DownloadOutcome, Failure>) -> Void in
+        _ = outcome.addBoth { [self] (_: Result<DownloadOutcome, Failure>) -> Void in
             inSemaphore[id] = nil
             if let host { hostQueues?.finished(host: host) }
             pump()

@@ -178,9 +178,9 @@ struct CancellationTests {
             typedCapture = a
             erasedCapture = b
             errbackCapture = c
-            d.addCallback { (v: Int) -> Int in withExtendedLifetime(a) { v + 1 } }
+            _ = d.addCallback { (v: Int) -> Int in withExtendedLifetime(a) { v + 1 } }
             d.addErrback { (_: Failure) -> Int in withExtendedLifetime(c) { 0 } }
-            d.addCallback { (v: Int) -> String in withExtendedLifetime(b) { "\(v)" } }
+            _ = d.addCallback { (v: Int) -> String in withExtendedLifetime(b) { "\(v)" } }
         }
         #expect(typedCapture != nil)
         #expect(erasedCapture != nil)
@@ -203,7 +203,7 @@ struct CancellationTests {
             let token = Token()
             capture = token
             let d = Deferred<Int>()
-            for _ in 0..<1000 { d.addCallback { (v: Int) -> Int in withExtendedLifetime(token) { v + 1 } } }
+            for _ in 0..<1000 { _ = d.addCallback { (v: Int) -> Int in withExtendedLifetime(token) { v + 1 } } }
             weakD = d
         }
         #expect(weakD == nil)
@@ -221,9 +221,13 @@ struct CancellationTests {
             ranCapture = early
             waitingCapture = late
             let d = Deferred<Int>()
-            for _ in 0..<10 { d.addCallback { (v: Int) -> Int in withExtendedLifetime(early) { ran += 1; return v } } }
-            d.addCallback { (v: Int) -> Int in d.pause(); return v }
-            for _ in 0..<10 { d.addCallback { (v: Int) -> Int in withExtendedLifetime(late) { ran += 1; return v } } }
+            for _ in 0..<10 {
+                _ = d.addCallback { (v: Int) -> Int in withExtendedLifetime(early) { ran += 1; return v } }
+            }
+            _ = d.addCallback { (v: Int) -> Int in d.pause(); return v }
+            for _ in 0..<10 {
+                _ = d.addCallback { (v: Int) -> Int in withExtendedLifetime(late) { ran += 1; return v } }
+            }
             d.callback(0)
             #expect(d.paused)
             weakD = d
@@ -281,7 +285,7 @@ struct CancellationTests {
         var seen: Int?
         do {
             let d = Deferred<Int>()
-            d.addCallback { (v: Int) -> Int in
+            _ = d.addCallback { (v: Int) -> Int in
                 seen = withExtendedLifetime(d) { v }
                 return v
             }

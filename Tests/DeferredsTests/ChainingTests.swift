@@ -10,9 +10,9 @@ struct ChainingTests {
         // When a deferred fires, its callbacks run in the order added, each receiving the previous one's result.
         let d = Deferred<Int>()
         var log: [String] = []
-        d.addCallback { (v: Int) -> Int in log.append("first(\(v))"); return v + 1 }
-        d.addCallback { (v: Int) -> Int in log.append("second(\(v))"); return v * 10 }
-        d.addCallback { (v: Int) -> Int in log.append("third(\(v))"); return v }
+        _ = d.addCallback { (v: Int) -> Int in log.append("first(\(v))"); return v + 1 }
+        _ = d.addCallback { (v: Int) -> Int in log.append("second(\(v))"); return v * 10 }
+        _ = d.addCallback { (v: Int) -> Int in log.append("third(\(v))"); return v }
         #expect(log.isEmpty)
         #expect(!d.called)
 
@@ -28,12 +28,12 @@ struct ChainingTests {
         d.callback(5)
         var log: [Int] = []
 
-        d.addCallback { (v: Int) -> Int in log.append(v); return v + 1 }
+        _ = d.addCallback { (v: Int) -> Int in log.append(v); return v + 1 }
         #expect(log == [5])
-        d.addCallback { (v: Int) -> Int in log.append(v); return v * 2 }
+        _ = d.addCallback { (v: Int) -> Int in log.append(v); return v * 2 }
         #expect(log == [5, 6])
         var text: String?
-        d.addCallback { (v: Int) -> String in "\(v)" }.addCallback { text = $0 }
+        _ = d.addCallback { (v: Int) -> String in "\(v)" }.addCallback { text = $0 }
         #expect(text == "12")
     }
 
@@ -41,7 +41,7 @@ struct ChainingTests {
         // When a callback throws, later callbacks are skipped until an errback; an errback that returns resumes callbacks.
         let d = Deferred<Int>()
         var log: [String] = []
-        d.addCallback { (v: Int) -> Int in log.append("throws"); throw TestError(code: v) }
+        _ = d.addCallback { (v: Int) -> Int in log.append("throws"); throw TestError(code: v) }
             .addCallback { (v: Int) -> Int in log.append("skipped"); return v }
             .addErrback { (f: Failure) -> Int in log.append("errback(\(f.value))"); return 99 }
             .addErrback { (_: Failure) -> Int in log.append("not reached"); return 0 }
@@ -198,9 +198,47 @@ struct ChainingTests {
         #expect(asString.addCallback { $0 + "!" } === asString)
 
         var got: String?
-        asString.addCallback { got = $0 }
+        _ = asString.addCallback { got = $0 }
         d.callback(1)
         #expect(got == "2!")
+    }
+
+    @Test func everyKindOfSameTypeStepReturnsItsReceiverOnARootAFiredRootAndAHandle() {
+        // When a step of any of the ten kinds keeps the type, it returns its receiver, on a root, a fired root and a handle.
+        func expectEachReturnsReceiver<V>(
+            _ r: Deferred<V>, _ v: V, sourceLocation: Testing.SourceLocation = #_sourceLocation
+        ) {
+            let again = { (_: V) -> Deferred<V> in Deferred.succeed(v) }
+            let recover = { (_: Failure) -> Deferred<V> in Deferred.succeed(v) }
+            let keep = { (x: V) -> V in x }
+            let rescue = { (_: Failure) -> V in v }
+            let both = { (o: Result<V, Failure>) -> V in (try? o.get()) ?? v }
+            let bothLater = { (o: Result<V, Failure>) -> Deferred<V> in Deferred.succeed((try? o.get()) ?? v) }
+            #expect(r.addCallback(keep) === r, sourceLocation: sourceLocation)
+            #expect(r.addCallback(again) === r, sourceLocation: sourceLocation)
+            #expect(r.addErrback(rescue) === r, sourceLocation: sourceLocation)
+            #expect(r.addErrback(recover) === r, sourceLocation: sourceLocation)
+            #expect(r.addCallbacks(keep, rescue) === r, sourceLocation: sourceLocation)
+            #expect(r.addCallbacks(again, rescue) === r, sourceLocation: sourceLocation)
+            #expect(r.addCallbacks(keep, recover) === r, sourceLocation: sourceLocation)
+            #expect(r.addCallbacks(again, recover) === r, sourceLocation: sourceLocation)
+            #expect(r.addBoth(both) === r, sourceLocation: sourceLocation)
+            #expect(r.addBoth(bothLater) === r, sourceLocation: sourceLocation)
+        }
+        let unfired = Deferred<Int>()
+        expectEachReturnsReceiver(unfired, 1)
+        let fired = Deferred.succeed(2)
+        expectEachReturnsReceiver(fired, 3)
+        let root = Deferred<Int>()
+        let handle = root.addCallback { (n: Int) -> String in "\(n)" }
+        expectEachReturnsReceiver(handle, "x")
+
+        unfired.callback(0)
+        root.callback(4)
+        // The deferred-returning steps replaced each value with the one given.
+        #expect(Outcome(unfired).value == 1)
+        #expect(Outcome(fired).value == 3)
+        #expect(Outcome(handle).value == "x")
     }
 
     // MARK: - Callbacks returning deferreds
@@ -210,7 +248,7 @@ struct ChainingTests {
         let outer = Deferred<Int>()
         let inner = Deferred<String>()
         var log: [String] = []
-        outer.addCallback { (n: Int) -> Deferred<String> in log.append("outer(\(n))"); return inner }
+        _ = outer.addCallback { (n: Int) -> Deferred<String> in log.append("outer(\(n))"); return inner }
             .addCallback { (s: String) -> Void in log.append("then(\(s))") }
 
         outer.callback(1)
@@ -226,7 +264,7 @@ struct ChainingTests {
         // When a callback returns a fired deferred, the outer chain continues synchronously with its result.
         let outer = Deferred<Int>()
         var got: String?
-        outer.addCallback { (n: Int) -> Deferred<String> in Deferred.succeed("v\(n)") }
+        _ = outer.addCallback { (n: Int) -> Deferred<String> in Deferred.succeed("v\(n)") }
             .addCallback { got = $0 }
 
         outer.callback(2)
@@ -240,7 +278,8 @@ struct ChainingTests {
         let outer = Deferred<Int>()
         let innerRoot = Deferred<Int>()
         var got: String?
-        outer.addCallback { (_: Int) -> Deferred<String> in innerRoot.addCallback { (n: Int) -> String in "inner \(n)" } }
+        _ = outer
+            .addCallback { (_: Int) -> Deferred<String> in innerRoot.addCallback { (n: Int) -> String in "inner \(n)" } }
             .addCallback { got = $0 }
 
         outer.callback(0)
@@ -250,7 +289,7 @@ struct ChainingTests {
 
         var syncGot: String?
         let outer2 = Deferred<Int>()
-        outer2.addCallback { (n: Int) -> Deferred<String> in Deferred.succeed(n).addCallback { "sync \($0)" } }
+        _ = outer2.addCallback { (n: Int) -> Deferred<String> in Deferred.succeed(n).addCallback { "sync \($0)" } }
             .addCallback { syncGot = $0 }
         outer2.callback(3)
         #expect(syncGot == "sync 3")
@@ -277,7 +316,7 @@ struct ChainingTests {
         let d = Deferred<Int>()
         let rescue = Deferred<Int>()
         var got: Int?
-        d.addErrback { (_: Failure) -> Deferred<Int> in rescue }.addCallback { got = $0 }
+        _ = d.addErrback { (_: Failure) -> Deferred<Int> in rescue }.addCallback { got = $0 }
 
         d.errback(TestError())
         #expect(got == nil)
@@ -293,10 +332,10 @@ struct ChainingTests {
         let outer = Deferred<Int>()
         let inner = Deferred<Int>()
         var log: [String] = []
-        outer.addCallback { (_: Int) -> Deferred<Int> in inner }
+        _ = outer.addCallback { (_: Int) -> Deferred<Int> in inner }
         outer.callback(0)
 
-        outer.addCallback { (v: Int) -> Int in log.append("added(\(v))"); return v }
+        _ = outer.addCallback { (v: Int) -> Int in log.append("added(\(v))"); return v }
         #expect(log.isEmpty)
 
         inner.callback(4)
@@ -308,9 +347,9 @@ struct ChainingTests {
         let outer = Deferred<Int>()
         let inner = Deferred<Int>()
         let innerInner = Deferred<Int>()
-        inner.addCallback { (n: Int) -> Deferred<Int> in innerInner.addCallback { $0 + n } }
+        _ = inner.addCallback { (n: Int) -> Deferred<Int> in innerInner.addCallback { $0 + n } }
         var got: Int?
-        outer.addCallback { (_: Int) -> Deferred<Int> in inner }.addCallback { got = $0 }
+        _ = outer.addCallback { (_: Int) -> Deferred<Int> in inner }.addCallback { got = $0 }
 
         outer.callback(1)
         inner.callback(20)
@@ -331,7 +370,7 @@ struct ChainingTests {
         inner.callback(5)
         let outer = Deferred<Int>()
         var got: Int?
-        outer.addCallback { (_: Int) -> Deferred<Int> in inner }.addCallback { got = $0 }
+        _ = outer.addCallback { (_: Int) -> Deferred<Int> in inner }.addCallback { got = $0 }
 
         outer.callback(0)
         #expect(got == nil)
@@ -349,7 +388,7 @@ struct ChainingTests {
         let later = Deferred<Int>()
         var log: [Int] = []
         let d = Deferred<Int>()
-        d.addCallback { $0 + 1 }
+        _ = d.addCallback { $0 + 1 }
             .addCallback { (v: Int) -> Deferred<Int> in Deferred.succeed(v * 10) }
             .addCallback { (v: Int) -> Int in log.append(v); return v + 1 }
             .addCallback { (v: Int) -> Deferred<Int> in later.addCallback { $0 + v } }
@@ -371,24 +410,24 @@ struct ChainingTests {
         // When such a step throws or its deferred fails (now or later), later callbacks skip; the errback gets it.
         let throwing = Deferred<Int>()
         var ran: [String] = []
-        let line = #line; throwing.addCallback { (_: Int) -> Deferred<Int> in throw TestError(code: 1) }
-        throwing.addCallback { (v: Int) -> Int in ran.append("after throw"); return v }
+        let line = #line; _ = throwing.addCallback { (_: Int) -> Deferred<Int> in throw TestError(code: 1) }
+        _ = throwing.addCallback { (v: Int) -> Int in ran.append("after throw"); return v }
         let throwingOut = Outcome(throwing)
         throwing.callback(0)
         #expect(throwingOut.error(TestError.self) == TestError(code: 1))
         #expect(throwingOut.failure?.line == line)
 
         let failedNow = Deferred<Int>()
-        failedNow.addCallback { (_: Int) -> Deferred<Int> in Deferred.fail(TestError(code: 2)) }
-        failedNow.addCallback { (v: Int) -> Int in ran.append("after failed now"); return v }
+        _ = failedNow.addCallback { (_: Int) -> Deferred<Int> in Deferred.fail(TestError(code: 2)) }
+        _ = failedNow.addCallback { (v: Int) -> Int in ran.append("after failed now"); return v }
         let failedNowOut = Outcome(failedNow.addErrback { _ in -1 })
         failedNow.callback(0)
         #expect(failedNowOut.value == -1)
 
         let inner = Deferred<Int>()
         let failedLater = Deferred<Int>()
-        failedLater.addCallback { (_: Int) -> Deferred<Int> in inner }
-        failedLater.addCallback { (v: Int) -> Int in ran.append("after failed later"); return v }
+        _ = failedLater.addCallback { (_: Int) -> Deferred<Int> in inner }
+        _ = failedLater.addCallback { (v: Int) -> Int in ran.append("after failed later"); return v }
         let failedLaterOut = Outcome(failedLater)
         failedLater.callback(0)
         #expect(!failedLaterOut.fired)
@@ -401,9 +440,9 @@ struct ChainingTests {
         // When a chain waits on the Deferred<Int> its Int callback returned, cancel() cancels that inner deferred.
         var innerCancelled = false
         let inner = Deferred<Int>(canceller: { _ in innerCancelled = true })
-        inner.addCallback { $0 + 1 }
+        _ = inner.addCallback { $0 + 1 }
         let outer = Deferred<Int>()
-        outer.addCallback { (_: Int) -> Deferred<Int> in inner }
+        _ = outer.addCallback { (_: Int) -> Deferred<Int> in inner }
         let out = Outcome(outer)
         outer.callback(0)
         #expect(outer.paused)
@@ -419,16 +458,16 @@ struct ChainingTests {
         // When two Int chains wait on a Deferred<Int> with a callback of its own that then gets another, they go first.
         let inner = Deferred<Int>()
         var log: [String] = []
-        inner.addCallback { (v: Int) -> Int in log.append("inner(\(v))"); return v + 1 }
+        _ = inner.addCallback { (v: Int) -> Int in log.append("inner(\(v))"); return v + 1 }
         let first = Deferred<Int>()
         let second = Deferred<Int>()
-        first.addCallback { (_: Int) -> Deferred<Int> in inner }
+        _ = first.addCallback { (_: Int) -> Deferred<Int> in inner }
             .addCallback { (v: Int) -> Int in log.append("first(\(v))"); return v }
-        second.addCallback { (_: Int) -> Deferred<Int> in inner }
+        _ = second.addCallback { (_: Int) -> Deferred<Int> in inner }
             .addCallback { (v: Int) -> Int in log.append("second(\(v))"); return v }
         first.callback(0)
         second.callback(0)
-        inner.addCallback { (v: Int) -> Int in log.append("later(\(v))"); return v }
+        _ = inner.addCallback { (v: Int) -> Int in log.append("later(\(v))"); return v }
         #expect(log.isEmpty)
 
         inner.callback(1)
@@ -442,11 +481,11 @@ struct ChainingTests {
         let d = Deferred<Int>()
         let inner = Deferred<Int>()
         var log: [String] = []
-        d.addCallback { (v: Int) -> Deferred<Int> in
-            d.addCallback { (w: Int) -> Int in log.append("added(\(w))"); return w }
+        _ = d.addCallback { (v: Int) -> Deferred<Int> in
+            _ = d.addCallback { (w: Int) -> Int in log.append("added(\(w))"); return w }
             return inner
         }
-        d.addCallback { (v: Int) -> Int in log.append("queued(\(v))"); return v + 1 }
+        _ = d.addCallback { (v: Int) -> Int in log.append("queued(\(v))"); return v + 1 }
         d.callback(0)
         #expect(log.isEmpty)
 
@@ -490,7 +529,7 @@ struct ChainingTests {
         let d = Deferred.succeed(3)
         var log: [String] = []
         let asString = d.addCallback { (v: Int) -> String in d.pause(); return "\(v)" }
-        asString.addCallback { (s: String) -> Void in log.append("after(\(s))") }
+        _ = asString.addCallback { (s: String) -> Void in log.append("after(\(s))") }
         #expect(log.isEmpty)
         #expect(d.paused)
 
@@ -505,30 +544,30 @@ struct ChainingTests {
         // When a running callback adds another callback, the new one is appended: it runs after those already queued.
         let typed = Deferred<Int>()
         var log: [String] = []
-        typed.addCallback { (v: Int) -> Int in
+        _ = typed.addCallback { (v: Int) -> Int in
             log.append("first(\(v))")
-            typed.addCallback { (w: Int) -> Int in log.append("added(\(w))"); return w }
+            _ = typed.addCallback { (w: Int) -> Int in log.append("added(\(w))"); return w }
             log.append("first returns")
             return v + 1
         }
-        typed.addCallback { (v: Int) -> Int in log.append("second(\(v))"); return v + 1 }
+        _ = typed.addCallback { (v: Int) -> Int in log.append("second(\(v))"); return v + 1 }
         typed.callback(0)
         #expect(log == ["first(0)", "first returns", "second(1)", "added(2)"])
 
         // The same through type-erased steps (addBoth).
         let erased = Deferred<Int>()
         var erasedLog: [String] = []
-        erased.addBoth { (r: Result<Int, Failure>) -> Int in
+        _ = erased.addBoth { (r: Result<Int, Failure>) -> Int in
             let v = try r.get()
             erasedLog.append("first(\(v))")
-            erased.addBoth { (r: Result<Int, Failure>) -> Int in
+            _ = erased.addBoth { (r: Result<Int, Failure>) -> Int in
                 let w = try r.get()
                 erasedLog.append("added(\(w))")
                 return w
             }
             return v + 1
         }
-        erased.addBoth { (r: Result<Int, Failure>) -> Int in
+        _ = erased.addBoth { (r: Result<Int, Failure>) -> Int in
             let v = try r.get()
             erasedLog.append("second(\(v))")
             return v + 1
@@ -537,19 +576,99 @@ struct ChainingTests {
         #expect(erasedLog == ["first(0)", "second(1)", "added(2)"])
     }
 
+    @Test func aStepAddedToTheInnerDeferredThatResumedTheRunningCallbackRunsBeforeItReturns() {
+        // When an outer callback adds a step to the inner deferred that resumed it, the step runs at once (Twisted's order).
+        let inner = Deferred<Int>()
+        let outer = Deferred<Int>()
+        var log: [String] = []
+        _ = outer.addCallback { (_: Int) -> Deferred<Int> in inner }
+        _ = outer.addCallback { (v: Int) -> Int in
+            log.append("outer(\(v)) starts")
+            _ = inner.addCallback { (w: Int) -> Int in log.append("added(\(w))"); return w + 10 }
+            log.append("outer returns")
+            return v
+        }
+        outer.callback(0)
+        inner.callback(1)
+
+        #expect(log == ["outer(1) starts", "added(1)", "outer returns"])
+        #expect(Outcome(inner).value == 11)
+        #expect(Outcome(outer).value == 1)
+    }
+
+    @Test func aStepAddedToTheResumingInnerDeferredThroughATypeChangingChainRunsBeforeTheCallbackReturns() {
+        // When a String chain waiting on a Deferred<Int> adds a type-changing step to it, that step runs at once.
+        let inner = Deferred<Int>()
+        let outer = Deferred<String>()
+        var log: [String] = []
+        let resumed = outer.addCallback { (_: String) -> Deferred<Int> in inner }
+        let described = resumed.addCallback { (v: Int) -> String in
+            log.append("outer(\(v)) starts")
+            _ = inner.addCallback { (w: Int) -> String in log.append("added(\(w))"); return "\(w)" }
+            log.append("outer returns")
+            return "\(v)"
+        }
+        outer.callback("go")
+        inner.callback(2)
+
+        #expect(log == ["outer(2) starts", "added(2)", "outer returns"])
+        #expect(Outcome(described).value == "2")
+    }
+
+    @Test func aStepAddedByTheFirstOfTwoResumedChainsRunsAfterTheInnersOtherHandOver() {
+        // When the first of two chains waiting on one deferred adds a step to it, the second chain resumes before that step, both inside the first's callback.
+        let inner = Deferred<Int>()
+        let first = Deferred<Int>()
+        let second = Deferred<Int>()
+        var log: [String] = []
+        _ = first.addCallback { (_: Int) -> Deferred<Int> in inner }
+        _ = first.addCallback { (v: Int) -> Int in
+            log.append("first(\(v)) starts")
+            _ = inner.addCallback { (w: Int) -> Int in log.append("added(\(w))"); return w }
+            log.append("first returns")
+            return v
+        }
+        _ = second.addCallback { (_: Int) -> Deferred<Int> in inner }
+        _ = second.addCallback { (v: Int) -> Int in log.append("second(\(v))"); return v }
+        first.callback(0)
+        second.callback(0)
+
+        inner.callback(1)
+
+        #expect(log == ["first(1) starts", "second(1)", "added(1)", "first returns"])
+    }
+
+    @Test func aStepAddedToAChainDeferredSourceByTheTargetsCallbackRunsAfterIt() {
+        // When chainDeferred's target callback adds a step to the source, the step waits: the source's own step is still running.
+        let source = Deferred<Int>()
+        let target = Deferred<Int>()
+        var log: [String] = []
+        source.chainDeferred(target)
+        _ = target.addCallback { (v: Int) -> Int in
+            log.append("target(\(v)) starts")
+            _ = source.addCallback { (w: Int) -> Int in log.append("added(\(w))"); return w }
+            log.append("target returns")
+            return v
+        }
+
+        source.callback(1)
+
+        #expect(log == ["target(1) starts", "target returns", "added(1)"])
+    }
+
     @Test func manyCallbacksAddedFromARunningCallbackRunAfterThoseQueuedInOrder() {
         // When a running callback adds a thousand callbacks, they run after the ones already queued, in order.
         let d = Deferred<Int>()
         var log: [Int] = []
-        d.addCallback { (v: Int) -> Int in
-            for i in 0..<1000 { d.addCallback { (w: Int) -> Int in log.append(i); return w + 1 } }
+        _ = d.addCallback { (v: Int) -> Int in
+            for i in 0..<1000 { _ = d.addCallback { (w: Int) -> Int in log.append(i); return w + 1 } }
             return v + 1
         }
-        d.addCallback { (v: Int) -> Int in log.append(-1); return v }
+        _ = d.addCallback { (v: Int) -> Int in log.append(-1); return v }
         var result: Int?
 
         d.callback(0)
-        d.addCallback { result = $0 }
+        _ = d.addCallback { result = $0 }
 
         #expect(log == [-1] + Array(0..<1000))
         #expect(result == 1001)
@@ -560,8 +679,8 @@ struct ChainingTests {
         let source = Deferred<Int>()
         let target = Deferred<Int>()
         var got: Int?
-        target.addCallback { got = $0 }
-        source.addCallback { $0 * 2 }
+        _ = target.addCallback { got = $0 }
+        _ = source.addCallback { $0 * 2 }
         source.chainDeferred(target)
         #expect(!target.called)
 
@@ -588,7 +707,7 @@ struct ChainingTests {
         // When a deferred is paused twice, it takes two unpause() calls before its callbacks run.
         let d = Deferred<Int>()
         var log: [Int] = []
-        d.addCallback { log.append($0) }
+        _ = d.addCallback { log.append($0) }
         d.pause()
         d.pause()
         d.callback(1)
@@ -608,13 +727,13 @@ struct ChainingTests {
         // When a callback pauses its own deferred, the following callbacks wait for unpause().
         let d = Deferred<Int>()
         var log: [String] = []
-        d.addCallback { (v: Int) -> Int in log.append("pauses"); d.pause(); return v + 1 }
-        d.addCallback { (v: Int) -> Int in log.append("after(\(v))"); return v }
+        _ = d.addCallback { (v: Int) -> Int in log.append("pauses"); d.pause(); return v + 1 }
+        _ = d.addCallback { (v: Int) -> Int in log.append("after(\(v))"); return v }
 
         d.callback(1)
         #expect(log == ["pauses"])
         #expect(d.paused)
-        d.addCallback { (v: Int) -> Int in log.append("added while paused(\(v))"); return v }
+        _ = d.addCallback { (v: Int) -> Int in log.append("added while paused(\(v))"); return v }
         #expect(log == ["pauses"])
 
         d.unpause()
@@ -629,10 +748,10 @@ struct ChainingTests {
         let ds = (0...n).map { _ in Deferred<Int>() }
         for i in 0..<n {
             let next = ds[i + 1]
-            ds[i].addCallback { (_: Int) -> Deferred<Int> in next }
+            _ = ds[i].addCallback { (_: Int) -> Deferred<Int> in next }
         }
         var result: Int?
-        ds[0].addCallback { result = $0 }
+        _ = ds[0].addCallback { result = $0 }
 
         for i in 0...n { ds[i].callback(i) }
 
@@ -644,9 +763,9 @@ struct ChainingTests {
         // When 1,000,000 callbacks are on one deferred, firing it runs them all and the last sees the total.
         let n = 1_000_000
         let d = Deferred<Int>()
-        for _ in 0..<n { d.addCallback { $0 + 1 } }
+        for _ in 0..<n { _ = d.addCallback { $0 + 1 } }
         var result: Int?
-        d.addCallback { result = $0 }
+        _ = d.addCallback { result = $0 }
 
         d.callback(0)
 
@@ -752,7 +871,7 @@ struct ChainingTests {
     @Test func anErrorThrownInACallbackRecordsWhereTheCallbackWasAdded() {
         // When a callback throws, its Failure's file and line are those of the addCallback call in this file.
         let typed = Deferred<Int>()
-        let typedLine = #line; typed.addCallback { (_: Int) -> Int in throw TestError(code: 1) }
+        let typedLine = #line; _ = typed.addCallback { (_: Int) -> Int in throw TestError(code: 1) }
         let typedOut = Outcome(typed)
 
         let changing = Deferred<Int>()
@@ -794,7 +913,7 @@ struct ChainingTests {
         #expect(Outcome(failed).failure?.value is TestError)
 
         let thrower = Deferred<Int>()
-        thrower.addCallback { (_: Int) -> Int in throw original }
+        _ = thrower.addCallback { (_: Int) -> Int in throw original }
         let throwerOut = Outcome(thrower)
         thrower.callback(0)
         #expect(throwerOut.failure?.value is TestError)

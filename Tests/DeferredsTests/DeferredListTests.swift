@@ -116,7 +116,7 @@ struct DeferredListTests {
         do {
             let d = Deferred<Int>()
             weakInput = d
-            DeferredList([d], consumeErrors: true).addCallback { results = describe($0) }
+            _ = DeferredList([d], consumeErrors: true).addCallback { results = describe($0) }
             d.errback(marker)
         }
         #expect(weakInput == nil)
@@ -132,7 +132,7 @@ struct DeferredListTests {
         do {
             let d = Deferred<Int>()
             weakInput = d
-            DeferredList([d]).addCallback { results = describe($0) }
+            _ = DeferredList([d]).addCallback { results = describe($0) }
             d.errback(marker)
         }
         #expect(weakInput == nil)

@@ -21,9 +21,9 @@ struct LockTests {
         // When several acquires wait, each release hands the lock to the longest waiter and it stays locked.
         let lock = DeferredLock()
         var log: [String] = []
-        lock.acquire().addCallback { _ in log.append("a") }
-        lock.acquire().addCallback { _ in log.append("b") }
-        lock.acquire().addCallback { _ in log.append("c") }
+        _ = lock.acquire().addCallback { _ in log.append("a") }
+        _ = lock.acquire().addCallback { _ in log.append("b") }
+        _ = lock.acquire().addCallback { _ in log.append("c") }
         #expect(log == ["a"])
         #expect(lock.waitingCount == 2)
 

@@ -32,7 +32,7 @@ struct ProgrammerErrorTests {
         // When a called-back deferred is errbacked, the process traps with a message naming AlreadyCalledError.
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let d = Deferred<Int>()
-            d.addCallback { _ in }
+            _ = d.addCallback { _ in }
             d.callback(1)
             d.errback(TestError())
         }
@@ -74,8 +74,8 @@ struct ProgrammerErrorTests {
         // When a step is added through a handle whose type the chain has moved past, the process traps.
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let d = Deferred<Int>()
-            d.addCallback { "\($0)" }
-            d.addCallback { $0 + 1 }
+            _ = d.addCallback { "\($0)" }
+            _ = d.addCallback { $0 + 1 }
         }
         expectMessage(result, contains: "stale handle")
     }
@@ -94,7 +94,7 @@ struct ProgrammerErrorTests {
         // When a callback returns the deferred it was added to, the process traps.
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let d = Deferred<Int>()
-            d.addCallback { (_: Int) -> Deferred<Int> in d }
+            _ = d.addCallback { (_: Int) -> Deferred<Int> in d }
             d.callback(1)
         }
         expectMessage(result, contains: "returned the Deferred it was added to")

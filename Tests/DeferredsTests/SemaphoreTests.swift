@@ -125,7 +125,7 @@ struct SemaphoreTests {
         var log: [String] = []
         _ = s.run { () -> Deferred<Int> in
             _ = s.run { () -> Deferred<Int> in
-                shared.addCallback { (v: Int) -> Int in log.append("added(\(v))"); return v }
+                _ = shared.addCallback { (v: Int) -> Int in log.append("added(\(v))"); return v }
                 log.append("second")
                 return Deferred.succeed(0)
             }
@@ -268,7 +268,7 @@ struct SemaphoreTests {
         order.reserveCapacity(n)
         var completed = 0
         for i in 0..<n {
-            s.run { () -> Deferred<Int> in
+            _ = s.run { () -> Deferred<Int> in
                 order.append(i)
                 return Deferred.succeed(i)
             }.addCallback { _ in completed += 1 }

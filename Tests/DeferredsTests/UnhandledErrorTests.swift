@@ -52,7 +52,7 @@ struct UnhandledErrorTests {
             a.addErrback { _ in 0 }
             a.errback(marker)
             let b = Deferred<Int>()
-            b.addBoth { (r: Result<Int, Failure>) -> Int in (try? r.get()) ?? 0 }
+            _ = b.addBoth { (r: Result<Int, Failure>) -> Int in (try? r.get()) ?? 0 }
             b.errback(marker)
             weakErrback = a
             weakBoth = b
@@ -70,7 +70,7 @@ struct UnhandledErrorTests {
         do {
             let d = Deferred<Int>()
             d.addErrback { _ in 0 }
-            d.addCallback { (_: Int) -> Int in throw raisedAgain }
+            _ = d.addCallback { (_: Int) -> Int in throw raisedAgain }
             d.errback(handled)
             weakD = d
         }
@@ -90,7 +90,7 @@ struct UnhandledErrorTests {
             let syncInner = Deferred<Int>.fail(marker)
             let asyncInner = Deferred<Int>()
             let outer = Deferred<Int>()
-            outer.addCallback { (_: Int) -> Deferred<Int> in syncInner }
+            _ = outer.addCallback { (_: Int) -> Deferred<Int> in syncInner }
             outer.addErrback { (_: Failure) -> Deferred<Int> in asyncInner }
             outer.addErrback { (_: Failure) -> Int in handledCount += 1; return 0 }
             outer.callback(0)
@@ -114,7 +114,7 @@ struct UnhandledErrorTests {
         do {
             let inner = Deferred<Int>()
             let outer = Deferred<Int>()
-            outer.addCallback { (_: Int) -> Deferred<Int> in inner }
+            _ = outer.addCallback { (_: Int) -> Deferred<Int> in inner }
             outer.callback(0)
             inner.errback(marker)
             weakInner = inner
@@ -175,7 +175,7 @@ struct UnhandledErrorTests {
         var raceWinner: Int?
         do {
             let listInput = Deferred<Int>()
-            DeferredList([listInput, Deferred.succeed(1)], consumeErrors: true)
+            _ = DeferredList([listInput, Deferred.succeed(1)], consumeErrors: true)
                 .addCallback { listResults = $0.count }
             listInput.errback(marker)
 
@@ -186,7 +186,7 @@ struct UnhandledErrorTests {
 
             let raceInput = Deferred<Int>()
             let raceOther = Deferred<Int>()
-            race([raceInput, raceOther]).addCallback { raceWinner = $0.index }
+            _ = race([raceInput, raceOther]).addCallback { raceWinner = $0.index }
             raceInput.errback(marker)
             raceOther.callback(2)
 

@@ -77,7 +77,7 @@ final class TestServer: @unchecked Sendable {
     /// Stops the server and its reactor, and waits for the thread to end.
     func stop() {
         reactor.callFromThread { [self] in
-            server.stop().addBoth { [self] _ in reactor.stop() }
+            _ = server.stop().addBoth { [self] _ in reactor.stop() }
         }
         finished.wait()
         reactor.close()

@@ -64,7 +64,7 @@ final class SlowAndFastHosts: @unchecked Sendable {
         reactor.callFromThread { [self] in
             for answer in held { answer.callback(.text("stopped\n")) }
             held = []
-            gatherResults([slow.stop(), fast.stop()]).addBoth { [self] _ in reactor.stop() }
+            _ = gatherResults([slow.stop(), fast.stop()]).addBoth { [self] _ in reactor.stop() }
         }
         finished.wait()
         reactor.close()

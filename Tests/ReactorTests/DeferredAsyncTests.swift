@@ -73,7 +73,7 @@ import TestSupport
         try withReactorTask { h in
             var log: [String] = []
             let d = Deferred<Int>()
-            d.addCallback { value -> Int in
+            _ = d.addCallback { value -> Int in
                 log.append("before the await: \(value)")
                 return value + 1
             }
@@ -83,7 +83,7 @@ import TestSupport
             }
             let value = try await d.value
             log.append("await returned \(value)")
-            d.addCallback { value -> Int in
+            _ = d.addCallback { value -> Int in
                 log.append("after the await: \(value)")
                 return value
             }
@@ -105,7 +105,7 @@ import TestSupport
                 resumed.callback(())
             }
             try await nextTurn(h)  // the task runs first, up to its await
-            d.addCallback { value -> Int in
+            _ = d.addCallback { value -> Int in
                 log.append("step added during the await sees \(value)")
                 return value * 10
             }

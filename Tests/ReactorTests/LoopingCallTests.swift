@@ -100,7 +100,7 @@ struct LoopingCallTests {
         var times: [Double] = []
         let loop = LoopingCall(clock: clock) { times.append(clock.seconds()) }
         var restarted: Recorded<LoopingCall>?
-        loop.start(1).addCallback { loop in
+        _ = loop.start(1).addCallback { loop in
             clock.advance(0.5)  // the restart's slots are counted from here
             restarted = Recorded(loop.start(2))
         }
@@ -386,7 +386,7 @@ struct LoopingCallTests {
         defer { loop = nil }  // f refers to its own loop: break that cycle when the test ends
         loop = LoopingCall(clock: clock) { () -> Deferred<Void> in
             let d = Deferred<Void>()
-            d.addCallback { loop.stop() }
+            _ = d.addCallback { loop.stop() }
             clock.callLater(1) { d.callback(()) }
             return d
         }

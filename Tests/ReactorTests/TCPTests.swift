@@ -22,7 +22,7 @@ import Testing
             #expect(port.getHost().port > 0)
             client.onData = { p in if p.received.count == 5 { p.transport?.loseConnection() } }
             client.onLost = { _ in reactor.callLater(0.01) { reactor.stop() } }
-            connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, client).addCallback { p in
+            _ = connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, client).addCallback { p in
                 p.transport?.write(Array("hello".utf8))
             }
         }
@@ -43,7 +43,7 @@ import Testing
                 p.transport?.loseConnection()
             }
             client.onLost = { _ in reactor.stop() }
-            connectProtocol(reactor, host: "::1", port: port.getHost().port, client).addCallback { p in
+            _ = connectProtocol(reactor, host: "::1", port: port.getHost().port, client).addCallback { p in
                 p.transport?.write([1, 2, 3])
             }
         }
@@ -68,7 +68,7 @@ import Testing
                     results[index] = p.received
                     if results.count == count { reactor.stop() }
                 }
-                connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, client).addCallback { p in
+                _ = connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, client).addCallback { p in
                     p.transport?.write(message)
                 }
             }
@@ -83,7 +83,7 @@ import Testing
         try withReactor { reactor in
             let port = try reactor.listenTCP(0, Factory.forProtocol { EchoProtocol() })
             let number = port.getHost().port
-            port.stopListening().addCallback { _ in
+            _ = port.stopListening().addCallback { _ in
                 connectProtocol(reactor, host: "127.0.0.1", port: number, RecordingProtocol())
                     .addErrback { f -> RecordingProtocol in
                         failure = f
@@ -146,7 +146,7 @@ import Testing
                 server.onLost = { serverReason = $0.lostReason; reactor.stop() }
                 return server
             })
-            connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, client).addCallback { p in
+            _ = connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, client).addCallback { p in
                 p.transport?.write(Array(repeating: 7, count: 1000))
                 reactor.callLater(0.02) { p.transport?.abortConnection() }
             }
@@ -170,7 +170,7 @@ import Testing
         try withReactor { reactor in
             let port = try reactor.listenTCP(0, Factory.forProtocol { Summer() })
             client.onLost = { _ in reactor.stop() }
-            connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, client).addCallback { p in
+            _ = connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, client).addCallback { p in
                 p.transport?.write(Array(repeating: 1, count: 3000))
                 p.transport?.loseWriteConnection()
             }
@@ -281,7 +281,7 @@ import Testing
             counter = receiver
             let port = try reactor.listenTCP(0, Factory.forProtocol { receiver })
             let sender = RecordingProtocol()
-            connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, sender).addCallback { p in
+            _ = connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, sender).addCallback { p in
                 let connection = p.transport as! TCPConnection
                 let producer = Pump(connection, total: total) { connection.bufferedBytes }
                 pump = producer
@@ -305,7 +305,7 @@ import Testing
         try withReactor { reactor in
             let port = try reactor.listenTCP(0, Factory.forProtocol { EchoProtocol() })
             let number = port.getHost().port
-            connectProtocol(reactor, host: "127.0.0.1", port: number, client).addCallback { p in
+            _ = connectProtocol(reactor, host: "127.0.0.1", port: number, client).addCallback { p in
                 port.stopListening().addCallback { _ in
                     p.transport?.write([9])
                     connectProtocol(reactor, host: "127.0.0.1", port: number, RecordingProtocol())
@@ -383,7 +383,7 @@ import Testing
         let pauser = Pauser()
         try withReactor { reactor in
             let port = try reactor.listenTCP(0, Factory.forProtocol { pauser })
-            connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, Protocol())
+            _ = connectProtocol(reactor, host: "127.0.0.1", port: port.getHost().port, Protocol())
                 .addCallback { _ in reactor.callLater(0.05) { reactor.stop() } }
         }
         #expect(pauser.lost?.check(ConnectionLost.self) != nil)

@@ -9,7 +9,7 @@ public final class Recorded<V> {
     public private(set) var calls = 0
 
     public init(_ d: Deferred<V>) {
-        d.addBoth { (r: Result<V, Failure>) -> Void in
+        _ = d.addBoth { (r: Result<V, Failure>) -> Void in
             self.result = r
             self.calls += 1
         }

@@ -10,31 +10,46 @@ public final class TLSServer {
     let process: ChildProcess
     public let port: Int
 
-    /// A server with a certificate made for the test: self-signed, or signed by `issuer`.
-    /// - Parameter dnsName: a host name the certificate is also valid for (a test's DNS server
-    ///   answers it with 127.0.0.1).
-    public convenience init(issuer: TestCertificateAuthority? = nil, dnsName: String? = nil) throws {
+    /// - Parameters:
+    ///   - issuer: signs the server's certificate; nil for a self-signed one.
+    ///   - dnsName: a host name the certificate is also valid for (a test's DNS server answers it
+    ///     with 127.0.0.1).
+    ///   - replies: when given, the server answers `GET /name` with the bytes of `replies[name]` as
+    ///     they are (openssl's `-HTTP` mode: each is a whole response, right or wrong), instead of
+    ///     its `-www` status page.
+    public convenience init(issuer: TestCertificateAuthority? = nil, dnsName: String? = nil,
+                            replies: [String: String]? = nil) throws {
         let directory = try TLSServer.makeDirectory()
         let (certificate, key) = (directory + "/cert.pem", directory + "/key.pem")
         try TLSServer.makeCertificate(certificate, key: key, issuer: issuer, dnsName: dnsName)
-        try self.init(directory: directory, certificate: certificate, key: key, options: [])
+        try self.init(directory: directory, certificate: certificate, key: key, options: [], replies: replies)
     }
 
     /// A server presenting `certificate` with its `key` (PEM files, e.g. from `TestCA.issue`).
     /// `options` go to s_server too (e.g. ["-no_ticket"]).
     public convenience init(certificate given: (certificate: String, key: String), options: [String] = []) throws {
         try self.init(directory: try TLSServer.makeDirectory(), certificate: given.certificate, key: given.key,
-                      options: options)
+                      options: options, replies: nil)
     }
 
-    private init(directory: String, certificate: String, key: String, options: [String]) throws {
+    private init(directory: String, certificate: String, key: String, options: [String],
+                 replies: [String: String]?) throws {
         self.directory = directory
         self.certificate = certificate
         let output = directory + "/output.txt"
-        process = try ChildProcess(
-            "/usr/bin/openssl",
-            ["s_server", "-accept", "127.0.0.1:0", "-cert", certificate, "-key", key, "-www"] + options,
-            stdout: output, stderr: output)
+        let arguments = ["s_server", "-accept", "127.0.0.1:0", "-cert", certificate, "-key", key] + options
+        if let replies {
+            // -HTTP serves files relative to the working directory: the shell goes there first,
+            // then becomes openssl (the same process, so stopping it by its PID still works).
+            for (name, reply) in replies {
+                try reply.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+            }
+            process = try ChildProcess(
+                "/bin/sh", ["-c", "cd \"$0\" && exec /usr/bin/openssl \"$@\"", directory] + arguments + ["-HTTP"],
+                stdout: output, stderr: output)
+        } else {
+            process = try ChildProcess("/usr/bin/openssl", arguments + ["-www"], stdout: output, stderr: output)
+        }
         // s_server prints "ACCEPT [::]:PORT" once it listens.
         var found: Int?
         var text = ""

@@ -72,7 +72,7 @@ final class StoppingProtocol: Protocol {
         // When the method is HEAD, the response length is 0 and Content-Length is kept in its headers.
         var response: Response?
         try withServer { reactor, server in
-            Agent(reactor).request("HEAD", server.url("/bytes/1234")).addCallback { r -> Deferred<[UInt8]> in
+            _ = Agent(reactor).request("HEAD", server.url("/bytes/1234")).addCallback { r -> Deferred<[UInt8]> in
                 response = r
                 return readBody(r)
             }.addBoth { _ in reactor.stop() }
@@ -86,7 +86,7 @@ final class StoppingProtocol: Protocol {
         var length: Int?
         var body: [UInt8]?
         try withServer { reactor, server in
-            Agent(reactor).request("GET", server.url("/status/204")).addCallback { r -> Deferred<[UInt8]> in
+            _ = Agent(reactor).request("GET", server.url("/status/204")).addCallback { r -> Deferred<[UInt8]> in
                 length = r.length
                 return readBody(r)
             }.addCallback { body = $0 }.addBoth { _ in reactor.stop() }
@@ -100,10 +100,11 @@ final class StoppingProtocol: Protocol {
         var length: Int? = -1
         var body: [UInt8]?
         try withServer { reactor, server in
-            Agent(reactor).request("GET", server.url("/chunked?chunks=5&size=1000")).addCallback { r -> Deferred<[UInt8]> in
-                length = r.length
-                return readBody(r)
-            }.addCallback { body = $0 }.addBoth { _ in reactor.stop() }
+            _ = Agent(reactor).request("GET", server.url("/chunked?chunks=5&size=1000"))
+                .addCallback { r -> Deferred<[UInt8]> in
+                    length = r.length
+                    return readBody(r)
+                }.addCallback { body = $0 }.addBoth { _ in reactor.stop() }
         }
         #expect(length == nil)
         #expect(body == WebServer.patternBytes(count: 5000))
@@ -121,7 +122,7 @@ final class StoppingProtocol: Protocol {
                     transport.resumeProducing()
                 }
             }
-            Agent(reactor).request("GET", server.url("/bytes/2000000")).addCallback { r -> Deferred<Void> in
+            _ = Agent(reactor).request("GET", server.url("/bytes/2000000")).addCallback { r -> Deferred<Void> in
                 r.deliverBody(recorder)
                 return recorder.done
             }.addBoth { _ in reactor.stop() }
@@ -135,7 +136,7 @@ final class StoppingProtocol: Protocol {
         // When deliverBody is called late, the bytes that came before are delivered then, in order.
         let recorder = PausingRecorder()
         try withServer { reactor, server in
-            Agent(reactor).request("GET", server.url("/bytes/300000")).addCallback { r -> Deferred<Void> in
+            _ = Agent(reactor).request("GET", server.url("/bytes/300000")).addCallback { r -> Deferred<Void> in
                 let later = Deferred<Void>()
                 reactor.callLater(0.1) {
                     r.deliverBody(recorder)
@@ -163,7 +164,7 @@ final class StoppingProtocol: Protocol {
                     let head = String(decoding: bytes.prefix(200), as: UTF8.self)
                     echoed.append(head.hasPrefix("PUT /echo") && bytes.suffix(payload.count) == payload[...] ? "same chunked" : head)
                 }
-            DeferredList([sized, chunked]).addBoth { _ in reactor.stop() }
+            _ = DeferredList([sized, chunked]).addBoth { _ in reactor.stop() }
         }
         #expect(echoed.sorted() == ["same", "same chunked"])
     }
@@ -181,7 +182,7 @@ final class StoppingProtocol: Protocol {
                     .addCallback { _ in sequence(agent, count - 1) }
             }
             let pool = HTTPConnectionPool(reactor, persistent: true)
-            sequence(Agent(reactor, pool: pool), 5).addCallback { _ -> Deferred<Void> in
+            _ = sequence(Agent(reactor, pool: pool), 5).addCallback { _ -> Deferred<Void> in
                 persistentConnections = server.connectionsAccepted
                 return sequence(Agent(reactor), 5)
             }.addCallback { _ in
@@ -205,7 +206,7 @@ final class StoppingProtocol: Protocol {
             func fetch() -> Deferred<Void> {
                 agent.request("GET", server.url("/bytes/10")).addCallback { readBody($0) }.addCallback { _ in }
             }
-            fetch().addCallback { _ -> Deferred<Void> in
+            _ = fetch().addCallback { _ -> Deferred<Void> in
                 deferLater(reactor, 0.1) { fetch() }
             }.addCallback { _ -> Deferred<Void> in
                 afterShortPause = server.connectionsAccepted
@@ -231,7 +232,7 @@ final class StoppingProtocol: Protocol {
                 agent.request("GET", server.url("/delay?seconds=0.05")).addCallback { readBody($0) }
                     .addCallback { _ in done += 1 }
             }
-            DeferredList(all).addBoth { _ in reactor.stop() }
+            _ = DeferredList(all).addBoth { _ in reactor.stop() }
         }
         #expect(done == 12)
         #expect(maxOpen <= 3)
@@ -250,7 +251,7 @@ final class StoppingProtocol: Protocol {
         let keeper = Keeper()
         let size = 8 * 1024 * 1024
         try withServer(limit: 30) { reactor, server in
-            Agent(reactor).request("GET", server.url("/bytes/\(size)")).addCallback { r -> Void in
+            _ = Agent(reactor).request("GET", server.url("/bytes/\(size)")).addCallback { r -> Void in
                 r.deliverBody(keeper)
             }
             // Stops once the body has ended (checked each 10 ms of reactor time, not slept on).
@@ -284,11 +285,11 @@ final class StoppingProtocol: Protocol {
                 if server.openConnections <= 1 || tries == 0 { return then() }
                 reactor.callLater(0.01) { whenServerHasAtMostOneOpen(tries - 1, then) }
             }
-            DeferredList((0..<4).map { _ in fetch("/delay?seconds=0.1") }).addCallback { _ in
+            _ = DeferredList((0..<4).map { _ in fetch("/delay?seconds=0.1") }).addCallback { _ in
                 whenServerHasAtMostOneOpen(300) {
                     openAfter = server.openConnections
                     acceptedBefore = server.connectionsAccepted
-                    fetch("/bytes/10").addBoth { _ in
+                    _ = fetch("/bytes/10").addBoth { _ in
                         acceptedAfter = server.connectionsAccepted
                         reactor.stop()
                     }
@@ -329,7 +330,7 @@ final class StoppingProtocol: Protocol {
                 agent.request("GET", (index % 2 == 0 ? first : second).url("/slow"))
                     .addCallback { readBody($0) }.addCallback { _ in done += 1 }
             }
-            DeferredList(all).addBoth { _ in reactor.stop() }
+            _ = DeferredList(all).addBoth { _ in reactor.stop() }
         }
         #expect(done == 8)
         #expect(maxOpen <= 2)
@@ -347,7 +348,7 @@ final class StoppingProtocol: Protocol {
         try withServer { reactor, server in
             let producer = try FileBodyProducer(path: path)
             #expect(producer.length == payload.count)
-            Agent(reactor).request("PUT", server.url("/echo"), nil, producer)
+            _ = Agent(reactor).request("PUT", server.url("/echo"), nil, producer)
                 .addCallback { readBody($0) }
                 .addCallback { bytes in same = bytes.suffix(payload.count) == payload[...] }
                 .addBoth { _ in reactor.stop() }
@@ -363,15 +364,16 @@ final class StoppingProtocol: Protocol {
         var after: Int?
         try withServer { reactor, server in
             let agent = Agent(reactor)
-            agent.request("GET", server.url("/fault/slow-drip?bytes=100&interval=0.02")).addCallback { r -> Deferred<[UInt8]> in
-                let body = readBody(r)
-                reactor.callLater(0.05) { body.cancel() }
-                return body
-            }.addBoth { result -> Deferred<Void> in
-                if case .failure(let f) = result { cancelled = f }
-                return agent.request("GET", server.url("/bytes/10")).addCallback { readBody($0) }
-                    .addCallback { after = $0.count }
-            }.addBoth { _ in reactor.stop() }
+            _ = agent.request("GET", server.url("/fault/slow-drip?bytes=100&interval=0.02"))
+                .addCallback { r -> Deferred<[UInt8]> in
+                    let body = readBody(r)
+                    reactor.callLater(0.05) { body.cancel() }
+                    return body
+                }.addBoth { result -> Deferred<Void> in
+                    if case .failure(let f) = result { cancelled = f }
+                    return agent.request("GET", server.url("/bytes/10")).addCallback { readBody($0) }
+                        .addCallback { after = $0.count }
+                }.addBoth { _ in reactor.stop() }
         }
         #expect(cancelled?.check(CancelledError.self) != nil)
         #expect(after == 10)
@@ -387,7 +389,7 @@ final class StoppingProtocol: Protocol {
             var after: Int?
             try withServer { reactor, server in
                 let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
-                agent.request("GET", server.url("/bytes/1000000")).addCallback { r -> Deferred<Void> in
+                _ = agent.request("GET", server.url("/bytes/1000000")).addCallback { r -> Deferred<Void> in
                     response = r
                     r.deliverBody(body)
                     return body.done
@@ -411,7 +413,7 @@ final class StoppingProtocol: Protocol {
         // When the body passes the agent's limit, the body fails with BodyTooLarge.
         var failure: Failure?
         try withServer { reactor, server in
-            Agent(reactor, maxBodyBytes: 100_000).request("GET", server.url("/bytes/1000000"))
+            _ = Agent(reactor, maxBodyBytes: 100_000).request("GET", server.url("/bytes/1000000"))
                 .addCallback { readBody($0) }
                 .addBoth { result -> Void in
                     if case .failure(let f) = result { failure = f }
@@ -424,7 +426,7 @@ final class StoppingProtocol: Protocol {
 
     @Test func maxHeaderBytesStopsAnOversizedHeaderWithHeadersTooLarge() throws {
         // When the header block passes the agent's limit, whether by one long field or by all of
-        // them together, the request fails with HeadersTooLarge (inside ResponseNeverReceived); a
+        // them together, the request fails with HeadersTooLarge (inside ResponseFailed); a
         // header within the limit is fine, and so is a long one under the default limit of 64 KiB.
         var endings: [String: Ending] = [:]
         try withServer { reactor, server in
@@ -446,19 +448,19 @@ final class StoppingProtocol: Protocol {
                         switch result {
                         case .success(let ending): endings[name] = ending
                         case .failure(let failure):
-                            let never = failure.value as? ResponseNeverReceived
-                            let limit = (never?.reasons.first?.value as? HeadersTooLarge)?.limit
+                            let failed = failure.value as? ResponseFailed
+                            let limit = (failed?.reasons.first?.value as? HeadersTooLarge)?.limit
                             endings[name] = .failed(describe(failure) + (limit.map { "(\($0))" } ?? ""))
                         }
                     }
             }
-            DeferredList(all).addBoth { _ in reactor.stop() }
+            _ = DeferredList(all).addBoth { _ in reactor.stop() }
         }
-        #expect(endings["one long field"] == .failed("ResponseNeverReceived>HeadersTooLarge(1024)"))
-        #expect(endings["all together"] == .failed("ResponseNeverReceived>HeadersTooLarge(1024)"))
+        #expect(endings["one long field"] == .failed("ResponseFailed>HeadersTooLarge(1024)"))
+        #expect(endings["all together"] == .failed("ResponseFailed>HeadersTooLarge(1024)"))
         #expect(endings["within"] == .body(status: 200, bytes: 3))
         #expect(endings["default"] == .body(status: 200, bytes: 3))
-        #expect(endings["past the default"] == .failed("ResponseNeverReceived>HeadersTooLarge(65536)"))
+        #expect(endings["past the default"] == .failed("ResponseFailed>HeadersTooLarge(65536)"))
     }
 
     @Test func aBodyPausedWhenTheTransferEndsIsStillDeliveredAfterTheResponseIsDropped() throws {
@@ -482,7 +484,7 @@ final class StoppingProtocol: Protocol {
         }
         var receiver: LatePauser?
         try withServer { reactor, server in
-            Agent(reactor).request("GET", server.url("/chunked?chunks=100&size=1000")).addCallback { r -> Void in
+            _ = Agent(reactor).request("GET", server.url("/chunked?chunks=100&size=1000")).addCallback { r -> Void in
                 let protocolHandler = LatePauser(reactor)
                 receiver = protocolHandler
                 r.deliverBody(protocolHandler)
@@ -521,7 +523,7 @@ final class StoppingProtocol: Protocol {
                     }.addCallback { _ in completed += 1 }
                 }
             }
-            DeferredList(all).addBoth { _ in
+            _ = DeferredList(all).addBoth { _ in
                 reactor.callLater(0.01) {
                     connections = (pool.plain.inUseCount, pool.plain.openCount, pool.plain.idleCount)
                     reactor.stop()
@@ -542,8 +544,8 @@ final class StoppingProtocol: Protocol {
         var code: Int?
         var echoed: [UInt8]?
         try withServer { reactor, server in
-            Agent(reactor).request("POST", server.url("/echo"), Headers(["Expect": ["100-continue"]]),
-                                   FileBodyProducer(Array("payload".utf8)))
+            _ = Agent(reactor).request("POST", server.url("/echo"), Headers(["Expect": ["100-continue"]]),
+                                       FileBodyProducer(Array("payload".utf8)))
                 .addCallback { response -> Deferred<[UInt8]> in
                     code = response.code
                     return readBody(response)
@@ -562,10 +564,11 @@ final class StoppingProtocol: Protocol {
         var failure: Failure?
         try withReactor { reactor in
             reactor.callLater(0.2) {
-                Agent(reactor, connectTimeout: 0.5).request("GET", "http://127.0.0.1:\(port)/").addBoth { result -> Void in
-                    if case .failure(let f) = result { failure = f }
-                    reactor.stop()
-                }
+                _ = Agent(reactor, connectTimeout: 0.5).request("GET", "http://127.0.0.1:\(port)/")
+                    .addBoth { result -> Void in
+                        if case .failure(let f) = result { failure = f }
+                        reactor.stop()
+                    }
             }
         }
         #expect(failure?.check(ConnectTimeoutError.self) != nil, "\(String(describing: failure))")

@@ -13,7 +13,7 @@ import Testing
             let server = try ScriptedServer.start(reactor) { _ in
                 .init(bytes: httpResponse(headers: ["Content-Type: text/plain", "ETag: \"x\""], body: "hello"))
             }
-            Agent(reactor).request("GET", server.url + "/page", Headers(["User-Agent": ["twisted"]]), nil)
+            _ = Agent(reactor).request("GET", server.url + "/page", Headers(["User-Agent": ["twisted"]]), nil)
                 .addCallback { r -> Deferred<[UInt8]> in
                     response = r
                     return readBody(r)
@@ -48,7 +48,7 @@ import Testing
             let server = try ScriptedServer.start(reactor) { _ in
                 .init(bytes: httpResponse(body: String(repeating: "x", count: 100_000)))
             }
-            Agent(reactor).request("GET", server.url).addCallback { r -> Deferred<Void> in
+            _ = Agent(reactor).request("GET", server.url).addCallback { r -> Deferred<Void> in
                 let finished = Deferred<Void>()
                 printer = Printer(finished)
                 r.deliverBody(printer!)
@@ -66,7 +66,7 @@ import Testing
         try withReactor { reactor in
             let port = try reactor.listenTCP(0, Factory.forProtocol { Protocol() })
             let number = port.getHost().port
-            port.stopListening().addCallback { _ in
+            _ = port.stopListening().addCallback { _ in
                 Agent(reactor).request("GET", "http://127.0.0.1:\(number)/").addBoth { result -> Void in
                     if case .failure(let f) = result { failure = f }
                     reactor.stop()
@@ -83,7 +83,7 @@ import Testing
         let host = String(repeating: "a", count: 70) + ".invalid"
         var failure: Failure?
         try withReactor { reactor in
-            Agent(reactor).request("GET", "http://\(host)/").addBoth { result -> Void in
+            _ = Agent(reactor).request("GET", "http://\(host)/").addBoth { result -> Void in
                 if case .failure(let f) = result { failure = f }
                 reactor.stop()
             }
@@ -99,7 +99,7 @@ import Testing
         let agent = Agent(reactor)
         func failure(_ d: Deferred<Response>) -> Failure? {
             var result: Failure?
-            d.addBoth { outcome -> Void in if case .failure(let f) = outcome { result = f } }
+            _ = d.addBoth { outcome -> Void in if case .failure(let f) = outcome { result = f } }
             return result
         }
         #expect(failure(agent.request("GET", "ftp://example.test/"))?.check(SchemeNotSupported.self) != nil)
@@ -120,7 +120,9 @@ import Testing
         let agent = Agent(reactor)
         func failure(_ uri: String) -> Failure? {
             var result: Failure?
-            agent.request("GET", uri).addBoth { outcome -> Void in if case .failure(let f) = outcome { result = f } }
+            _ = agent.request("GET", uri).addBoth { outcome -> Void in
+                if case .failure(let f) = outcome { result = f }
+            }
             return result
         }
         for (uri, scheme) in [("file:///etc/passwd", "file"), ("mailto:a@example.com", "mailto"),

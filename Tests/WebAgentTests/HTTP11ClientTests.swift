@@ -22,7 +22,7 @@ import WebServer
             }
             port = server.port
             let agent = Agent(reactor, pool: HTTPConnectionPool(reactor, persistent: persistent))
-            send(agent, server.url).addCallback { readBody($0) }.addBoth { _ in
+            _ = send(agent, server.url).addCallback { readBody($0) }.addBoth { _ in
                 sent = server.connections.first?.text ?? ""
                 reactor.stop()
             }
@@ -85,9 +85,9 @@ import WebServer
         try withReactor { reactor in
             let server = try RawServer.start(reactor) { _ in }
             let pool = HTTPConnectionPool(reactor)
-            Agent(reactor, pool: pool).request("POST", server.url, nil, FailingProducer()).addBoth { result in
+            _ = Agent(reactor, pool: pool).request("POST", server.url, nil, FailingProducer()).addBoth { result in
                 if case .failure(let f) = result { failure = f }
-                eventually(reactor) { pool.plain.openCount == 0 }.addCallback { _ in
+                _ = eventually(reactor) { pool.plain.openCount == 0 }.addCallback { _ in
                     (inUse, open) = (pool.plain.inUseCount, pool.plain.openCount)
                     reactor.stop()
                 }
@@ -111,7 +111,7 @@ import WebServer
         try withReactor { reactor in
             let server = try RawServer.start(reactor) { $0.answerEachHead(okResponse("hello")) }
             let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
-            agent.request("GET", server.url + "/1").addCallback { response in
+            _ = agent.request("GET", server.url + "/1").addCallback { response in
                 deferLater(reactor, 0.01) { response }.addCallback { readBody($0) }
             }.addCallback { first -> Deferred<String> in
                 bodies.append(String(decoding: first, as: UTF8.self))
@@ -142,8 +142,8 @@ import WebServer
             recorder.pauseAfterFirstChunk = { transport in
                 reactor.callLater(0.01) { transport.resumeProducing() }
             }
-            agent.request("GET", server.url).addCallback { $0.deliverBody(recorder) }
-            recorder.done.addCallback { _ in text(agent, server.url, timeout: 2) }.addBoth { result -> Void in
+            _ = agent.request("GET", server.url).addCallback { $0.deliverBody(recorder) }
+            _ = recorder.done.addCallback { _ in text(agent, server.url, timeout: 2) }.addBoth { result -> Void in
                 switch result {
                 case .success(let body): second = body
                 case .failure(let f): failure = f
@@ -165,7 +165,7 @@ import WebServer
         try withReactor { reactor in
             let server = try RawServer.start(reactor) { $0.answerEachHead(okResponse("hello")) }
             let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
-            agent.request("GET", server.url).addCallback { response in
+            _ = agent.request("GET", server.url).addCallback { response in
                 deferLater(reactor, 0.01) { _ = response }
             }.addCallback { _ in text(agent, server.url, timeout: 2) }.addBoth { result -> Void in
                 switch result {
@@ -192,8 +192,8 @@ import WebServer
             let pool = HTTPConnectionPool(reactor)
             pool.maxConnectionsPerHost = 1
             let agent = Agent(reactor, pool: pool)
-            agent.request("GET", server.url("/bytes/1000000")).addCallback { _ in }
-            agent.request("GET", server.url("/bytes/10")).addCallback { readBody($0) }.addBoth { result -> Void in
+            _ = agent.request("GET", server.url("/bytes/1000000")).addCallback { _ in }
+            _ = agent.request("GET", server.url("/bytes/10")).addCallback { readBody($0) }.addBoth { result -> Void in
                 second = try? result.get()
                 accepted = server.connectionsAccepted
                 inUse = pool.plain.inUseCount
@@ -219,7 +219,7 @@ import WebServer
             }
             let pool = HTTPConnectionPool(reactor)
             let agent = Agent(reactor, pool: pool)
-            text(agent, server.url).addCallback { body -> Deferred<Void> in
+            _ = text(agent, server.url).addCallback { body -> Deferred<Void> in
                 bodies.append(body)
                 return eventually(reactor) { pool.plain.openCount == 0 }
             }.addCallback { _ -> Deferred<String> in
@@ -246,7 +246,7 @@ import WebServer
         try withReactor { reactor in
             let server = try RawServer.closingOnTheSecondRequest(reactor)
             let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
-            text(agent, server.url + "/first").addCallback { _ in
+            _ = text(agent, server.url + "/first").addCallback { _ in
                 text(agent, server.url + "/second")
             }.addBoth { result -> Void in
                 switch result {
@@ -274,7 +274,7 @@ import WebServer
             let pool = HTTPConnectionPool(reactor)
             pool.maxConnections = 1
             let agent = Agent(reactor, pool: pool)
-            text(agent, server.url + "/first").addCallback { _ -> Deferred<[String]> in
+            _ = text(agent, server.url + "/first").addCallback { _ -> Deferred<[String]> in
                 // /second goes on the kept connection, which the server then closes; /third waits.
                 gatherResults([text(agent, server.url + "/second"), text(agent, server.url + "/third")])
             }.addBoth { result -> Void in
@@ -304,7 +304,7 @@ import WebServer
                 connection.transport?.pauseProducing()
                 connection.answer("HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n")
             }
-            Agent(reactor, pool: HTTPConnectionPool(reactor))
+            _ = Agent(reactor, pool: HTTPConnectionPool(reactor))
                 .request("POST", server.url + "/upload", nil, FileBodyProducer(body))
                 .addCallback { response -> Deferred<[UInt8]> in
                     status = response.code
@@ -344,7 +344,7 @@ import WebServer
                 }
             }
             let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
-            text(agent, server.url).addCallback { _ in
+            _ = text(agent, server.url).addCallback { _ in
                 agent.request("POST", server.url, nil, FileBodyProducer(Array("x".utf8)))
             }.addBoth { result -> Void in
                 if case .failure(let f) = result { failure = f }
@@ -368,7 +368,7 @@ import WebServer
             let pool = HTTPConnectionPool(reactor)
             configure(pool)
             let agent = Agent(reactor, pool: pool)
-            text(agent, server.url + "/first").addCallback { _ in
+            _ = text(agent, server.url + "/first").addCallback { _ in
                 agent.request(method, server.url + "/second", nil, nil, timeout: 5).addCallback { readBody($0) }
             }.addBoth { result -> Void in
                 if case .failure(let f) = result { failure = f }
@@ -440,7 +440,7 @@ import WebServer
                     }
                 }.addCallback { _ in next(methods.dropFirst()) }
             }
-            next(["HEAD", "GET", "GET", "GET"]).addBoth { result -> Void in
+            _ = next(["HEAD", "GET", "GET", "GET"]).addBoth { result -> Void in
                 if case .failure(let f) = result { results.append(describe(f)) }
                 connections = server.connections.count
                 reactor.stop()
@@ -460,7 +460,7 @@ import WebServer
         var accepted = 0
         try withServer(limit: 30) { reactor, server in
             let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
-            agent.request("POST", server.url("/echo"), nil, FileBodyProducer(payload))
+            _ = agent.request("POST", server.url("/echo"), nil, FileBodyProducer(payload))
                 .addCallback { readBody($0) }
                 .addCallback { bytes -> Deferred<String> in
                     same = bytes.suffix(payload.count) == payload[...]
@@ -483,7 +483,7 @@ import WebServer
         try withReactor { reactor in
             let server = try RawServer.start(reactor) { $0.answerEachHead(response) }
             let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
-            text(agent, server.url).addCallback { _ in text(agent, server.url) }.addCallback { _ in
+            _ = text(agent, server.url).addCallback { _ in text(agent, server.url) }.addCallback { _ in
                 // The server never closes: a connection it lost was closed by the client.
                 eventually(reactor) { server.connections.dropLast().allSatisfy { $0.lost } }
             }.addBoth { _ in
@@ -519,4 +519,116 @@ import WebServer
         #expect(connections == 2)
         #expect(closed.first == true)
     }
+
+    // MARK: - ResponseNeverReceived or ResponseFailed (Twisted's rule)
+
+    /// How a GET fails when the server writes `reply` to it and closes: "Outer>Inner", or nil.
+    private func failure(afterWriting reply: String, maxHeaderBytes: Int = Agent.defaultMaxHeaderBytes) throws
+        -> String?
+    {
+        var failure: Failure?
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { connection in
+                if connection.headsReceived == 1 && connection.answered == 0 { connection.answer(reply, close: true) }
+            }
+            _ = Agent(reactor, maxHeaderBytes: maxHeaderBytes).request("GET", server.url)
+                .addCallback { readBody($0) }
+                .addBoth { result -> Void in
+                    if case .failure(let f) = result { failure = f }
+                    reactor.stop()
+                }
+        }
+        return failure.map { describe($0) }
+    }
+
+    @Test func aConnectionClosedBeforeAnyByteIsResponseNeverReceived() throws {
+        // When the server closes without writing a byte, the request fails with ResponseNeverReceived.
+        #expect(try failure(afterWriting: "") == "ResponseNeverReceived>ConnectionLost")
+    }
+
+    @Test func aBadStatusLineIsResponseFailed() throws {
+        // When the status line is not HTTP's, the request fails with ResponseFailed (a byte arrived).
+        #expect(try failure(afterWriting: "HTTP/1.1 OK\r\n\r\n") == "ResponseFailed>ParseError")
+    }
+
+    @Test func aHeaderBlockCutShortIsResponseFailed() throws {
+        // When the connection closes inside the header block, the request fails with ResponseFailed.
+        #expect(try failure(afterWriting: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n")
+            == "ResponseFailed>ConnectionLost")
+    }
+
+    @Test func aConnectionClosedAfterAnInterimResponseIsResponseFailed() throws {
+        // When the connection closes after a 100 Continue (bytes arrived, no final head), the request
+        // fails with ResponseFailed, as in Twisted.
+        #expect(try failure(afterWriting: "HTTP/1.1 100 Continue\r\n\r\n") == "ResponseFailed>ConnectionLost")
+    }
+
+    @Test func aBadContentLengthIsResponseFailed() throws {
+        // When Content-Length is not a number, the request fails with ResponseFailed.
+        #expect(try failure(afterWriting: "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nabc")
+            == "ResponseFailed>ParseError")
+    }
+
+    @Test func aNegativeContentLengthIsResponseFailed() throws {
+        // When Content-Length is negative, the request fails with ResponseFailed.
+        #expect(try failure(afterWriting: "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nabc")
+            == "ResponseFailed>ParseError")
+    }
+
+    @Test func headersOverTheLimitAreResponseFailed() throws {
+        // When the header block passes maxHeaderBytes, the request fails with ResponseFailed.
+        let reply = "HTTP/1.1 200 OK\r\nX-Long: " + String(repeating: "a", count: 200) + "\r\n\r\n"
+        #expect(try failure(afterWriting: reply, maxHeaderBytes: 64) == "ResponseFailed>HeadersTooLarge")
+    }
+
+    @Test func aGzipThenChunkedTransferEncodingFailsTheRequest() throws {
+        // When a response is sent with Transfer-Encoding: gzip, chunked, the request fails with
+        // ResponseFailed holding TransferEncodingNotSupported, instead of a still-gzipped body.
+        let reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+        #expect(try failure(afterWriting: reply) == "ResponseFailed>TransferEncodingNotSupported")
+    }
+
+    // MARK: - HTTP/1.0 and Transfer-Encoding
+
+    @Test(arguments: [
+        ("Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 2), ("Content-Length: 2\r\n\r\nhi", 1),
+    ])
+    func anHTTP10ResponseWithTransferEncodingClosesItsConnection(_ framing: String, _ expectedConnections: Int) throws {
+        // When a kept-alive HTTP/1.0 response has Transfer-Encoding, the pool does not reuse its
+        // connection (RFC 9112 §6.1): the next request goes on a new one. With Content-Length it is reused.
+        var bodies: [String] = []
+        var connections = 0
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { connection in
+                connection.answerEachHead("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n" + framing)
+            }
+            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+            _ = text(agent, server.url).addCallback { first in
+                text(agent, server.url).addCallback { second in bodies = [first, second] }
+            }.addBoth { _ in
+                connections = server.connections.count
+                reactor.stop()
+            }
+        }
+        #expect(bodies == ["hi", "hi"])
+        #expect(connections == expectedConnections)
+    }
+
+
+    // MARK: - The request target
+
+    @Test func dotSegmentsAreRemovedFromTheRequestLine() throws {
+        // When the URI's path climbs with "..", the request line asks for the path without dot
+        // segments, as curl sends it; the query keeps its dots.
+        var requestLine: String?
+        try withReactor { reactor in
+            let server = try RawServer.start(reactor) { connection in connection.answerEachHead(okResponse("ok")) }
+            _ = text(Agent(reactor), server.url + "/a/../../etc/./passwd?x=/../y").addBoth { _ in
+                requestLine = server.connections.first?.text.components(separatedBy: "\r\n").first
+                reactor.stop()
+            }
+        }
+        #expect(requestLine == "GET /etc/passwd?x=/../y HTTP/1.1")
+    }
+
 }

@@ -23,7 +23,7 @@ import WebServer
                 paths.append(request.path)
                 maxOpen = max(maxOpen, server.openConnections)
             }
-            DeferredList((1...5).map { text(agent, server.url("/bytes/\($0)")) }).addBoth { _ in
+            _ = DeferredList((1...5).map { text(agent, server.url("/bytes/\($0)")) }).addBoth { _ in
                 accepted = server.connectionsAccepted
                 reactor.stop()
             }
@@ -48,7 +48,7 @@ import WebServer
             pool.maxConnections = 1
             let agent = Agent(reactor, pool: pool)
             let all = [first.url("/1"), second.url("/2"), first.url("/3")].map { text(agent, $0) }
-            DeferredList(all).addBoth { _ in reactor.stop() }
+            _ = DeferredList(all).addBoth { _ in reactor.stop() }
         }
         #expect(order == ["A/1", "B/2", "A/3"])
     }
@@ -72,7 +72,7 @@ import WebServer
                 later = text(agent, server.url("/later"))
             }
             let waiting = text(agent, server.url("/waiting"))
-            DeferredList([failed, waiting.addCallback { _ in }]).addCallback { _ in
+            _ = DeferredList([failed, waiting.addCallback { _ in }]).addCallback { _ in
                 later?.addCallback { _ in } ?? succeed(())
             }.addBoth { _ in reactor.stop() }
         }
@@ -92,7 +92,7 @@ import WebServer
             reactor.callWhenRunning {
                 let request = Agent(reactor, pool: pool).request("GET", server.url("/bytes/10"))
                 request.cancel()
-                request.addBoth { result -> Void in
+                _ = request.addBoth { result -> Void in
                     if case .failure(let f) = result { failure = f }
                     counts = (pool.plain.inUseCount, pool.plain.openCount)
                     reactor.stop()
@@ -124,7 +124,7 @@ import WebServer
                 inUseWhileConnecting = pool.plain.inUseCount
                 stuck.cancel()
             }
-            waiting.addBoth { result -> Void in
+            _ = waiting.addBoth { result -> Void in
                 second = try? result.get()
                 inUse = pool.plain.inUseCount
                 reactor.stop()
@@ -149,7 +149,7 @@ import WebServer
             let agent = Agent(reactor, pool: pool)
             text(agent, server.url("/fault/stall-body?length=10000"), timeout: 0.2).addCallback { _ in }
                 .addErrback { first = $0 }
-            text(agent, server.url("/bytes/4")).addBoth { result -> Void in
+            _ = text(agent, server.url("/bytes/4")).addBoth { result -> Void in
                 second = try? result.get()
                 accepted = server.connectionsAccepted
                 inUse = pool.plain.inUseCount
@@ -172,15 +172,16 @@ import WebServer
         try withServer { reactor, server in
             let pool = HTTPConnectionPool(reactor)
             let agent = Agent(reactor, pool: pool)
-            DeferredList((0..<2).map { _ in text(agent, server.url("/bytes/5")) }).addCallback { _ -> Deferred<Void> in
-                idleBefore = pool.plain.idleCount
-                return pool.closeCachedConnections()
-            }.addCallback { _ in
-                eventually(reactor) { server.openConnections == 0 }
-            }.addBoth { _ in
-                open = (pool.plain.openCount, server.openConnections)
-                reactor.stop()
-            }
+            _ = DeferredList((0..<2).map { _ in text(agent, server.url("/bytes/5")) })
+                .addCallback { _ -> Deferred<Void> in
+                    idleBefore = pool.plain.idleCount
+                    return pool.closeCachedConnections()
+                }.addCallback { _ in
+                    eventually(reactor) { server.openConnections == 0 }
+                }.addBoth { _ in
+                    open = (pool.plain.openCount, server.openConnections)
+                    reactor.stop()
+                }
         }
         #expect(idleBefore == 2)
         #expect(open?.pool == 0)
@@ -197,7 +198,7 @@ import WebServer
             let pool = HTTPConnectionPool(reactor)
             pool.cachedConnectionTimeout = 0.4
             let agent = Agent(reactor, pool: pool)
-            text(agent, server.url("/bytes/5")).addCallback { _ -> Deferred<Void> in
+            _ = text(agent, server.url("/bytes/5")).addCallback { _ -> Deferred<Void> in
                 reactor.callLater(0.75) {
                     openAt075 = server.openConnections
                     reactor.stop()
@@ -220,7 +221,7 @@ import WebServer
         var openAfter = -1
         try withServer { reactor, server in
             var agent: Agent? = Agent(reactor, pool: HTTPConnectionPool(reactor))
-            text(agent!, server.url("/bytes/5")).addCallback { _ -> Deferred<Void> in
+            _ = text(agent!, server.url("/bytes/5")).addCallback { _ -> Deferred<Void> in
                 openBefore = server.openConnections
                 agent = nil
                 return eventually(reactor) { server.openConnections == 0 }
@@ -241,7 +242,8 @@ import WebServer
         var pool: HTTPConnectionPool?
         try withServer { reactor, server in
             pool = HTTPConnectionPool(reactor)
-            Agent(reactor, pool: pool).request("GET", server.url("/fault/stall-headers")).addBoth { _ in fired = true }
+            _ = Agent(reactor, pool: pool).request("GET", server.url("/fault/stall-headers"))
+                .addBoth { _ in fired = true }
             server.onRequest = { _ in
                 openWhileWaiting = pool?.plain.openCount ?? -1
                 reactor.stop()

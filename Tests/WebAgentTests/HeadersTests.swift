@@ -35,6 +35,50 @@ import Testing
         ])
     }
 
+    @Test func eightThousandDistinctNamesStayCaseInsensitiveAndInOrder() {
+        // When a response head carries 8,000 distinct names (past the point where names are indexed),
+        // each is found in any case with its values, in first-added order, through removals and re-adds.
+        var head = ResponseHead()
+        let count = 8_000
+        for index in 0..<count {
+            let name = Array("x-name-\(index)".utf8)
+            let value = Array("v\(index)".utf8)
+            name.withUnsafeBytes { n in value.withUnsafeBytes { v in head.addField(name: n, value: v) } }
+        }
+        let request = Request(method: "GET", absoluteURI: "http://x.test/", headers: Headers())
+        let response = head.makeResponse(request: request, body: ResponseBody())
+        var headers = response.headers
+        #expect(headers.getAllRawHeaders().count == count)
+        #expect(headers.getAllRawHeaders().prefix(3).map(\.0) == ["X-Name-0", "X-Name-1", "X-Name-2"])
+        var allFound = true
+        for index in stride(from: 0, to: count, by: 7) {
+            allFound = allFound && headers.getRawHeaders("X-NAME-\(index)") == ["v\(index)"]
+                && headers.hasHeader("x-Name-\(index)")
+        }
+        #expect(allFound)
+        #expect(headers.getRawHeaders("x-name-8000") == nil)
+        headers.addRawHeader("X-NAME-5", "again")
+        #expect(headers.getRawHeaders("x-name-5") == ["v5", "again"])
+        headers.removeHeader("x-name-3")
+        headers.setRawHeaders("x-name-4", [])
+        #expect(!headers.hasHeader("X-Name-3") && !headers.hasHeader("X-Name-4"))
+        #expect(headers.getRawHeaders("x-name-7999") == ["v7999"])
+        headers.addRawHeader("x-name-3", "back")
+        #expect(headers.getAllRawHeaders().last.map { [$0.0] + $0.1 } == ["X-Name-3", "back"])
+        #expect(headers.getAllRawHeaders().prefix(5).map(\.0)
+            == ["X-Name-0", "X-Name-1", "X-Name-2", "X-Name-5", "X-Name-6"])
+        // Equality does not depend on whether either side is indexed, nor on name case.
+        var small = Headers()
+        var big = Headers()
+        for index in 0..<40 {
+            big.addRawHeader("n\(index)", "\(index)")
+            if index < 10 { small.addRawHeader("N\(index)", "\(index)") }
+        }
+        for index in 10..<40 { big.removeHeader("N\(index)") }
+        #expect(big == small)
+        #expect(big.getAllRawHeaders().map(\.0) == small.getAllRawHeaders().map(\.0))
+    }
+
     @Test func setRemoveAndEquality() {
         // When values are replaced or removed, lookups follow; equality ignores name case and order of names.
         var headers: Headers = ["A": ["1"], "B": ["2"]]

@@ -41,7 +41,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
             try server.listen()
             url = server.url("/echo")
             let agent = ProxyAgent(reactor, proxy: try HTTPProxy(proxy.url()))
-            outcome(of: agent.request("GET", url)).addCallback { result = $0 }.addBoth { _ in reactor.stop() }
+            _ = outcome(of: agent.request("GET", url)).addCallback { result = $0 }.addBoth { _ in reactor.stop() }
         }
         guard case .success(let response) = result else {
             Issue.record("\(String(describing: result))")
@@ -65,7 +65,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
         var result: Outcome?
         try withReactor { reactor in
             let agent = ProxyAgent(reactor, proxy: try HTTPProxy(proxy.url()), caFile: server.certificate)
-            outcome(of: agent.request("GET", "https://127.0.0.1:\(server.port)/"))
+            _ = outcome(of: agent.request("GET", "https://127.0.0.1:\(server.port)/"))
                 .addCallback { result = $0 }.addBoth { _ in reactor.stop() }
         }
         guard case .success(let response) = result else {
@@ -100,7 +100,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
                 ("http without", without.request("GET", server.url("/echo"))),
                 ("https without", without.request("GET", https)),
             ]
-            gatherResults(requests.map { name, deferred in
+            _ = gatherResults(requests.map { name, deferred in
                 outcome(of: deferred).addCallback { results[name] = $0 }
             }).addBoth { _ in reactor.stop() }
         }
@@ -136,7 +136,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
         var results: [Outcome] = []
         try withReactor { reactor in
             let agent = ProxyAgent(reactor, proxy: try HTTPProxy("127.0.0.1:\(port)"))
-            gatherResults(["http://127.0.0.1:1/", "https://127.0.0.1:1/"].map { url in
+            _ = gatherResults(["http://127.0.0.1:1/", "https://127.0.0.1:1/"].map { url in
                 outcome(of: agent.request("GET", url)).addCallback { results.append($0) }
             }).addBoth { _ in reactor.stop() }
         }
@@ -157,8 +157,8 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
 @Suite struct ProxyAgentRequestTests {
     @Test func theRequestLineIsAbsoluteAndCarriesTheCredentials() throws {
         // When a ProxyAgent with credentials sends GET and HEAD requests (one with a fragment) to
-        // two servers, the proxy receives each with the absolute URI (no fragment) on the request
-        // line, the server's Host, and Proxy-Authorization: Basic; the persistent pool keeps one
+        // two servers, the proxy receives each with the absolute URI (no fragment, no dot segments) on
+        // the request line, the server's Host, and Proxy-Authorization: Basic; the persistent pool keeps one
         // connection per server through the proxy and reuses it.
         var requests: [String] = []
         var codes: [Int] = []
@@ -170,7 +170,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
             let pool = HTTPConnectionPool(reactor)
             let agent = ProxyAgent(reactor, proxy: try HTTPProxy("http://bob:pw@127.0.0.1:\(proxy.portNumber)"),
                                    pool: pool)
-            let urls = ["http://a.test/x?y=1#frag", "http://a.test/again", "http://b.test:8080/"]
+            let urls = ["http://a.test/x?y=1#frag", "http://a.test/b/../again", "http://b.test:8080/"]
             var chain = Deferred<Void>.succeed(())
             for url in urls {
                 chain = chain.addCallback { _ -> Deferred<Void> in
@@ -180,7 +180,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
                     }
                 }
             }
-            chain.addErrback { failure in Issue.record("\(failure)") }
+            _ = chain.addErrback { failure in Issue.record("\(failure)") }
                 .addBoth { _ in
                     requests = proxy.requests
                     idle = pool.plain.idleCount

@@ -186,7 +186,7 @@ import Testing
             try withReactor { reactor in
                 server = try Self.redirectingServer(reactor, ["/form": (status, "/done")])
                 let agent = BrowserLikeRedirectAgent(Agent(reactor))
-                agent.request("POST", server!.url + "/form", nil, FileBodyProducer(Array("a=1".utf8)))
+                _ = agent.request("POST", server!.url + "/form", nil, FileBodyProducer(Array("a=1".utf8)))
                     .addBoth { (outcome: Result<Response, Failure>) -> Deferred<Response> in
                         post = outcome
                         return agent.request("GET", server!.url + "/form")
@@ -351,7 +351,7 @@ import Testing
         let agent = ScriptedAgent([.respond(302, ["Location": ["/next"]]), .hang])
         var outcome: Result<Response, Failure>?
         let d = RedirectAgent(agent).request("GET", "http://example.test/start")
-        d.addBoth { outcome = $0 }
+        _ = d.addBoth { outcome = $0 }
         #expect(agent.requests.map(\.uri) == ["http://example.test/start", "http://example.test/next"])
         #expect(outcome.map { _ in true } == nil)
         d.cancel()

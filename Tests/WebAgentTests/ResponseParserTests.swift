@@ -35,6 +35,7 @@ private enum Event: Equatable {
 private enum Rejection: Equatable {
     case parseError(String)
     case headersTooLarge(limit: Int)
+    case transferEncodingNotSupported([String])
 }
 
 private enum Stop {
@@ -122,6 +123,9 @@ private func parse(_ pieces: [[UInt8]], head: Bool = false, maxHeaderBytes: Int 
             break
         } catch let error as HeadersTooLarge {
             outcome.rejection = .headersTooLarge(limit: error.limit)
+            break
+        } catch let error as TransferEncodingNotSupported {
+            outcome.rejection = .transferEncodingNotSupported(error.codings)
             break
         } catch {
             Issue.record("unexpected error \(error)")
@@ -228,15 +232,17 @@ struct SplitSample: Sendable, CustomTestStringConvertible {
     @Test func foldedFramingFieldsAreReadWhole() {
         // When Content-Length, Transfer-Encoding or Connection is continued on a folded line, the framing
         // follows the whole value, as RFC 9112 §5.2 requires (the parser used to read only the first line:
-        // an empty Content-Length was an error, "gzip," + "chunked" read until close, "keep-alive," +
+        // an empty Content-Length was an error, "gzip," + "chunked" read as gzip alone, "keep-alive," +
         // "close" was reusable).
         let length = parse("HTTP/1.1 200 OK\r\nContent-Length:\r\n 5\r\n\r\nhello")
         #expect(length.framing == .length(5))
         #expect(length.head?.fields == fields([("Content-Length", "5")]))
         #expect(length.finished == [true])
         let chunked = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip,\r\n chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
-        #expect(chunked.framing == .chunked)
-        #expect(chunked.body == "hi")
+        #expect(chunked.rejection == .transferEncodingNotSupported(["gzip", "chunked"]))
+        let folded = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
+        #expect(folded.framing == .chunked)
+        #expect(folded.body == "hi")
         let close = parse("HTTP/1.1 200 OK\r\nConnection: keep-alive,\r\n close\r\nContent-Length: 0\r\n\r\n")
         #expect(close.finished == [false])
     }
@@ -459,26 +465,44 @@ struct SplitSample: Sendable, CustomTestStringConvertible {
         #expect(parse(head + "X" + trailers, maxHeaderBytes: 64).parseErrorMentions("trailer section too large"))
     }
 
-    @Test(arguments: ["gzip", "chunked, gzip", "identity", "chunked\r\nTransfer-Encoding: gzip"])
-    func transferCodingsNotEndingInChunkedReadUntilClose(_ codings: String) {
-        // When Transfer-Encoding's last coding is not chunked, the body runs until the connection closes
-        // (RFC 9112 §6.3), every byte is delivered, and the response never finishes on its own.
+    @Test(arguments: [
+        ("gzip, chunked", ["gzip", "chunked"]), ("gzip", ["gzip"]), ("chunked, gzip", ["chunked", "gzip"]),
+        ("identity", ["identity"]), ("chunked\r\nTransfer-Encoding: gzip", ["chunked", "gzip"]),
+        ("gzip\r\nTransfer-Encoding: CHUNKED", ["gzip", "CHUNKED"]), ("chunked, chunked", ["chunked", "chunked"]),
+        (",", []),
+    ])
+    func transferCodingsOtherThanALoneChunkedAreRefused(_ codings: String, _ listed: [String]) {
+        // When Transfer-Encoding lists anything but chunked alone (gzip, chunked: a body that would be
+        // handed on still gzip-coded), the response is refused with TransferEncodingNotSupported before
+        // its head is handed over, as Twisted refuses it.
         let outcome = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: \(codings)\r\nContent-Length: 2\r\n\r\n"
-            + "0\r\n\r\nrest")
-        #expect(outcome.framing == .untilClose)
-        #expect(outcome.body == "0\r\n\r\nrest")
-        #expect(outcome.finished == [])
-        #expect(outcome.isCloseDelimited)
+            + "2\r\nhi\r\n0\r\n\r\n")
+        #expect(outcome.rejection == .transferEncodingNotSupported(listed))
+        #expect(outcome.events.isEmpty)
+        // Responses without a body are not refused for it.
+        let head = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: \(codings)\r\n\r\n", head: true)
+        #expect(head.rejection == nil)
+        #expect(head.finished == [true])
     }
 
-    @Test(arguments: ["gzip, chunked", "Chunked", "gzip\r\nTransfer-Encoding: CHUNKED", "chunked\r\nTransfer-Encoding: "])
-    func chunkedAsTheLastCodingIsChunked(_ codings: String) {
-        // When chunked is the last coding (in any case, possibly in a later field; an empty later field
-        // adds none), the body is chunked.
+    @Test(arguments: ["chunked", "Chunked", "CHUNKED", "chunked\r\nTransfer-Encoding: ", ", chunked ,"])
+    func aLoneChunkedIsChunked(_ codings: String) {
+        // When chunked is the only coding (in any case; empty fields and elements add none), the body is chunked.
         let outcome = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: \(codings)\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
         #expect(outcome.framing == .chunked)
         #expect(outcome.body == "hi")
         #expect(outcome.finished == [true])
+    }
+
+    @Test func anHTTP10ResponseWithTransferEncodingIsNotReused() {
+        // When an HTTP/1.0 response has Transfer-Encoding, even with keep-alive, the connection is not
+        // reused (RFC 9112 §6.1); the same response with Content-Length is.
+        let chunked = parse("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "2\r\nhi\r\n0\r\n\r\n")
+        #expect(chunked.body == "hi")
+        #expect(chunked.finished == [false])
+        let length = parse("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi")
+        #expect(length.finished == [true])
     }
 
     @Test func transferEncodingWinsOverContentLengthButTheConnectionIsNotReused() {

@@ -56,7 +56,7 @@ import Testing
         try withReactor { reactor in
             let port = try reactor.listenTCP(0, Factory.forProtocol { Protocol() })
             let number = port.getHost().port
-            port.stopListening().addCallback { _ in
+            _ = port.stopListening().addCallback { _ in
                 let time = RecordingTime(reactor, immediate: true)
                 stopAfter(RetryAgent(Agent(reactor), clock: time, attempts: 2, backoff: backoff)
                     .request("GET", "http://127.0.0.1:\(number)/"), reactor) { outcome = $0 }
@@ -100,7 +100,7 @@ import Testing
         let clock = Clock()
         let agent = ScriptedAgent([.respond(503, ["Retry-After": ["7"]]), .respond(200, [:])])
         var outcome: Result<Response, Failure>?
-        RetryAgent(agent, clock: clock, attempts: 3, backoff: backoff).request("GET", "http://x.test/")
+        _ = RetryAgent(agent, clock: clock, attempts: 3, backoff: backoff).request("GET", "http://x.test/")
             .addBoth { outcome = $0 }
         #expect(agent.requests.count == 1)
         clock.advance(6.9)
@@ -152,7 +152,7 @@ import Testing
         // When a PUT has a body producer, it is not retried (the body cannot be replayed).
         let agent = ScriptedAgent([.fail(ConnectionLost())])
         var outcome: Result<Response, Failure>?
-        RetryAgent(agent, clock: Clock(), attempts: 3, backoff: backoff)
+        _ = RetryAgent(agent, clock: Clock(), attempts: 3, backoff: backoff)
             .request("PUT", "http://x.test/", nil, FileBodyProducer([1])).addBoth { outcome = $0 }
         #expect(outcome?.failureValue?.check(ConnectionLost.self) != nil)
         #expect(agent.requests.count == 1)
@@ -167,7 +167,7 @@ import Testing
         for error in errors {
             let agent = ScriptedAgent([.fail(error)])
             var outcome: Result<Response, Failure>?
-            RetryAgent(agent, clock: Clock(), attempts: 3, backoff: backoff).request("GET", "http://x.test/")
+            _ = RetryAgent(agent, clock: Clock(), attempts: 3, backoff: backoff).request("GET", "http://x.test/")
                 .addBoth { outcome = $0 }
             #expect(outcome?.failureValue?.check(type(of: error)) != nil)
             #expect(agent.requests.count == 1)
@@ -182,7 +182,7 @@ import Testing
             .fail(ConnectError(host: "h", port: 80, errno: 113)), .respond(204, [:]),
         ])
         var outcome: Result<Response, Failure>?
-        RetryAgent(agent, clock: clock, attempts: 4, backoff: backoff).request("GET", "http://x.test/")
+        _ = RetryAgent(agent, clock: clock, attempts: 4, backoff: backoff).request("GET", "http://x.test/")
             .addBoth { outcome = $0 }
         clock.advance(0.999)
         #expect(agent.requests.count == 1)
@@ -205,7 +205,7 @@ import Testing
         let d = RetryAgent(agent, clock: time, attempts: 2, backoff: jittered).request("GET", "http://x.test/")
         #expect(time.delays == [2])
         // The wait is still pending on the clock, which the agent holds: cancel it (a cycle otherwise).
-        d.addBoth { (_: Result<Response, Failure>) in }
+        _ = d.addBoth { (_: Result<Response, Failure>) in }
         d.cancel()
     }
 
@@ -215,7 +215,7 @@ import Testing
         let agent = ScriptedAgent([.fail(ConnectionLost())])
         var outcome: Result<Response, Failure>?
         let d = RetryAgent(agent, clock: clock, attempts: 3, backoff: backoff).request("GET", "http://x.test/")
-        d.addBoth { outcome = $0 }
+        _ = d.addBoth { outcome = $0 }
         #expect(clock.getDelayedCalls().count == 1)
         d.cancel()
         #expect(outcome?.failureValue?.check(CancelledError.self) != nil)
@@ -230,7 +230,7 @@ import Testing
         let agent = ScriptedAgent([.fail(ConnectionLost()), .hang])
         var outcome: Result<Response, Failure>?
         let d = RetryAgent(agent, clock: clock, attempts: 3, backoff: backoff).request("GET", "http://x.test/")
-        d.addBoth { outcome = $0 }
+        _ = d.addBoth { outcome = $0 }
         clock.advance(1)
         #expect(agent.requests.count == 2)
         d.cancel()

@@ -112,7 +112,7 @@ struct HTTP2Tests {
         var phrase: String?
         var body: [UInt8]?
         try withReactor { reactor in
-            Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+            _ = Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
                 .addCallback { response -> Deferred<[UInt8]> in
                     version = response.version
                     phrase = response.phrase
@@ -159,7 +159,7 @@ struct HTTPSPoolTests {
         var kept: [String] = []
         var fresh: [String] = []
         try withReactor { reactor in
-            connectionNumbers(server, HTTPConnectionPool(reactor, persistent: true), reactor, count: 3)
+            _ = connectionNumbers(server, HTTPConnectionPool(reactor, persistent: true), reactor, count: 3)
                 .addCallback { numbers -> Deferred<[String]> in
                     kept = numbers
                     return connectionNumbers(server, HTTPConnectionPool(reactor, persistent: false), reactor, count: 3)
@@ -176,6 +176,31 @@ struct HTTPSPoolTests {
 
 @Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
 struct TLSTests {
+    @Test func overHTTPSABadStatusLineIsResponseFailedAndNothingAtAllResponseNeverReceived() throws {
+        // When an https server answers with a bad status line, the request fails with ResponseFailed
+        // (bytes of a response arrived, Twisted's rule, as over http); when it answers nothing, with
+        // ResponseNeverReceived.
+        let server = try TLSServer(replies: ["bad": "HTTP/1.1 OK\r\n\r\n", "cut": "HTTP/1.1 200 OK\r\nX-A: 1\r\n",
+                                             "empty": ""])
+        defer { server.stop() }
+        var endings: [String: String] = [:]
+        try withReactor { reactor in
+            let agent = Agent(reactor, caFile: server.certificate)
+            let all = ["bad", "cut", "empty"].map { name in
+                outcome(of: agent.request("GET", "https://127.0.0.1:\(server.port)/\(name)")).addCallback { result in
+                    switch result {
+                    case .success(let response): endings[name] = "response \(response.code)"
+                    case .failure(let failure): endings[name] = describe(failure)
+                    }
+                }
+            }
+            _ = DeferredList(all).addBoth { _ in reactor.stop() }
+        }
+        #expect(endings["bad"] == "ResponseFailed>ParseError")
+        #expect(endings["cut"]?.hasPrefix("ResponseFailed>") == true, "\(endings)")
+        #expect(endings["empty"]?.hasPrefix("ResponseNeverReceived>") == true, "\(endings)")
+    }
+
     @Test func aSelfSignedCertificateIsRefusedByDefaultAndAcceptedWithItsCAFile() throws {
         // When the server's certificate is self-signed, the request fails with TLSError itself (not
         // wrapped, not a generic transfer error); with the certificate given as the CA file, it
@@ -186,7 +211,7 @@ struct TLSTests {
         var accepted: Outcome?
         try withReactor { reactor in
             let url = "https://127.0.0.1:\(server.port)/"
-            outcome(of: Agent(reactor).request("GET", url)).addCallback { result -> Deferred<Void> in
+            _ = outcome(of: Agent(reactor).request("GET", url)).addCallback { result -> Deferred<Void> in
                 refused = result
                 return outcome(of: Agent(reactor, caFile: server.certificate).request("GET", url))
                     .addCallback { accepted = $0 }
@@ -226,7 +251,8 @@ struct TLSTests {
         let body = PeerRecorder()
         try withReactor { reactor in
             let pool = HTTPConnectionPool(reactor)
-            Agent(reactor, pool: pool, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+            _ = Agent(reactor, pool: pool, caFile: server.certificate)
+                .request("GET", "https://127.0.0.1:\(server.port)/")
                 .addCallback { response -> Deferred<Void> in
                     pool.closeCachedConnections().addCallback { _ -> Deferred<Void> in
                         response.deliverBody(body)
@@ -251,7 +277,7 @@ struct TLSTests {
             let body = StoppingProtocol(abort: abort)
             var response: Response?
             try withReactor { reactor in
-                Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+                _ = Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
                     .addCallback { r -> Deferred<Void> in
                         response = r
                         r.deliverBody(body)
@@ -277,7 +303,8 @@ struct TLSTests {
         var wrongIssuer: Outcome?
         var wrongHost: Outcome?
         try withReactor { reactor in
-            outcome(of: Agent(reactor, caFile: otherCertificate).request("GET", "https://127.0.0.1:\(server.port)/"))
+            _ = outcome(of: Agent(reactor, caFile: otherCertificate)
+                    .request("GET", "https://127.0.0.1:\(server.port)/"))
                 .addCallback { result -> Deferred<Void> in
                     wrongIssuer = result
                     return outcome(of: Agent(reactor, caFile: server.certificate)

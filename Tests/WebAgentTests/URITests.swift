@@ -16,6 +16,32 @@ import Testing
         #expect(try URI.parse("http://[::1]:81/").host == "::1")
     }
 
+    @Test(arguments: [
+        // RFC 3986 §5.2.4's own examples.
+        ("/a/b/c/./../../g", "/a/g"), ("mid/content=5/../6", "mid/6"),
+        // Above the root, and each rule of the algorithm at the end of the path.
+        ("/a/../../etc/passwd", "/etc/passwd"), ("/../a", "/a"), ("/./a", "/a"), ("/a/.", "/a/"), ("/a/..", "/"),
+        ("/..", "/"), ("/.", "/"), ("/a/b/..", "/a/"), ("../a", "a"), ("./a", "a"), (".", ""), ("..", ""),
+        ("/a//../b", "/a/b"), ("/a/./b/./", "/a/b/"),
+        // Not dot segments: dots inside names, three dots, percent-encoded dots (as libcurl 7.88 sends them).
+        ("/a/.b/..c/", "/a/.b/..c/"), ("/a/.../b", "/a/.../b"), ("/a/%2e%2e/b", "/a/%2e%2e/b"),
+        ("/a/%2E/b", "/a/%2E/b"), ("/index.html", "/index.html"),
+    ])
+    func removeDotSegmentsFollowsRFC3986(_ path: String, _ expected: String) {
+        // When a path is stripped of dot segments, the result is RFC 3986's remove_dot_segments.
+        #expect(URI.removeDotSegments(path) == expected)
+    }
+
+    @Test func theRequestTargetHasNoDotSegmentsAndAnUntouchedQuery() throws {
+        // When a request target is built, the path loses its dot segments (as curl sends it) and the
+        // query is kept as written, dots and all.
+        #expect(try URI.parse("http://h/a/../../etc/passwd?x=/../y#f").requestTarget == "/etc/passwd?x=/../y")
+        #expect(try URI.parse("http://h/..").requestTarget == "/")
+        #expect(try URI.parse("http://h?a/../b").requestTarget == "/?a/../b")
+        #expect(try URI.parse("http://h/a/./b.txt").requestTarget == "/a/b.txt")
+        #expect(try URI.parse("http://h/plain?q").requestTarget == "/plain?q")
+    }
+
     @Test func withoutFragmentIsWhatLibcurlIsGiven() throws {
         // When a URI is handed to libcurl, its scheme is lower-cased, a default port dropped, any
         // other kept, an IPv6 host bracketed, userinfo and fragment left out, and the path at least "/".

@@ -54,7 +54,7 @@ func requestBody(_ request: String) -> String {
 
 /// Fires `d`'s outcome into `record` and stops the reactor.
 func stopAfter<V>(_ d: Deferred<V>, _ reactor: EPollReactor, _ record: @escaping (Result<V, Failure>) -> Void) {
-    d.addBoth { (outcome: Result<V, Failure>) -> Void in
+    _ = d.addBoth { (outcome: Result<V, Failure>) -> Void in
         record(outcome)
         reactor.stop()
     }

@@ -9,7 +9,7 @@ private func getAll(_ paths: [String], headers: String = "") throws -> [TestResp
     var responses: [TestResponse] = []
     try withServer { server, reactor, finish in
         let requests = paths.map { "GET \($0) HTTP/1.1\r\nHost: t\r\n\(headers)\r\n" }.joined()
-        exchange(reactor, server, requests, methods: paths.map { _ in "GET" }).addCallback { result, _ in
+        _ = exchange(reactor, server, requests, methods: paths.map { _ in "GET" }).addCallback { result, _ in
             responses = result
             finish()
         }
@@ -33,7 +33,7 @@ private func getAll(_ paths: [String], headers: String = "") throws -> [TestResp
         var response: TestResponse?
         try withServer { server, reactor, finish in
             let request = "POST /echo?q=1 HTTP/1.1\r\nHost: t\r\nX-A: 1\r\nContent-Length: 3\r\n\r\nabc"
-            exchange(reactor, server, request, methods: ["POST"]).addCallback { result, _ in
+            _ = exchange(reactor, server, request, methods: ["POST"]).addCallback { result, _ in
                 response = result.first
                 finish()
             }
@@ -88,11 +88,12 @@ private func getAll(_ paths: [String], headers: String = "") throws -> [TestResp
         var response: TestResponse?
         try withServer { server, reactor, finish in
             let started = reactor.seconds()
-            exchange(reactor, server, "GET /delay?seconds=0.1 HTTP/1.1\r\nHost: t\r\n\r\n").addCallback { result, _ in
-                elapsed = reactor.seconds() - started
-                response = result.first
-                finish()
-            }
+            _ = exchange(reactor, server, "GET /delay?seconds=0.1 HTTP/1.1\r\nHost: t\r\n\r\n")
+                .addCallback { result, _ in
+                    elapsed = reactor.seconds() - started
+                    response = result.first
+                    finish()
+                }
         }
         #expect(response?.text == "delayed\n")
         #expect(elapsed >= 0.095)
@@ -114,7 +115,7 @@ private func getAll(_ paths: [String], headers: String = "") throws -> [TestResp
                 seen.append(request.path)
                 peerHost = request.remoteAddress?.host
             }
-            exchange(
+            _ = exchange(
                 reactor, server, "GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n",
                 methods: ["GET", "GET"]
             )

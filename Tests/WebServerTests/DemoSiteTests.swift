@@ -12,7 +12,7 @@ import Testing
         try withServer { server, reactor, finish in
             server.serveDemoPages(count: 20)
             let requests = ["/page/1", "/page/20", "/page/21"].map { "GET \($0) HTTP/1.1\r\nHost: t\r\n\r\n" }.joined()
-            exchange(reactor, server, requests, methods: ["GET", "GET", "GET"]).addCallback { result, _ in
+            _ = exchange(reactor, server, requests, methods: ["GET", "GET", "GET"]).addCallback { result, _ in
                 responses = result
                 finish()
             }

@@ -59,7 +59,7 @@ private struct TemporaryDirectory {
                 "/static/%2e%2e/x", "/static/missing", "/static/sub",
             ]
             let requests = paths.map { "GET \($0) HTTP/1.1\r\nHost: t\r\n\r\n" }.joined()
-            exchange(reactor, server, requests, methods: paths.map { _ in "GET" }).addCallback { result, _ in
+            _ = exchange(reactor, server, requests, methods: paths.map { _ in "GET" }).addCallback { result, _ in
                 responses = result
                 finish()
             }
@@ -88,7 +88,7 @@ private struct TemporaryDirectory {
         var response: TestResponse?
         try withServer { server, reactor, finish in
             server.serveDirectory(directory.path, at: "/static")
-            exchange(reactor, server, "GET /static/many/ HTTP/1.1\r\nHost: t\r\n\r\n", methods: ["GET"])
+            _ = exchange(reactor, server, "GET /static/many/ HTTP/1.1\r\nHost: t\r\n\r\n", methods: ["GET"])
                 .addCallback { result, _ in
                     response = result.first
                     finish()
@@ -108,7 +108,7 @@ private struct TemporaryDirectory {
         var response: TestResponse?
         try withServer { server, reactor, finish in
             server.serveDirectory(directory.path, at: "/d/")
-            exchange(
+            _ = exchange(
                 reactor, server, "POST /d/f.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", methods: ["POST"]
             )
             .addCallback { result, _ in

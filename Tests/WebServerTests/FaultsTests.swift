@@ -12,7 +12,7 @@ import Testing
         var connected = false
         var open = 0
         try withServer { server, reactor, finish in
-            connectClient(reactor, server).addCallback { client in
+            _ = connectClient(reactor, server).addCallback { client in
                 client.send("GET /fault/stall-headers HTTP/1.1\r\nHost: t\r\n\r\n")
                 reactor.callLater(0.3) {
                     received = client.received.count
@@ -33,7 +33,7 @@ import Testing
         var response: TestResponse?
         var connected = false
         try withServer { server, reactor, finish in
-            exchange(
+            _ = exchange(
                 reactor, server, "GET /fault/stall-body?length=1000 HTTP/1.1\r\nHost: t\r\n\r\n",
                 until: { responses, _ in
                     responses.first?.body.count == 500
@@ -58,7 +58,7 @@ import Testing
         var response: TestResponse?
         var reason: Failure?
         try withServer { server, reactor, finish in
-            exchange(
+            _ = exchange(
                 reactor, server, "GET /fault/truncate-length?length=1000 HTTP/1.1\r\nHost: t\r\n\r\n",
                 until: { _, _ in false }
             )
@@ -81,7 +81,7 @@ import Testing
         var raw = ""
         var reason: Failure?
         try withServer { server, reactor, finish in
-            exchange(
+            _ = exchange(
                 reactor, server, "GET /fault/truncate-chunked?chunks=3&size=10 HTTP/1.1\r\nHost: t\r\n\r\n",
                 until: { _, _ in false }
             )
@@ -105,7 +105,7 @@ import Testing
         var response: TestResponse?
         var reason: Failure?
         try withServer { server, reactor, finish in
-            exchange(
+            _ = exchange(
                 reactor, server, "GET /fault/reset-body?length=100000 HTTP/1.1\r\nHost: t\r\n\r\n",
                 until: { _, _ in false }
             )
@@ -128,7 +128,7 @@ import Testing
         var raw = ""
         var reason: Failure?
         try withServer { server, reactor, finish in
-            exchange(reactor, server, "GET /fault/bad-status HTTP/1.1\r\nHost: t\r\n\r\n", until: { _, _ in false })
+            _ = exchange(reactor, server, "GET /fault/bad-status HTTP/1.1\r\nHost: t\r\n\r\n", until: { _, _ in false })
                 .addCallback { _, client in
                     raw = client.text
                     reason = client.lostReason
@@ -145,10 +145,11 @@ import Testing
         // and the body "ok\n".
         var response: TestResponse?
         try withServer { server, reactor, finish in
-            exchange(reactor, server, "GET /fault/huge-header HTTP/1.1\r\nHost: t\r\n\r\n").addCallback { result, _ in
-                response = result.first
-                finish()
-            }
+            _ = exchange(reactor, server, "GET /fault/huge-header HTTP/1.1\r\nHost: t\r\n\r\n")
+                .addCallback { result, _ in
+                    response = result.first
+                    finish()
+                }
         }
         #expect(response?.headers["X-Huge"]?.utf8.count == 200 * 1024)
         #expect(response?.text == "ok\n")
@@ -160,7 +161,7 @@ import Testing
         var responses: [TestResponse] = []
         var accepted = 0
         try withServer { server, reactor, finish in
-            converse(reactor, server, first: "GET /fault/redirect-chain?n=3&key=z HTTP/1.1\r\nHost: t\r\n\r\n") {
+            _ = converse(reactor, server, first: "GET /fault/redirect-chain?n=3&key=z HTTP/1.1\r\nHost: t\r\n\r\n") {
                 responses in
                 guard let location = responses.last?.headers["Location"] else { return nil }
                 return "GET \(location) HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -183,7 +184,7 @@ import Testing
         // When absolute=1 and status=307 are given, Location is absolute (from Host) and the status 307.
         var response: TestResponse?
         try withServer { server, reactor, finish in
-            exchange(
+            _ = exchange(
                 reactor, server, "GET /fault/redirect-chain?n=1&absolute=1&status=307 HTTP/1.1\r\nHost: h:1\r\n\r\n"
             )
             .addCallback { result, _ in
@@ -200,7 +201,7 @@ import Testing
         // /fault/redirect-loop.
         var responses: [TestResponse] = []
         try withServer { server, reactor, finish in
-            converse(reactor, server, first: "GET /fault/redirect-loop HTTP/1.1\r\nHost: t\r\n\r\n") { responses in
+            _ = converse(reactor, server, first: "GET /fault/redirect-loop HTTP/1.1\r\nHost: t\r\n\r\n") { responses in
                 guard responses.count < 10, let location = responses.last?.headers["Location"] else { return nil }
                 return "GET \(location) HTTP/1.1\r\nHost: t\r\n\r\n"
             }.addCallback { result, _ in
@@ -218,7 +219,7 @@ import Testing
         var response: TestResponse?
         var reason: Failure?
         try withServer { server, reactor, finish in
-            exchange(
+            _ = exchange(
                 reactor, server, "GET /fault/close-delimited?length=5000 HTTP/1.1\r\nHost: t\r\n\r\n",
                 until: { _, _ in false }
             )
@@ -242,7 +243,7 @@ import Testing
         var response: TestResponse?
         try withServer { server, reactor, finish in
             started = reactor.seconds()
-            exchange(reactor, server, "GET /fault/slow-drip?bytes=4&interval=0.05 HTTP/1.1\r\nHost: t\r\n\r\n")
+            _ = exchange(reactor, server, "GET /fault/slow-drip?bytes=4&interval=0.05 HTTP/1.1\r\nHost: t\r\n\r\n")
                 .addCallback { result, raw in
                     response = result.first
                     client = raw
@@ -275,10 +276,11 @@ import Testing
                 "/fault/retry-after?fails=2&key=a",
                 "/fault/retry-after?fails=2&key=a", "/fault/retry-after?fails=2&key=a",
             ].map { "GET \($0) HTTP/1.1\r\nHost: t\r\n\r\n" }.joined()
-            exchange(reactor, server, requests, methods: Array(repeating: "GET", count: 5)).addCallback { result, _ in
-                responses = result
-                finish()
-            }
+            _ = exchange(reactor, server, requests, methods: Array(repeating: "GET", count: 5))
+                .addCallback { result, _ in
+                    responses = result
+                    finish()
+                }
         }
         #expect(responses.map(\.status) == [503, 503, 503, 200, 200])
         #expect(responses.first?.headers["Retry-After"] == "1")
@@ -295,11 +297,12 @@ import Testing
                 response.fault = .interrupt(at: .afterBodyBytes(100_000), then: .close)
                 return response
             }
-            exchange(reactor, server, "GET /cut HTTP/1.1\r\nHost: t\r\n\r\n", until: { _, _ in false }).addCallback {
-                result, _ in
-                response = result.first
-                finish()
-            }
+            _ = exchange(reactor, server, "GET /cut HTTP/1.1\r\nHost: t\r\n\r\n", until: { _, _ in false })
+                .addCallback {
+                    result, _ in
+                    response = result.first
+                    finish()
+                }
         }
         #expect(response?.headers["Content-Length"] == String(1 << 20))
         #expect(response?.body == WebServer.patternBytes(count: 100_000))

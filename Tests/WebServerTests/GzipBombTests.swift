@@ -22,7 +22,7 @@ import Testing
         var response: TestResponse?
         try withServer { server, reactor, finish in
             let request = "GET /fault/gzip-bomb?mib=3 HTTP/1.1\r\nHost: t\r\n\r\n"
-            exchange(reactor, server, request).addCallback { result, _ in
+            _ = exchange(reactor, server, request).addCallback { result, _ in
                 response = result.first
                 finish()
             }

@@ -14,7 +14,7 @@ import Testing
             server.routeDeferred("/later") { _ in deferLater(reactor, 0.05) { .text("later") } }
             let started = reactor.seconds()
             let requests = "GET /later HTTP/1.1\r\nHost: t\r\n\r\nGET /bytes/2 HTTP/1.1\r\nHost: t\r\n\r\n"
-            exchange(reactor, server, requests, methods: ["GET", "GET"]).addCallback { result, _ in
+            _ = exchange(reactor, server, requests, methods: ["GET", "GET"]).addCallback { result, _ in
                 elapsed = reactor.seconds() - started
                 responses = result
                 finish()
@@ -30,7 +30,7 @@ import Testing
         var response: TestResponse?
         try withServer { server, reactor, finish in
             server.routeDeferred("/fails") { _ in Deferred.fail(Oops()) }
-            exchange(reactor, server, "GET /fails HTTP/1.1\r\nHost: t\r\n\r\n", until: { _, _ in false })
+            _ = exchange(reactor, server, "GET /fails HTTP/1.1\r\nHost: t\r\n\r\n", until: { _, _ in false })
                 .addCallback { result, _ in
                     response = result.first
                     finish()
@@ -50,7 +50,7 @@ import Testing
                     finish()
                 }
             }
-            connectClient(reactor, server).addCallback { client in
+            _ = connectClient(reactor, server).addCallback { client in
                 client.send("GET /never HTTP/1.1\r\nHost: t\r\n\r\n")
                 func closeOnceRouted() {
                     if server.requestsServed == 1 {
@@ -82,7 +82,7 @@ import Testing
                     return []
                 }(), as: UTF8.self)
             let requests = ["/echo", "/a/x", "/a/b/c"].map { "GET \($0) HTTP/1.1\r\nHost: t\r\n\r\n" }.joined()
-            exchange(reactor, server, requests, methods: ["GET", "GET", "GET"]).addCallback { result, _ in
+            _ = exchange(reactor, server, requests, methods: ["GET", "GET", "GET"]).addCallback { result, _ in
                 responses = result
                 finish()
             }

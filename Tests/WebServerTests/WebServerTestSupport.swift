@@ -34,7 +34,7 @@ func withServer(
     try body(server, reactor) { [unowned server] in
         guard !finished else { return }
         finished = true
-        server.stop().addCallback { _ in reactor.stop() }
+        _ = server.stop().addCallback { _ in reactor.stop() }
     }
     reactor.run(installSignalHandlers: false)
     guardCall.cancel()
@@ -284,7 +284,7 @@ func converse(
     next: @escaping (_ responses: [TestResponse]) -> String?
 ) -> Deferred<([TestResponse], RawClient)> {
     let result = Deferred<([TestResponse], RawClient)>()
-    connectClient(reactor, server).addCallback { (client: RawClient) -> Void in
+    _ = connectClient(reactor, server).addCallback { (client: RawClient) -> Void in
         var answered = 0
         var done = false
         func check(_ client: RawClient) {

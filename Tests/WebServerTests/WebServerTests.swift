@@ -28,7 +28,7 @@ import Testing
         var served = (requests: 0, accepted: 0)
         try withServer { server, reactor, finish in
             server.route("/hello") { _ in .text("hello, world\n") }
-            exchange(reactor, server, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n").addCallback { responses, _ in
+            _ = exchange(reactor, server, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n").addCallback { responses, _ in
                 response = responses.first
                 served = (server.requestsServed, server.connectionsAccepted)
                 finish()
@@ -50,7 +50,7 @@ import Testing
         var responses: [TestResponse] = []
         var raw = ""
         try withServer { server, reactor, finish in
-            exchange(
+            _ = exchange(
                 reactor, server, "HEAD /bytes/50 HTTP/1.1\r\nHost: t\r\n\r\nGET /bytes/5 HTTP/1.1\r\nHost: t\r\n\r\n",
                 methods: ["HEAD", "GET"]
             ).addCallback { result, client in
@@ -74,7 +74,7 @@ import Testing
         var counts = (accepted: 0, served: 0)
         try withServer { server, reactor, finish in
             server.route("/n") { request in .text("n=\(request.queryValue("v") ?? "")") }
-            connectClient(reactor, server).addCallback { client in
+            _ = connectClient(reactor, server).addCallback { client in
                 client.onData = { client in
                     let responses = parseResponses(client.received, methods: ["GET", "GET"], closed: false)
                     if responses.count == 1 && responses[0].complete && bodies.isEmpty {
@@ -108,7 +108,7 @@ import Testing
                 "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
                 + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nbody"
                 + "GET /status/201 HTTP/1.1\r\nHost: t\r\n\r\n"
-            exchange(reactor, server, requests, methods: ["GET", "POST", "GET"]).addCallback { result, _ in
+            _ = exchange(reactor, server, requests, methods: ["GET", "POST", "GET"]).addCallback { result, _ in
                 responses = result
                 finish()
             }
@@ -127,7 +127,7 @@ import Testing
             server.route("/c") { _ in
                 HTTPResponse(body: .chunked([Array("ab".utf8), [], Array("cde".utf8)]))
             }
-            exchange(reactor, server, "GET /c HTTP/1.1\r\nHost: t\r\n\r\n").addCallback { result, _ in
+            _ = exchange(reactor, server, "GET /c HTTP/1.1\r\nHost: t\r\n\r\n").addCallback { result, _ in
                 response = result.first
                 finish()
             }
@@ -146,7 +146,7 @@ import Testing
             let request =
                 "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
                 + "4\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n\r\n"
-            exchange(reactor, server, request, methods: ["POST"]).addCallback { result, _ in
+            _ = exchange(reactor, server, request, methods: ["POST"]).addCallback { result, _ in
                 response = result.first
                 finish()
             }
@@ -160,7 +160,7 @@ import Testing
         var interimSeen = false
         var response: TestResponse?
         try withServer { server, reactor, finish in
-            connectClient(reactor, server).addCallback { client in
+            _ = connectClient(reactor, server).addCallback { client in
                 client.onData = { client in
                     if !interimSeen && client.text.hasPrefix("HTTP/1.1 100 Continue\r\n\r\n") {
                         interimSeen = true
@@ -187,7 +187,7 @@ import Testing
         var response: TestResponse?
         var reason: Failure?
         try withServer { server, reactor, finish in
-            exchange(reactor, server, "\u{1}\u{2} hello there\r\n\r\n", until: { _, _ in false })
+            _ = exchange(reactor, server, "\u{1}\u{2} hello there\r\n\r\n", until: { _, _ in false })
                 .addCallback { result, client in
                     response = result.first
                     reason = client.lostReason
@@ -205,7 +205,7 @@ import Testing
         var response: TestResponse?
         try withServer { server, reactor, finish in
             let request = "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + String(repeating: "b", count: 70_000)
-            exchange(reactor, server, request, until: { _, _ in false }).addCallback { result, _ in
+            _ = exchange(reactor, server, request, until: { _, _ in false }).addCallback { result, _ in
                 response = result.first
                 finish()
             }
@@ -220,10 +220,11 @@ import Testing
         try withServer { server, reactor, finish in
             server.limits.maxBodyBytes = 1000
             let request = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n"
-            exchange(reactor, server, request, methods: ["POST"], until: { _, _ in false }).addCallback { result, _ in
-                response = result.first
-                finish()
-            }
+            _ = exchange(reactor, server, request, methods: ["POST"], until: { _, _ in false })
+                .addCallback { result, _ in
+                    response = result.first
+                    finish()
+                }
         }
         #expect(response?.status == 413)
     }
@@ -250,7 +251,7 @@ import Testing
                 kept = result
                 #expect(client.isConnected)
             }
-            gatherResults([first, second]).addCallback { _ in finish() }
+            _ = gatherResults([first, second]).addCallback { _ in finish() }
         }
         #expect(closing?.headers["Connection"] == "close")
         #expect(closing?.body == WebServer.patternBytes(count: 3))
@@ -264,7 +265,7 @@ import Testing
         var response: TestResponse?
         var reason: Failure?
         try withServer { server, reactor, finish in
-            exchange(
+            _ = exchange(
                 reactor, server, "GET /bytes/10 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
                 until: { _, _ in false }
             )
@@ -289,7 +290,7 @@ import Testing
             let requests =
                 "GET /status/204 HTTP/1.1\r\nHost: t\r\n\r\nGET /nm HTTP/1.1\r\nHost: t\r\n\r\n"
                 + "GET /bytes/2 HTTP/1.1\r\nHost: t\r\n\r\n"
-            exchange(reactor, server, requests, methods: ["GET", "GET", "GET"]).addCallback { result, client in
+            _ = exchange(reactor, server, requests, methods: ["GET", "GET", "GET"]).addCallback { result, client in
                 responses = result
                 raw = client.text
                 finish()
@@ -308,7 +309,7 @@ import Testing
         // When no route matches, the answer is 404 Not Found.
         var response: TestResponse?
         try withServer { server, reactor, finish in
-            exchange(reactor, server, "GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n").addCallback { result, _ in
+            _ = exchange(reactor, server, "GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n").addCallback { result, _ in
                 response = result.first
                 finish()
             }
@@ -326,7 +327,7 @@ import Testing
                 "GET /gzip?size=70000 HTTP/1.1\r\nHost: t\r\nAccept-Encoding: deflate, gzip\r\n\r\n"
                 + "GET /gzip?size=70000 HTTP/1.1\r\nHost: t\r\n\r\n"
                 + "GET /gzip?size=70000 HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip;q=0, identity\r\n\r\n"
-            exchange(reactor, server, requests, methods: ["GET", "GET", "GET"]).addCallback { result, _ in
+            _ = exchange(reactor, server, requests, methods: ["GET", "GET", "GET"]).addCallback { result, _ in
                 responses = result
                 finish()
             }
@@ -362,7 +363,7 @@ import Testing
             let requests =
                 "GET /gc HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n"
                 + "GET /gs HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n\r\n"
-            exchange(reactor, server, requests, methods: ["GET", "GET"]).addCallback { result, _ in
+            _ = exchange(reactor, server, requests, methods: ["GET", "GET"]).addCallback { result, _ in
                 responses = result
                 finish()
             }
@@ -393,7 +394,7 @@ import Testing
                             return [UInt8](repeating: 0x5A, count: piece)
                         }))
             }
-            connectClient(reactor, server).addCallback { client in
+            _ = connectClient(reactor, server).addCallback { client in
                 var reads = 0
                 var arrived = 0
                 var headerSize: Int?
@@ -436,7 +437,7 @@ import Testing
                             return given ? nil : [UInt8](repeating: 1, count: 10)
                         }))
             }
-            exchange(reactor, server, "GET /short HTTP/1.1\r\nHost: t\r\n\r\n", until: { _, _ in false })
+            _ = exchange(reactor, server, "GET /short HTTP/1.1\r\nHost: t\r\n\r\n", until: { _, _ in false })
                 .addCallback { result, client in
                     response = result.first
                     lost = client.lostReason
@@ -454,7 +455,7 @@ import Testing
         var baseURL = ""
         try withServer(interface: "::1") { server, reactor, finish in
             baseURL = server.baseURL
-            connectClient(reactor, server, host: "::1").addCallback { client in
+            _ = connectClient(reactor, server, host: "::1").addCallback { client in
                 client.onData = { client in
                     if let first = parseResponses(client.received, methods: ["GET"], closed: false).first,
                         first.complete
@@ -480,9 +481,9 @@ import Testing
         try withReactor { reactor in
             let server = WebServer(reactor)
             let port = try server.listen()
-            exchange(reactor, server, "GET /bytes/1 HTTP/1.1\r\nHost: t\r\n\r\n").addCallback { _, idleClient in
+            _ = exchange(reactor, server, "GET /bytes/1 HTTP/1.1\r\nHost: t\r\n\r\n").addCallback { _, idleClient in
                 idleClient.onLost = { idleLost = $0.lostReason }
-                connectClient(reactor, server).addCallback { stalledClient in
+                _ = connectClient(reactor, server).addCallback { stalledClient in
                     stalledClient.onLost = { stalledLost = $0.lostReason }
                     stalledClient.send("GET /fault/stall-headers HTTP/1.1\r\nHost: t\r\n\r\n")
                     func stopWhenBothAreIn() {
@@ -491,7 +492,7 @@ import Testing
                             return
                         }
                         #expect(server.openConnections == 2)
-                        server.stop().addCallback { _ in
+                        _ = server.stop().addCallback { _ in
                             openAfterStop = server.openConnections
                             connectProtocol(reactor, host: "127.0.0.1", port: port, RawClient(clock: reactor))
                                 .addErrback { failure -> RawClient in
@@ -521,7 +522,7 @@ import Testing
         try withServer(limit: 60) { server, reactor, finish in
             server.route("/id") { request in .text(request.queryValue("i") ?? "") }
             for index in 0..<count {
-                exchange(reactor, server, "GET /id?i=\(index) HTTP/1.1\r\nHost: t\r\n\r\n").addCallback {
+                _ = exchange(reactor, server, "GET /id?i=\(index) HTTP/1.1\r\nHost: t\r\n\r\n").addCallback {
                     result, client in
                     bodies[index] = result.first?.text
                     if bodies.count == count {
@@ -541,7 +542,7 @@ import Testing
         // answers in full, then closes.
         var response: TestResponse?
         try withServer { server, reactor, finish in
-            connectClient(reactor, server).addCallback { client in
+            _ = connectClient(reactor, server).addCallback { client in
                 client.onLost = { client in
                     response = parseResponses(client.received, methods: ["GET"], closed: true).first
                     finish()
@@ -561,7 +562,7 @@ import Testing
         try withServer { server, reactor, finish in
             server.idleTimeout = 0.1
             let started = reactor.seconds()
-            exchange(reactor, server, "GET /bytes/1 HTTP/1.1\r\nHost: t\r\n\r\n").addCallback { _, client in
+            _ = exchange(reactor, server, "GET /bytes/1 HTTP/1.1\r\nHost: t\r\n\r\n").addCallback { _, client in
                 client.onLost = { client in
                     lost = client.lostReason
                     elapsed = reactor.seconds() - started

@@ -12,7 +12,9 @@
 ///   one end; the parser's `headReceived`, `isDone` and `isCloseDelimited` agree with them;
 /// - body bytes delivered never exceed the bytes fed; a response that ends with framing
 ///   `.length(n)` delivered exactly n; `.none` delivered none and ended at the head; a response
-///   that ends reusable was not close-delimited nor a 101;
+///   that ends reusable was not close-delimited nor a 101, nor HTTP/1.0 with Transfer-Encoding;
+/// - a body with Transfer-Encoding is chunked and lists chunked alone (anything else is refused
+///   with `TransferEncodingNotSupported`);
 /// - the head is well formed: HTTP/1.x, a final code (not 1xx but 101), token field names, values
 ///   trimmed and without CR, LF or NUL; `HeadersTooLarge` only before the head.
 import FuzzSupport
@@ -88,7 +90,8 @@ private func parse(_ pieces: [[UInt8]], _ options: (isHead: Bool, maxHeaderBytes
         do {
             try piece.withUnsafeBytes { try parser.parse($0, recorder) }
         } catch let thrown {
-            invariant(thrown is ParseError || thrown is HeadersTooLarge, "unexpected error \(thrown)")
+            invariant(thrown is ParseError || thrown is HeadersTooLarge || thrown is TransferEncodingNotSupported,
+                      "unexpected error \(thrown)")
             error = thrown
             break
         }
@@ -144,7 +147,22 @@ private func check(_ outcome: Outcome, fed: Int, _ options: (isHead: Bool, maxHe
             let connection = connectionTokens(head)
             invariant(!connection.contains("close"), "reusable with Connection: close")
             invariant(head.minor >= 1 || connection.contains("keep-alive"), "reusable HTTP/1.0 without keep-alive")
+            invariant(head.minor >= 1 || transferCodings(head) == nil, "reusable HTTP/1.0 with Transfer-Encoding")
         }
+        // A body with Transfer-Encoding is chunked, and only chunked: anything else is refused.
+        if framing != .none, let codings = transferCodings(head) {
+            invariant(framing == .chunked && codings == ["chunked"],
+                      "framing \(framing) with Transfer-Encoding \(codings)")
+        }
+    }
+}
+
+/// The Transfer-Encoding fields' codings, lower-cased (empty elements skipped), or nil without one.
+private func transferCodings(_ head: ResponseHead) -> [String]? {
+    let fields = head.fields.filter { asciiLowercased($0.0) == "transfer-encoding" }
+    guard !fields.isEmpty else { return nil }
+    return fields.flatMap { field in
+        field.1.split(separator: ",").map { asciiLowercased(String($0).trimmingBlanks) }.filter { !$0.isEmpty }
     }
 }
 

@@ -206,7 +206,7 @@ final class CurlTransfer: ResponseBody {
         }
         let consumer = UploadConsumer(self)
         uploadConsumer = consumer
-        producer.startProducing(consumer).addCallbacks({ [weak self] (_: Void) -> Void in
+        _ = producer.startProducing(consumer).addCallbacks({ [weak self] (_: Void) -> Void in
             guard let self else { return }
             uploadDone = true
             resumeUpload()
@@ -383,6 +383,18 @@ final class CurlTransfer: ResponseBody {
         return !head.hasContentLength && !head.hasTransferEncoding
     }
 
+    /// How the response deferred fails before the head was handed over, by Twisted's rule:
+    /// `ResponseFailed` once any byte of the response arrived (a header line reached us, or libcurl
+    /// refused the status line or the header size), `ResponseNeverReceived` (or the connection
+    /// error itself) when none did; timeouts and cancellations stay themselves.
+    private func failureBeforeHead(_ reason: Failure) -> Failure {
+        let never = ResponseBody.neverReceived(reason)
+        guard never.value is ResponseNeverReceived,
+              headerBytes > 0 || reason.check(ParseError.self, HeadersTooLarge.self) != nil
+        else { return never }
+        return Failure(ResponseFailed(reasons: [reason]))
+    }
+
     /// Ends the exchange with `reason`: the response deferred fails, or the body protocol is told.
     private func finish(_ reason: Failure) {
         timeoutCall?.cancel()
@@ -397,7 +409,7 @@ final class CurlTransfer: ResponseBody {
         }
         if let deferred = responseDeferred {
             responseDeferred = nil
-            deferred.errback(headersDispatched ? reason : ResponseBody.neverReceived(reason))
+            deferred.errback(headersDispatched ? reason : failureBeforeHead(reason))
             bodyState = .finished
             return
         }

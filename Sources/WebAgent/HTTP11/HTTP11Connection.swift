@@ -83,7 +83,7 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
         } catch {
             self.exchange = nil
             transport?.abortConnection()
-            exchange.connectionFinished(Failure(error))
+            exchange.connectionFinished(beforeHead(Failure(error)))
             return
         }
         if responseComplete {
@@ -125,8 +125,17 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
         if parser.isCloseDelimited {
             exchange.connectionFinished(Failure(PotentialDataLoss()))
         } else {
-            exchange.connectionFinished(HTTP11Connection.lost(reason, before: !parser.receivedAny))
+            exchange.connectionFinished(beforeHead(HTTP11Connection.lost(reason, before: !parser.receivedAny)))
         }
+    }
+
+    /// How the exchange's failure reads while its head is incomplete: as Twisted's parser has it,
+    /// `ResponseFailed` once any byte of the response has arrived (a bad status line, a header block
+    /// cut short or over its limit), and the bare reason (which the exchange reports inside
+    /// `ResponseNeverReceived`) when none has. After the head, the body's end says what happened.
+    private func beforeHead(_ reason: Failure) -> Failure {
+        guard parser.receivedAny, !parser.headReceived else { return reason }
+        return Failure(ResponseFailed(reasons: [reason]))
     }
 
     /// The connection's end as the exchange reports it: always a `ConnectionLost`, saying what

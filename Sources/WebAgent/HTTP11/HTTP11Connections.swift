@@ -116,7 +116,7 @@ final class HTTP11Connections {
                                       timeout: exchange.options.connectTimeout ?? HTTP11Connections.defaultConnectTimeout)
         connection.connecting = attempt
         // The pool stays alive until the attempt ends.
-        attempt.addCallbacks({ [self] (connection: HTTP11Connection) -> Void in
+        _ = attempt.addCallbacks({ [self] (connection: HTTP11Connection) -> Void in
             connected(connection)
         }, { [self] (failure: Failure) -> Void in
             connectFailed(connection, failure)

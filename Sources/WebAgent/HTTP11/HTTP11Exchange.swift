@@ -95,17 +95,17 @@ final class HTTP11Exchange: ResponseBody {
     /// The request line and header block, as bytes.
     private func requestHead() -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(160 + uri.pathAndQuery.utf8.count)
+        let target = uri.requestTarget
+        bytes.reserveCapacity(160 + target.utf8.count)
         bytes.append(contentsOf: request.method.utf8)
         bytes.append(0x20)
         if options.proxy != nil {
-            // Through a proxy: the absolute form (RFC 9112 §3.2.2).
-            bytes.append(contentsOf: uri.withoutFragment.utf8)
-        } else if uri.pathAndQuery.isEmpty {
-            bytes.append(UInt8(ascii: "/"))
-        } else {
-            bytes.append(contentsOf: uri.pathAndQuery.utf8)
+            // Through a proxy: the absolute form (RFC 9112 §3.2.2), its path without dot segments too.
+            bytes.append(contentsOf: uri.scheme.utf8)
+            bytes.append(contentsOf: "://".utf8)
+            uri.appendAuthority(to: &bytes)
         }
+        bytes.append(contentsOf: target.utf8)
         bytes.append(contentsOf: " HTTP/1.1\r\n".utf8)
         let headers = request.headers
         if let authorization = options.proxy?.authorization, !headers.hasHeader("Proxy-Authorization") {
@@ -330,7 +330,7 @@ private final class RequestUpload: BodyConsumer, PushProducer {
     func start(on connection: HTTP11Connection) {
         self.connection = connection
         connection.transport?.registerProducer(self, streaming: true)
-        producer.startProducing(self).addCallbacks({ [weak self] (_: Void) -> Void in
+        _ = producer.startProducing(self).addCallbacks({ [weak self] (_: Void) -> Void in
             guard let self, !isDone else { return }
             isDone = true
             if chunked { self.connection?.transport?.write(Array("0\r\n\r\n".utf8)) }

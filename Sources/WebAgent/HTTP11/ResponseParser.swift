@@ -30,14 +30,16 @@ protocol ResponseParserDelegate: AnyObject {
 /// must be `HTTP/1.x` and a three-digit code; a field line must be `name: value` with a token name
 /// (obsolete folded lines are joined to the previous value, and framing fields are read whole);
 /// a CR or NUL within a line, Content-Length values that are not numbers or disagree, and chunk
-/// sizes that are not hex are `ParseError`s; bytes after the response are ignored and make the
-/// connection not reusable. Lines may end in CR LF or a bare LF. The status lines and header
-/// fields together may not pass `maxHeaderBytes` (`HeadersTooLarge`), nor may a chunk-size line or
+/// sizes that are not hex are `ParseError`s; a body sent with a transfer coding other than a lone
+/// `chunked` (`gzip, chunked`) is refused with `TransferEncodingNotSupported`; bytes after the
+/// response are ignored and make the connection not reusable. Lines may end in CR LF or a bare
+/// LF. The status lines and header fields together may not pass `maxHeaderBytes` (`HeadersTooLarge`), nor may a chunk-size line or
 /// the trailers.
 ///
 /// The parser decides whether the connection may carry another request afterwards (`reusable`):
 /// HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`, and never
-/// after a close-delimited body or a response with both Transfer-Encoding and Content-Length.
+/// after a close-delimited body, a response with both Transfer-Encoding and Content-Length, or an
+/// HTTP/1.0 response with Transfer-Encoding (RFC 9112 §6.1).
 struct ResponseParser {
     private enum State {
         case statusLine
@@ -71,7 +73,8 @@ struct ResponseParser {
 
     private var contentLength: Int?
     private var contentLengthConflict = false
-    private var chunked = false
+    /// The transfer codings listed, in order (empty elements skipped).
+    private var transferCodings: [String] = []
     private var connectionClose = false
     private var connectionKeepAlive = false
 
@@ -106,7 +109,7 @@ struct ResponseParser {
 
     /// Parses `input`, telling `delegate` what it finds, until the input is used up, the response
     /// is complete, or the delegate says stop.
-    /// - Throws: `ParseError` or `HeadersTooLarge`.
+    /// - Throws: `ParseError`, `HeadersTooLarge` or `TransferEncodingNotSupported`.
     mutating func parse<D: ResponseParserDelegate>(_ input: UnsafeRawBufferPointer, _ delegate: D) throws {
         guard !input.isEmpty else { return }
         receivedAny = true
@@ -226,7 +229,7 @@ struct ResponseParser {
                    phrase: UnsafeRawBufferPointer(rebasing: line[phraseStart...]))
         contentLength = nil
         contentLengthConflict = false
-        chunked = false
+        transferCodings = []
         connectionClose = false
         connectionKeepAlive = false
     }
@@ -293,11 +296,8 @@ struct ResponseParser {
                 throw ParseError(message: "bad Content-Length \(ResponseParser.quoted(value))")
             }
         case .transferEncoding:
-            // Chunked when it is the last coding applied.
-            var last: UnsafeRawBufferPointer?
-            ResponseParser.forEachToken(value) { last = $0 }
-            // An empty field adds no coding: the last one seen so far stays the last.
-            if let last { chunked = ResponseHead.equalsLowercase(last, "chunked") }
+            // An empty field or element adds no coding.
+            ResponseParser.forEachToken(value) { transferCodings.append(String(decoding: $0, as: UTF8.self)) }
         }
     }
 
@@ -316,15 +316,23 @@ struct ResponseParser {
         if isHeadRequest || code == 204 || code == 304 || code == 101 {
             framing = .none
         } else if head.hasTransferEncoding {
-            framing = chunked ? .chunked : .untilClose
+            // Only chunked is undone: a body with any other transfer coding would be handed on still
+            // coded, with nothing to say so (Twisted fails these too).
+            guard transferCodings.count == 1, transferCodings[0].asciiLowercased == "chunked" else {
+                throw TransferEncodingNotSupported(codings: transferCodings)
+            }
+            framing = .chunked
         } else if let contentLength {
             framing = contentLength == 0 ? .none : .length(contentLength)
         } else {
             framing = .untilClose
         }
         let persistent = head.minor >= 1 ? !connectionClose : (connectionKeepAlive && !connectionClose)
+        // RFC 9112 §6.1: after an HTTP/1.0 response with Transfer-Encoding, the client must close
+        // (a 1.0 peer or intermediary may have framed it otherwise).
         reusable = persistent && framing != .untilClose && code != 101
             && !(head.hasTransferEncoding && head.hasContentLength)
+            && !(head.hasTransferEncoding && head.minor == 0)
         switch framing {
         case .none: state = .done
         case .length(let length): state = .body(remaining: length)
