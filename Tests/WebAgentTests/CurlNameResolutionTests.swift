@@ -38,7 +38,7 @@ struct CurlNameResolutionTests {
             reactor.nameResolver = try resolver(reactor, dns)
             let agent = Agent(reactor, caFile: tls.certificate)
             let url = "https://secure.test:\(tls.port)/"
-            outcome(of: agent.request("GET", url)).addCallback { first -> Deferred<Void> in
+            _ = outcome(of: agent.request("GET", url)).addCallback { first -> Deferred<Void> in
                 if case .success(let code) = first { codes.append(code) }
                 return outcome(of: agent.request("GET", url)).addCallback { second -> Void in
                     if case .success(let code) = second { codes.append(code) }
@@ -59,7 +59,7 @@ struct CurlNameResolutionTests {
         try withReactor { reactor in
             let dns = try TestDNSServer(reactor: reactor)
             reactor.nameResolver = try resolver(reactor, dns)
-            outcome(of: Agent(reactor).request("GET", "https://nowhere.test/")).addCallback { result in
+            _ = outcome(of: Agent(reactor).request("GET", "https://nowhere.test/")).addCallback { result in
                 if case .failure(let reason) = result { failure = reason }
                 _ = dns
                 reactor.stop()

@@ -92,7 +92,7 @@ public final class CachingResolver: NameResolver {
         entries[name] = Entry(state: .pending([caller]), lastUse: useCount)
         evictIfFull()
         let lookup = resolver.resolveHostName(name)
-        lookup.addBoth { [weak self] outcome in
+        _ = lookup.addBoth { [weak self] outcome in
             self?.finished(name, outcome.mapError { DNSLookupError(name, $0) })
         }
         return caller

@@ -134,7 +134,7 @@ public final class Connector {
     private func resolve() {
         let lookup = (resolver ?? reactor.nameResolver).resolveHostName(host)
         self.lookup = lookup
-        lookup.addBoth { [self] outcome in resolved(outcome.mapError { DNSLookupError(host, $0) }) }
+        _ = lookup.addBoth { [self] outcome in resolved(outcome.mapError { DNSLookupError(host, $0) }) }
     }
 
     private func resolved(_ result: Result<HostResolution, DNSLookupError>) {

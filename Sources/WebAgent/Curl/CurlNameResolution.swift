@@ -30,7 +30,7 @@ extension CurlTransfer {
                 lookup.cancel()
             }
         }
-        lookup.addBoth { finish($0) }
+        _ = lookup.addBoth { finish($0) }
         return lookup
     }
 

@@ -21,7 +21,7 @@ import Testing
             server.delay = delay
             let resolver = try testResolver(reactor, server, timeout: timeout, configure: configure)
             reactor.callWhenRunning {
-                resolver.resolveHostName(name).addBoth { result in
+                _ = resolver.resolveHostName(name).addBoth { result in
                     outcome = result
                     queries = server.queries
                     _ = resolver
@@ -56,7 +56,7 @@ import Testing
             let resolver = try testResolver(reactor, server)
             reactor.callWhenRunning {
                 started = reactor.seconds()
-                resolver.resolveHostName("slow.test").addBoth { result in
+                _ = resolver.resolveHostName("slow.test").addBoth { result in
                     outcome = result
                     elapsed = reactor.seconds() - started
                     _ = (resolver, server)
@@ -152,7 +152,7 @@ import Testing
             let server = try TestDNSServer(reactor: reactor)
             server.answers = ["void.test": .silent]
             let resolver = try testResolver(reactor, server, timeout: 5)
-            resolver.resolveHostName("void.test").addBoth { _ in fired = true }
+            _ = resolver.resolveHostName("void.test").addBoth { _ in fired = true }
             reactor.callLater(0.1) {
                 socketsWhileWaiting = resolver.openSocketCount
                 _ = server
@@ -180,7 +180,7 @@ import Testing
             let resolver = try testResolver(reactor, server)
             reactor.callWhenRunning {
                 for index in 0..<200 {
-                    resolver.resolveHostName("n\(index).test").addCallback { _ in
+                    _ = resolver.resolveHostName("n\(index).test").addCallback { _ in
                         answered += 1
                         if answered == 200 {
                             queries = server.queries
@@ -216,7 +216,7 @@ import Testing
             let resolver = try testResolver(reactor, server, tries: 0) { $0.resolvConfPath = path; $0.tries = nil }
             reactor.callWhenRunning {
                 let started = reactor.seconds()
-                resolver.resolveHostName("void.test").addBoth { result in
+                _ = resolver.resolveHostName("void.test").addBoth { result in
                     outcome = result
                     elapsed = reactor.seconds() - started
                     _ = (resolver, server)

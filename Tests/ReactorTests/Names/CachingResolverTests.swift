@@ -18,7 +18,7 @@ import Testing
             let cache = CachingResolver(resolver: try testResolver(reactor, server), clock: reactor)
             reactor.callWhenRunning {
                 for _ in 0..<100 {
-                    cache.resolveHostName("shared.test").addCallback { resolution in
+                    _ = cache.resolveHostName("shared.test").addCallback { resolution in
                         if resolution.addresses.count == 2 { answered += 1 }
                         if answered == 100 {
                             queries = server.queries
@@ -43,13 +43,13 @@ import Testing
             server.answers = ["ttl.test": .addresses(v4: ["127.0.0.1"], v6: [], ttl: 30)]
             let cache = CachingResolver(resolver: try testResolver(reactor, server), clock: clock)
             reactor.callWhenRunning {
-                cache.resolveHostName("ttl.test").addCallback { _ in
+                _ = cache.resolveHostName("ttl.test").addCallback { _ in
                     counts.append(server.queries.count)
                     clock.advance(29)
-                    cache.resolveHostName("ttl.test").addCallback { _ in
+                    _ = cache.resolveHostName("ttl.test").addCallback { _ in
                         counts.append(server.queries.count)
                         clock.advance(2)
-                        cache.resolveHostName("ttl.test").addCallback { _ in
+                        _ = cache.resolveHostName("ttl.test").addCallback { _ in
                             counts.append(server.queries.count)
                             _ = cache
                             reactor.stop()
@@ -69,15 +69,15 @@ import Testing
         let cache = CachingResolver(resolver: inner, clock: clock, negativeTTL: 5)
         var reasons: [DNSLookupError.Reason] = []
         let record: (Result<HostResolution, Failure>) -> Void = { reasons.append(lookupError($0)?.reason ?? .other) }
-        cache.resolveHostName("gone.test").addBoth(record)
+        _ = cache.resolveHostName("gone.test").addBoth(record)
         inner.fail("gone.test", .nameNotFound)
-        cache.resolveHostName("gone.test").addBoth(record)
+        _ = cache.resolveHostName("gone.test").addBoth(record)
         #expect(inner.lookups == ["gone.test"])
         clock.advance(5)
-        cache.resolveHostName("gone.test").addBoth(record)
+        _ = cache.resolveHostName("gone.test").addBoth(record)
         #expect(inner.lookups == ["gone.test", "gone.test"])
         inner.fail("gone.test", .serverFailure)
-        cache.resolveHostName("gone.test").addBoth(record)
+        _ = cache.resolveHostName("gone.test").addBoth(record)
         #expect(inner.lookups.count == 3)
         #expect(reasons == [.nameNotFound, .nameNotFound, .serverFailure])
     }
@@ -90,12 +90,12 @@ import Testing
         var first: Failure?
         var second: [String] = []
         let cancelled = cache.resolveHostName("a.test")
-        cancelled.addBoth { if case .failure(let failure) = $0 { first = failure } }
+        _ = cancelled.addBoth { if case .failure(let failure) = $0 { first = failure } }
         cancelled.cancel()
-        cache.resolveHostName("a.test").addCallback { second = $0.addresses.map(\.host) }
+        _ = cache.resolveHostName("a.test").addCallback { second = $0.addresses.map(\.host) }
         inner.answer("a.test", ["127.0.0.1"])
         var third: [String] = []
-        cache.resolveHostName("a.test").addCallback { third = $0.addresses.map(\.host) }
+        _ = cache.resolveHostName("a.test").addCallback { third = $0.addresses.map(\.host) }
         #expect(first?.check(CancelledError.self) != nil)
         #expect(second == ["127.0.0.1"])
         #expect(third == ["127.0.0.1"])
@@ -107,17 +107,17 @@ import Testing
         let inner = ScriptedResolver()
         let cache = CachingResolver(resolver: inner, clock: Clock(), capacity: 2)
         for name in ["a.test", "b.test"] {
-            cache.resolveHostName(name).addCallback { _ in }
+            _ = cache.resolveHostName(name).addCallback { _ in }
             inner.answer(name, ["127.0.0.1"])
         }
-        cache.resolveHostName("a.test").addCallback { _ in }
-        cache.resolveHostName("b.test").addCallback { _ in }
-        cache.resolveHostName("c.test").addCallback { _ in }
+        _ = cache.resolveHostName("a.test").addCallback { _ in }
+        _ = cache.resolveHostName("b.test").addCallback { _ in }
+        _ = cache.resolveHostName("c.test").addCallback { _ in }
         inner.answer("c.test", ["127.0.0.1"])
         #expect(cache.count == 2)
-        cache.resolveHostName("b.test").addCallback { _ in }
+        _ = cache.resolveHostName("b.test").addCallback { _ in }
         #expect(inner.lookups == ["a.test", "b.test", "c.test"])
-        cache.resolveHostName("a.test").addCallback { _ in }
+        _ = cache.resolveHostName("a.test").addCallback { _ in }
         #expect(inner.lookups == ["a.test", "b.test", "c.test", "a.test"])
     }
 
@@ -125,9 +125,9 @@ import Testing
         // When the answer's TTL is 0 (a hosts file, the threaded resolver), the next lookup asks again.
         let inner = ScriptedResolver()
         let cache = CachingResolver(resolver: inner, clock: Clock())
-        cache.resolveHostName("zero.test").addCallback { _ in }
+        _ = cache.resolveHostName("zero.test").addCallback { _ in }
         inner.answer("zero.test", ["127.0.0.1"], ttl: 0)
-        cache.resolveHostName("zero.test").addCallback { _ in }
+        _ = cache.resolveHostName("zero.test").addCallback { _ in }
         #expect(inner.lookups == ["zero.test", "zero.test"])
     }
 }

@@ -13,7 +13,7 @@ import Testing
         try withReactor { reactor in
             let resolver = ThreadedResolver(reactor: reactor)
             reactor.callWhenRunning {
-                resolver.resolveHostName("localhost").addBoth { result in
+                _ = resolver.resolveHostName("localhost").addBoth { result in
                     outcome = result
                     reactor.stop()
                 }
@@ -34,7 +34,7 @@ import Testing
             let resolver = ThreadedResolver(reactor: reactor)
             let reactorThread = pthread_self()
             reactor.callWhenRunning {
-                resolver.resolveHostName("localhost").addBoth { _ in
+                _ = resolver.resolveHostName("localhost").addBoth { _ in
                     firedOnReactorThread = pthread_equal(pthread_self(), reactorThread) != 0
                     reactor.stop()
                 }
@@ -53,7 +53,7 @@ import Testing
         guard let reactor = try? EPollReactor() else { return nil }
         defer { reactor.close() }
         var result: [String]?
-        ThreadedResolver(reactor: reactor).resolveHostName(name).addCallback { result = $0.addresses.map(\.host) }
+        _ = ThreadedResolver(reactor: reactor).resolveHostName(name).addCallback { result = $0.addresses.map(\.host) }
         return result
     }
 }
