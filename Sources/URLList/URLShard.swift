@@ -73,7 +73,9 @@ public struct URLShard: Equatable, Sendable, CustomStringConvertible {
 
 /// `--shard` was not `K/N` with `0 <= K < N`.
 public struct URLShardError: Error, Equatable, CustomStringConvertible {
+    /// The `--shard` argument as given.
     public let text: String
+    /// What is wrong with it.
     public let reason: String
     public var description: String { "bad shard \(text): \(reason)" }
 }

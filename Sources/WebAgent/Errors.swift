@@ -219,7 +219,9 @@ public struct ProxyTunnelError: Error, CustomStringConvertible {
 /// Twisted: `twisted.web._newclient.HTTPClientParser` fails such a response as well (the lookup of
 /// its transfer decoder raises `KeyError`, which reaches the caller inside `ResponseFailed`).
 public struct TransferEncodingNotSupported: Error, CustomStringConvertible {
+    /// The transfer codings the response listed, in order, as sent.
     public let codings: [String]
+    /// A response refused for listing `codings`.
     public init(codings: [String]) { self.codings = codings }
     public var description: String {
         "Unsupported Transfer-Encoding \(codings.joined(separator: ", ").debugDescription): only chunked is"

@@ -169,10 +169,13 @@ public final class RetryAgent: AgentProtocol {
 /// A response whose status the retry policy retries, as the failure of its attempt: its body was
 /// discarded, and the next attempt follows after its `Retry-After` or the backoff.
 public struct RetryableStatus: Error, CustomStringConvertible {
+    /// The response's status code (429, 503, …).
     public let code: Int
+    /// The response's reason phrase, as sent (may be empty).
     public let phrase: String
     /// The response's `Retry-After` field, as sent.
     public let retryAfter: String?
+    /// The failure of an attempt answered with `code` and `phrase`, and `Retry-After` if any.
     public init(code: Int, phrase: String, retryAfter: String?) {
         self.code = code
         self.phrase = phrase
