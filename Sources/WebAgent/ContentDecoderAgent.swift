@@ -30,7 +30,7 @@ import Reactor
 /// from servers that send that instead. A gzip body may hold several members, one after another.
 ///
 /// ```swift
-/// ContentDecoderAgent(Agent(reactor)).request("GET", "http://example.com/")
+/// _ = ContentDecoderAgent(Agent(reactor)).request("GET", "http://example.com/")
 ///     .addCallback { response in readBody(response) }    // the decompressed body
 /// ```
 ///
