@@ -14,7 +14,7 @@ struct AgentByHandTests {
         var value: V?
         var failure: Failure?
         init(_ d: Deferred<V>) {
-            d.addBoth { [self] (result: Result<V, Failure>) -> Void in
+            _ = d.addBoth { [self] (result: Result<V, Failure>) -> Void in
                 switch result {
                 case .success(let value): self.value = value
                 case .failure(let failure): self.failure = failure

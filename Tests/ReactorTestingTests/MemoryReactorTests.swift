@@ -69,7 +69,7 @@ struct MemoryReactorTests {
         let reactor = MemoryReactor()
         let greeter = Greeter()
         var connected: Greeter?
-        connectProtocol(reactor, host: "::1", port: 8080, greeter).addCallback { (p: Greeter) -> Void in connected = p }
+        _ = connectProtocol(reactor, host: "::1", port: 8080, greeter).addCallback { (p: Greeter) -> Void in connected = p }
         #expect(connected == nil)
         let transport = StringTransport()
         reactor.tcpClients[0].complete(with: transport)
@@ -82,7 +82,7 @@ struct MemoryReactorTests {
         let reactor = MemoryReactor()
         var failure: Failure?
         let d = connectProtocol(reactor, host: "example.com", port: 80, Greeter())
-        d.addBoth { (outcome: Result<Greeter, Failure>) -> Void in
+        _ = d.addBoth { (outcome: Result<Greeter, Failure>) -> Void in
             if case .failure(let reason) = outcome { failure = reason }
         }
         d.cancel()
@@ -102,7 +102,7 @@ struct MemoryReactorTests {
         #expect(port.accept(transport) is Greeter)
         #expect(transport.text() == "hello")
         var stopped = false
-        port.stopListening().addCallback { stopped = true }
+        _ = port.stopListening().addCallback { stopped = true }
         #expect(stopped && !port.listening)
         #expect(port.accept(StringTransport()) == nil)
     }

@@ -21,7 +21,7 @@ private func tlsErrorMessage(_ url: @escaping (EPollReactor) throws -> String, c
                              sourceLocation: SourceLocation = #_sourceLocation) throws -> String? {
     var result: Failure??
     try withReactor { reactor in
-        failure(try url(reactor), caFile: caFile, in: reactor).addCallback { found -> Void in
+        _ = failure(try url(reactor), caFile: caFile, in: reactor).addCallback { found -> Void in
             result = found
             reactor.stop()
         }
@@ -73,7 +73,7 @@ struct TLSFailureTests {
         #expect(message == "SSL certificate problem: unable to get local issuer certificate")
         var accepted: Failure??
         try withReactor { reactor in
-            failure(url, caFile: ca.certificate, in: reactor).addCallback { found -> Void in
+            _ = failure(url, caFile: ca.certificate, in: reactor).addCallback { found -> Void in
                 accepted = found
                 reactor.stop()
             }

@@ -20,7 +20,7 @@ struct TLSSessionResumptionTests {
             let pool = HTTPConnectionPool(reactor, persistent: false)
             let agent = Agent(reactor, pool: pool, caFile: server.certificate)
             let url = "https://127.0.0.1:\(server.port)/connection"
-            text(agent, url)
+            _ = text(agent, url)
                 .addCallback { _ in gatherResults([text(agent, url), text(agent, url)], consumeErrors: true) }
                 .addCallback { _ -> Void in withExtendedLifetime(pool) {} }
                 .addErrback { failure in Issue.record("\(failure)") }
@@ -42,7 +42,7 @@ struct TLSSessionResumptionTests {
         try withReactor { reactor in
             let pool = HTTPConnectionPool(reactor, persistent: false)
             let url = "https://127.0.0.1:\(server.port)/connection"
-            text(Agent(reactor, pool: pool, caFile: server.certificate), url)
+            _ = text(Agent(reactor, pool: pool, caFile: server.certificate), url)
                 .addCallback { _ in text(Agent(reactor, pool: pool, caFile: copy), url) }
                 .addCallback { _ -> Void in withExtendedLifetime(pool) {} }
                 .addErrback { failure in Issue.record("\(failure)") }
@@ -76,7 +76,7 @@ struct HTTP2MultiplexingTests {
         try withReactor { reactor in
             let pool = HTTPConnectionPool(reactor, persistent: true)
             pool.maxPersistentPerHost = 20
-            concurrentConnections(server, pool, reactor, count: 20)
+            _ = concurrentConnections(server, pool, reactor, count: 20)
                 .addCallback { numbers -> Deferred<[String]> in
                     first = numbers
                     return concurrentConnections(server, pool, reactor, count: 20)
@@ -99,7 +99,7 @@ struct HTTP2MultiplexingTests {
         try withReactor { reactor in
             let pool = HTTPConnectionPool(reactor, persistent: true)
             pool.maxPersistentPerHost = 5
-            concurrentConnections(server, pool, reactor, count: 5)
+            _ = concurrentConnections(server, pool, reactor, count: 5)
                 .addCallback { numbers = $0 }
                 .addErrback { failure in Issue.record("\(failure)") }
                 .addBoth { _ in reactor.stop() }
@@ -116,7 +116,7 @@ struct HTTP2MultiplexingTests {
         try withReactor { reactor in
             let pool = HTTPConnectionPool(reactor, persistent: true)
             pool.maxConnectionsPerHost = 1
-            concurrentConnections(server, pool, reactor, count: 10)
+            _ = concurrentConnections(server, pool, reactor, count: 10)
                 .addCallback { numbers = $0 }
                 .addErrback { failure in Issue.record("\(failure)") }
                 .addBoth { _ in reactor.stop() }
@@ -134,7 +134,7 @@ struct HTTP2MultiplexingTests {
         try withReactor { reactor in
             let pool = HTTPConnectionPool(reactor, persistent: true)
             pool.maxPersistentPerHost = 12
-            concurrentConnections(server, pool, reactor, count: 12)
+            _ = concurrentConnections(server, pool, reactor, count: 12)
                 .addCallback { numbers = $0 }
                 .addErrback { failure in Issue.record("\(failure)") }
                 .addBoth { _ in reactor.stop() }

@@ -531,7 +531,7 @@ import WebServer
             let server = try RawServer.start(reactor) { connection in
                 if connection.headsReceived == 1 && connection.answered == 0 { connection.answer(reply, close: true) }
             }
-            Agent(reactor, maxHeaderBytes: maxHeaderBytes).request("GET", server.url)
+            _ = Agent(reactor, maxHeaderBytes: maxHeaderBytes).request("GET", server.url)
                 .addCallback { readBody($0) }
                 .addBoth { result -> Void in
                     if case .failure(let f) = result { failure = f }
@@ -603,7 +603,7 @@ import WebServer
                 connection.answerEachHead("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n" + framing)
             }
             let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
-            text(agent, server.url).addCallback { first in
+            _ = text(agent, server.url).addCallback { first in
                 text(agent, server.url).addCallback { second in bodies = [first, second] }
             }.addBoth { _ in
                 connections = server.connections.count
@@ -623,7 +623,7 @@ import WebServer
         var requestLine: String?
         try withReactor { reactor in
             let server = try RawServer.start(reactor) { connection in connection.answerEachHead(okResponse("ok")) }
-            text(Agent(reactor), server.url + "/a/../../etc/./passwd?x=/../y").addBoth { _ in
+            _ = text(Agent(reactor), server.url + "/a/../../etc/./passwd?x=/../y").addBoth { _ in
                 requestLine = server.connections.first?.text.components(separatedBy: "\r\n").first
                 reactor.stop()
             }

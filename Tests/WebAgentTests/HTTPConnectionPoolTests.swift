@@ -45,7 +45,7 @@ struct IdleConnectionBoundTests {
                 return gatherResults([text(agent, url), text(agent, url)], consumeErrors: true)
                     .addCallback { _ in pair(index + 1) }
             }
-            pair(0)
+            _ = pair(0)
                 .addCallback { _ in
                     eventually(reactor) { establishedClientConnections(to: ports).values.reduce(0, +) <= 3 }
                 }
