@@ -22,6 +22,8 @@ struct TLSSessionResumptionTests {
             let url = "https://127.0.0.1:\(server.port)/connection"
             _ = text(agent, url)
                 .addCallback { _ in gatherResults([text(agent, url), text(agent, url)], consumeErrors: true) }
+                // nginx logs a request after answering it: wait for the lines (reactor time, bounded).
+                .addCallback { _ in eventually(reactor) { server.requests().count >= 3 } }
                 .addCallback { _ -> Void in withExtendedLifetime(pool) {} }
                 .addErrback { failure in Issue.record("\(failure)") }
                 .addBoth { _ in reactor.stop() }
@@ -44,6 +46,8 @@ struct TLSSessionResumptionTests {
             let url = "https://127.0.0.1:\(server.port)/connection"
             _ = text(Agent(reactor, pool: pool, caFile: server.certificate), url)
                 .addCallback { _ in text(Agent(reactor, pool: pool, caFile: copy), url) }
+                // nginx logs a request after answering it: wait for the lines (reactor time, bounded).
+                .addCallback { _ in eventually(reactor) { server.requests().count >= 2 } }
                 .addCallback { _ -> Void in withExtendedLifetime(pool) {} }
                 .addErrback { failure in Issue.record("\(failure)") }
                 .addBoth { _ in reactor.stop() }
