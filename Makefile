@@ -20,8 +20,9 @@
 
 SWIFT ?= swift
 # Debian packages the build needs (nginx-light: the HTTP/2 test's server; curl: bench-smoke's peer;
-# tinyproxy: the proxy tests' proxy).
-APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl tinyproxy
+# tinyproxy: the proxy tests' proxy; openssl: the TLS tests' server and certificates, which are
+# skipped without it; python3: bench-smoke's harness). .ci/run's packages= line is the same list.
+APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl tinyproxy openssl python3
 
 .PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
 	test-asan test-tsan soak bench-async fuzz docs docs-site bench-tls

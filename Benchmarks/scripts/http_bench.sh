@@ -88,6 +88,10 @@ else
 fi
 
 # --- private run folder, launcher, nginx ------------------------------------------------------
+# Every program measured from here on talks to the private nginx on 127.0.0.1: a proxy set for the
+# machine (a CI runner's http_proxy, which getpage and curl both honour) must not stand in between.
+# Unset only now: apt-get, the package fetches of swift build and pip above may need it.
+unset http_proxy https_proxy all_proxy no_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY NO_PROXY
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/swift-deferreds-bench.XXXXXX")"
 nginx_pid=""
 harness_pid=""

@@ -17,7 +17,10 @@ public final class ChildProcess {
     /// Starts `path` with `arguments`. Standard input is `stdin`'s bytes (then its end) or
     /// /dev/null; standard output and error go to the files named (created or truncated), or to
     /// /dev/null. The child gets the default handling of SIGINT, SIGTERM and SIGPIPE and no blocked
-    /// signals, whatever the test's thread has.
+    /// signals, whatever the test's thread has. Its environment is the test process's without
+    /// the proxy variables (`ChildProcess.proxyVariables`): the programs tests start talk to
+    /// servers on the loopback, and a proxy set for the machine (a CI runner's http_proxy) must
+    /// not route them elsewhere; a test that wants a proxy exports it in the child (`bash -c`).
     public init(_ path: String, _ arguments: [String], stdin: [UInt8]? = nil,
                 stdout: String? = nil, stderr: String? = nil) throws {
         var actions = posix_spawn_file_actions_t()
@@ -53,8 +56,10 @@ public final class ChildProcess {
 
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        let environment = ChildProcess.environmentWithoutProxies().map { strdup($0) } + [nil]
+        defer { environment.forEach { free($0) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, environment)
         if let input { close(input.read) }
         guard spawned == 0 else {
             if let input { close(input.write) }
@@ -104,6 +109,25 @@ public final class ChildProcess {
         }
         let status = waitStatus ?? 0
         return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    }
+
+    /// The variables curl, libcurl and getpage read a proxy from, in both cases; children start
+    /// without them.
+    public static let proxyVariables: Set<String> = [
+        "http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
+    ]
+
+    /// This process's environment ("NAME=value" entries) minus `proxyVariables`.
+    static func environmentWithoutProxies() -> [String] {
+        var entries: [String] = []
+        var entry = environ
+        while let pointer = entry.pointee {
+            let text = String(cString: pointer)
+            let name = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? text
+            if !proxyVariables.contains(name) { entries.append(text) }
+            entry += 1
+        }
+        return entries
     }
 
     private static func now() -> Double {
