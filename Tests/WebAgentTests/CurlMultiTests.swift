@@ -66,6 +66,22 @@ private func concurrentConnections(_ server: H2Server, _ pool: HTTPConnectionPoo
     return gatherResults((0..<count).map { _ in text(agent, url) }, consumeErrors: true)
 }
 
+/// `concurrentConnections` in a reactor of its own, through a persistent pool that `configure` sets
+/// up; a failed request is recorded as an issue.
+private func concurrentConnections(_ server: H2Server, count: Int,
+                                   _ configure: (HTTPConnectionPool) -> Void) throws -> [String] {
+    var numbers: [String] = []
+    try withReactor { reactor in
+        let pool = HTTPConnectionPool(reactor, persistent: true)
+        configure(pool)
+        _ = concurrentConnections(server, pool, reactor, count: count)
+            .addCallback { numbers = $0 }
+            .addErrback { failure in Issue.record("\(failure)") }
+            .addBoth { _ in reactor.stop() }
+    }
+    return numbers
+}
+
 @Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx")
     && FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
 struct HTTP2MultiplexingTests {
@@ -99,15 +115,7 @@ struct HTTP2MultiplexingTests {
         // own, unless the first's exchange ended before one of them looked: reuse is allowed).
         let server = try H2Server(http2: false)
         defer { server.stop() }
-        var numbers: [String] = []
-        try withReactor { reactor in
-            let pool = HTTPConnectionPool(reactor, persistent: true)
-            pool.maxPersistentPerHost = 5
-            _ = concurrentConnections(server, pool, reactor, count: 5)
-                .addCallback { numbers = $0 }
-                .addErrback { failure in Issue.record("\(failure)") }
-                .addBoth { _ in reactor.stop() }
-        }
+        let numbers = try concurrentConnections(server, count: 5) { pool in pool.maxPersistentPerHost = 5 }
         #expect(numbers.count == 5 && Set(numbers).count >= 3, "\(numbers)")
     }
 
@@ -116,15 +124,7 @@ struct HTTP2MultiplexingTests {
         // once, all are answered on that one connection.
         let server = try H2Server()
         defer { server.stop() }
-        var numbers: [String] = []
-        try withReactor { reactor in
-            let pool = HTTPConnectionPool(reactor, persistent: true)
-            pool.maxConnectionsPerHost = 1
-            _ = concurrentConnections(server, pool, reactor, count: 10)
-                .addCallback { numbers = $0 }
-                .addErrback { failure in Issue.record("\(failure)") }
-                .addBoth { _ in reactor.stop() }
-        }
+        let numbers = try concurrentConnections(server, count: 10) { pool in pool.maxConnectionsPerHost = 1 }
         #expect(numbers.count == 10 && Set(numbers).count == 1, "\(numbers)")
     }
 
@@ -134,15 +134,7 @@ struct HTTP2MultiplexingTests {
         // request), and connections are shared up to that limit.
         let server = try H2Server(maxStreams: 2)
         defer { server.stop() }
-        var numbers: [String] = []
-        try withReactor { reactor in
-            let pool = HTTPConnectionPool(reactor, persistent: true)
-            pool.maxPersistentPerHost = 12
-            _ = concurrentConnections(server, pool, reactor, count: 12)
-                .addCallback { numbers = $0 }
-                .addErrback { failure in Issue.record("\(failure)") }
-                .addBoth { _ in reactor.stop() }
-        }
+        let numbers = try concurrentConnections(server, count: 12) { pool in pool.maxPersistentPerHost = 12 }
         #expect(numbers.count == 12, "\(numbers)")
         // Connections were shared as streams. (How many requests one connection served over the
         // run is not the stream limit: a connection whose first streams ended takes new ones, so
