@@ -6,7 +6,8 @@
 // Three ways, from the most explicit to the most packaged:
 //   1. a timeout on the request itself: Agent.request(..., timeout:) covers connect, headers and body;
 //   2. Reactor's retry(...) around your own getPage, with exponential backoff and jitter;
-//   3. RetryAgent, which retries idempotent requests on connection errors, timeouts and 429/5xx.
+//   3. RetryAgent, which retries idempotent requests on connection errors, timeouts and the statuses
+//      of its RetryPolicy (curl's --retry set: 408, 429, 500, 502, 503, 504), honouring Retry-After.
 
 import Deferreds
 import Glibc

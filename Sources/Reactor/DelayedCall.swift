@@ -19,12 +19,14 @@ public final class DelayedCall {
     /// The queue holding the call while it is pending; nil once it is not. Not retained (the queue
     /// holds its pending calls, and dropping a clock must release them); safe because the queue,
     /// when it goes, cancels every call it holds, which sets this back to nil.
-    @exclusivity(unchecked) unowned(unsafe) var queue: TimerQueue?
+    unowned(unsafe) var queue: TimerQueue?
+    // `function`, `inQueue` and `state` skip the exclusivity checks: measured in `TimerQueue`'s
+    // safety budget (reactor thread only, never accessed across a call out).
     @exclusivity(unchecked) var function: (() -> Void)?
-    @exclusivity(unchecked) var time: Double
-    @exclusivity(unchecked) var sequence: UInt64 = 0
+    var time: Double
+    var sequence: UInt64 = 0
     /// Bumped when the call moves; heap entries of older generations are stale.
-    @exclusivity(unchecked) var generation: UInt32 = 0
+    var generation: UInt32 = 0
     /// Whether the queue holds a current entry for the call (not once it is taken off: to run, or
     /// held back by a reactor pass).
     @exclusivity(unchecked) var inQueue = false

@@ -38,24 +38,24 @@ public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFD
         case idle, running, stopping, stopped, closed
     }
 
-    // The reactor's state is only touched on its thread and never across a call that could reenter
-    // the same access, so the runtime's exclusivity checks (a large part of an empty pass) are off.
     let poller: Poller
     /// The thread-safe queue behind `callFromThread`; hand it to other threads instead of the reactor.
     public let threadQueue: ThreadCallQueue
-    @exclusivity(unchecked) private(set) var state = State.idle
-    @exclusivity(unchecked) private var shutdownRequested = false
-    @exclusivity(unchecked) private var startupComplete = false
+    private(set) var state = State.idle
+    private var shutdownRequested = false
+    private var startupComplete = false
     private let timers = TimerQueue(now: { 0 })
-    @exclusivity(unchecked) private var descriptors = DescriptorTable()
+    private var descriptors = DescriptorTable()
     private let triggers = SystemEventTriggers()
-    @exclusivity(unchecked) private var wakeReader: WakeReader?
+    private var wakeReader: WakeReader?
     private var attachments: [ObjectIdentifier: AnyObject] = [:]
     /// Sockets the reactor owns (connections, listening ports), also while not watched (a paused
     /// connection): closed at shutdown and by `close()`.
     private var ownedSockets: [ObjectIdentifier: any OwnedSocket] = [:]
     /// The latest clock reading taken by a pass or by `callLater`: the clock is monotonic, so a
     /// timer due by then is due now, and the pass's timeout needs no new reading.
+    // `latestReading` and `pollThrottle` (read and written on every pass) skip the exclusivity
+    // checks: measured in `TimerQueue`'s safety budget.
     @exclusivity(unchecked) private var latestReading = -Double.infinity
     @exclusivity(unchecked) private var pollThrottle = PollThrottle()
 
@@ -86,7 +86,7 @@ public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFD
         readBufferStorage?.deallocate()
     }
 
-    @exclusivity(unchecked) private var readBufferStorage: UnsafeMutableRawBufferPointer?
+    private var readBufferStorage: UnsafeMutableRawBufferPointer?
 
     /// The one buffer every TCP connection of this reactor reads into (64 KiB, made on first use).
     /// Safe to share: the loop is single-threaded and a connection copies what it read out of it

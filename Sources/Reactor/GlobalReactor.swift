@@ -3,6 +3,12 @@
 ///
 /// Created on first use (thread-safely). Library code never uses it implicitly: it takes a reactor
 /// (or a `ReactorTime`) as a parameter, so tests can run their own.
+///
+/// Why `nonisolated(unsafe)`: `EPollReactor` is not `Sendable` (it is bound to the thread that runs
+/// it), so Swift 6 refuses a global of its type. The global is a `let` (the reference never
+/// changes, and its lazy initialisation is thread-safe), so the only unsafety left is calling the
+/// reactor from another thread, which is the rule for every reactor, global or not: only
+/// `callFromThread` (or `threadQueue`) may be used off the loop thread.
 nonisolated(unsafe) public let reactor: EPollReactor = {
     do {
         return try EPollReactor()

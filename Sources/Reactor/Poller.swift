@@ -9,8 +9,8 @@ import Glibc
 /// unknown one is ignored.
 final class Poller {
     let epollFD: Int32
-    /// Only touched by `poll` (exclusivity unchecked: the runtime's check costs as much as a pass).
-    @exclusivity(unchecked) private var events: [epoll_event]
+    /// Only touched by `poll`.
+    private var events: [epoll_event]
 
     init(capacity: Int = 256) throws {
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))

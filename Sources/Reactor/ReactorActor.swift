@@ -58,6 +58,10 @@ extension ReactorActor {
     ) rethrows -> T {
         shared.preconditionIsolated("ReactorActor.assumeIsolated: not on the reactor's thread", file: file, line: line)
         // The check above is what the compiler cannot do: it proves this thread is the actor's.
+        // Swift has no safe way to call a global-actor closure from a proven-isolated synchronous
+        // context (`Actor.assumeIsolated` grants the instance's isolation, not the global actor's);
+        // the standard library's `MainActor.assumeIsolated` makes the same cast. Not a performance
+        // escape: it removes only the isolation from the closure's type.
         return try withoutActuallyEscaping(operation) { isolated in
             try unsafeBitCast(isolated, to: (() throws -> T).self)()
         }

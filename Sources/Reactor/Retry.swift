@@ -111,8 +111,28 @@ public func retry<V>(
     shouldRetry: @escaping (Failure) -> Bool = { _ in true },
     _ make: @escaping () throws -> Deferred<V>
 ) -> Deferred<V> {
+    retry(clock, attempts: attempts, delayBeforeRetry: { failure, retry in
+        shouldRetry(failure) ? backoff.delay(beforeRetry: retry) : nil
+    }, make)
+}
+
+/// Calls `make` until the deferred it returns succeeds, at most `attempts` times, waiting as long
+/// as `delayBeforeRetry` says between attempts: the machine under `retry(_:attempts:backoff:)` and
+/// `RetryAgent`, for callers whose wait depends on the failure (a server's `Retry-After`, say).
+///
+/// After a failed attempt (or a `make` that throws), when fewer than `attempts` attempts have been
+/// made, `delayBeforeRetry(failure, n)` is asked for the wait before retry `n` (1 after the first
+/// attempt): `nil` ends the retrying with that failure, a number of seconds (at least 0) schedules
+/// the next attempt on `clock`. It is not asked about the last attempt's failure. Results and
+/// cancellation are as for `retry(_:attempts:backoff:shouldRetry:_:)`.
+///
+/// Programmer errors (they trap): `attempts` below 1.
+public func retry<V>(
+    _ clock: any ReactorTime, attempts: Int, delayBeforeRetry: @escaping (_ failure: Failure, _ retry: Int) -> Double?,
+    _ make: @escaping () throws -> Deferred<V>
+) -> Deferred<V> {
     precondition(attempts >= 1, "retry(_:attempts:): attempts must be at least 1, got \(attempts)")
-    let retrier = Retrier(clock: clock, attempts: attempts, backoff: backoff, shouldRetry: shouldRetry, make: make)
+    let retrier = Retrier(clock: clock, attempts: attempts, delayBeforeRetry: delayBeforeRetry, make: make)
     retrier.attempt()
     return retrier.result
 }
@@ -132,8 +152,8 @@ private final class Retrier<V> {
 
     let clock: any ReactorTime
     let attempts: Int
-    let backoff: Backoff
-    let shouldRetry: (Failure) -> Bool
+    /// The wait before retry n after a failure, or nil to stop.
+    let delayBeforeRetry: (Failure, Int) -> Double?
     let make: () throws -> Deferred<V>
     /// The deferred `retry` returned; its canceller holds this retrier until it fires.
     let result: Deferred<V>
@@ -141,13 +161,12 @@ private final class Retrier<V> {
     private var made = 0
 
     init(
-        clock: any ReactorTime, attempts: Int, backoff: Backoff, shouldRetry: @escaping (Failure) -> Bool,
+        clock: any ReactorTime, attempts: Int, delayBeforeRetry: @escaping (Failure, Int) -> Double?,
         make: @escaping () throws -> Deferred<V>
     ) {
         self.clock = clock
         self.attempts = attempts
-        self.backoff = backoff
-        self.shouldRetry = shouldRetry
+        self.delayBeforeRetry = delayBeforeRetry
         self.make = make
         // The result and this retrier hold each other until the result fires (and drops its canceller).
         var cancel: () -> Void = {}
@@ -185,9 +204,8 @@ private final class Retrier<V> {
         } else if result.called {
             // The result was cancelled from inside `make` (which then threw): stop.
             state = .finished
-        } else if made < attempts && shouldRetry(failure) {
-            let wait = backoff.delay(beforeRetry: made)
-            state = .waiting(clock.callLater(wait) { [self] in attempt() })
+        } else if made < attempts, let wait = delayBeforeRetry(failure, made) {
+            state = .waiting(clock.callLater(max(0, wait)) { [self] in attempt() })
         } else {
             finish(.failure(failure))
         }

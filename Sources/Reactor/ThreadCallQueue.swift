@@ -17,20 +17,19 @@ import Synchronization
 /// Twisted: `IReactorThreads.callFromThread`.
 public final class ThreadCallQueue: @unchecked Sendable {
     // @unchecked: `pending`, `loopThread` and `closed` are only touched under `mutex`; `wakeFD` is
-    // immutable. (Their exclusivity is unchecked because the mutex already serialises them, and the
-    // runtime's checks cost more than the rest of an empty pass.)
+    // immutable.
     let wakeFD: Int32
     /// Allocated, not a stored property: the mutex needs a stable address.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    @exclusivity(unchecked) private var pending: [@Sendable () -> Void] = []
+    private var pending: [@Sendable () -> Void] = []
     /// Whether `pending` is non-empty; written under `mutex`, read without it by the reactor's pass.
     private let queued = Atomic<Bool>(false)
     /// The reactor's thread (see the type's description).
-    @exclusivity(unchecked) private var loopThread = pthread_self()
+    private var loopThread = pthread_self()
     /// The batch being run; only the reactor's thread touches it (swapped with `pending` under the lock).
-    @exclusivity(unchecked) private var running: [@Sendable () -> Void] = []
+    private var running: [@Sendable () -> Void] = []
     /// Set by `close()`: functions queued afterwards are dropped.
-    @exclusivity(unchecked) private var closed = false
+    private var closed = false
 
     init() throws {
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))

@@ -7,19 +7,17 @@ import WebAgent
 struct HTTPStatusError: Error, CustomStringConvertible {
     let code: Int
     let phrase: String
-    /// 429 and 5xx: the server may do better later.
-    var retryable: Bool { code == 429 || (500...599).contains(code) }
     var description: String { phrase.isEmpty ? "HTTP \(code)" : "HTTP \(code) \(phrase)" }
 }
 
 /// How every download is made: the agent, the request and what to do with the body.
 struct FetchSettings {
-    var agent: () -> any AgentProtocol
+    /// The agent for a URL: a `RetryAgent` with `retry`'s policy.
+    var agent: () -> RetryAgent
     var headers: Headers
     var timeout: Double?
-    /// Attempts per URL, at least 1 (`--retries` + 1).
-    var attempts: Int
-    var backoff: Backoff
+    /// When to retry and how long to wait: `--retries` + 1 attempts, `--retry-backoff`.
+    var retry: RetryPolicy
     var outputDirectory: OutputDirectory?
     /// Print each body on standard output as it arrives (tutorial format, no output directory).
     var printBodies: Bool
@@ -63,11 +61,12 @@ struct DownloadOutcome {
 
 /// One URL's download: the request, its retries and its body, with the result reported once.
 ///
-/// Each attempt sends the request, and on a response streams the body to its sink (standard
-/// output, a `PartialFile`, or nowhere) through a `BodyReceiver`. A failed attempt is retried after
-/// `backoff` when it may do better (connection errors, timeouts, 429 and 5xx) and attempts remain;
-/// a retried 429/5xx response's body is discarded unread. The deferred `start()` returns fires
-/// (never fails) when the URL is done.
+/// The request goes through a `RetryAgent` with the settings' `RetryPolicy`: each attempt sends
+/// the request, and on a response streams the body to its sink (standard output, a `PartialFile`,
+/// or nowhere) through a `BodyReceiver`. An attempt that fails in a way the policy retries
+/// (connection errors, timeouts, also in the middle of a body, and curl's `--retry` statuses, whose
+/// bodies are discarded unread) is made again after the response's `Retry-After` or the backoff,
+/// while attempts remain. The deferred `start()` returns fires (never fails) when the URL is done.
 final class Download {
     let entry: URLEntry
     private let settings: FetchSettings
@@ -97,13 +96,20 @@ final class Download {
                 return succeed(outcome)
             }
         }
-        let attempts = settings.attempts
-        // Without retries the retry machinery (a Retrier and its deferreds per URL) is skipped.
-        let done = attempts == 1 ? attempt() : retry(reactor, attempts: attempts, backoff: settings.backoff, shouldRetry: { [self] failure in
-            let again = Download.isRetryable(failure)
-            if again { events.retrying(entry, attempt: outcome.attempts, of: attempts, failure) }
-            return again
-        }) { [self] in attempt() }
+        let attempts = settings.retry.attempts
+        let done = settings.agent().request("GET", entry.url, settings.headers, timeout: settings.timeout, events: { [self] event in
+            switch event {
+            case .attempt(let number):
+                outcome.attempts = number
+                outcome.bytes = 0
+                outcome.status = nil
+                events.requesting(entry, attempt: number)
+            case .retry(after: let number, let failure, wait: _):
+                events.retrying(entry, attempt: number, of: attempts, failure)
+            }
+        }) { [self] (response: Response) throws -> Deferred<Void> in
+            try read(response)
+        }
         running = done
         return done.addBoth { [self] (result: Result<Void, Failure>) -> DownloadOutcome in
             running = nil
@@ -124,16 +130,16 @@ final class Download {
 
     // MARK: - One attempt
 
-    private func attempt() -> Deferred<Void> {
-        outcome.attempts += 1
-        outcome.bytes = 0
-        outcome.status = nil
-        let isLast = outcome.attempts >= settings.attempts
-        events.requesting(entry, attempt: outcome.attempts)
-        let received = settings.agent().request("GET", entry.url, settings.headers, nil, timeout: settings.timeout)
-            .addCallback { [self] (response: Response) throws -> Deferred<Void> in
-                try receive(response, isLast: isLast)
-            }
+    /// Reads one attempt's response, then commits its file (or removes it when the body failed).
+    private func read(_ response: Response) throws -> Deferred<Void> {
+        let received: Deferred<Void>
+        do {
+            received = try receive(response)
+        } catch {
+            file?.discard()
+            file = nil
+            throw error
+        }
         // Only a saved body has a file to commit or remove.
         guard settings.outputDirectory != nil else { return received }
         return received
@@ -150,14 +156,11 @@ final class Download {
             }
     }
 
-    /// Handles a response: retries a retryable status, else delivers the body to its sink.
-    private func receive(_ response: Response, isLast: Bool) throws -> Deferred<Void> {
+    /// Delivers a response's body to its sink (a retried status never gets here: `RetryAgent`
+    /// discards it).
+    private func receive(_ response: Response) throws -> Deferred<Void> {
         outcome.status = response.code
         let statusError = response.code >= 400 ? HTTPStatusError(code: response.code, phrase: response.phrase) : nil
-        if let statusError, statusError.retryable, !isLast {
-            response.deliverBody(BodyReceiver(sink: .discard))
-            throw statusError
-        }
         events.response(entry, response)
         let sink: BodyReceiver.Sink
         if settings.printBodies {
@@ -186,30 +189,9 @@ final class Download {
 
     // MARK: - Failures
 
-    /// Whether another attempt may do better after `failure`.
-    static func isRetryable(_ failure: Failure) -> Bool {
-        if let status = failure.value as? HTTPStatusError { return status.retryable }
-        // Only failures known to be transient: an untyped `TransferError` (libcurl's other codes,
-        // such as its header size limit) would most likely fail again.
-        if failure.check(ConnectionRefusedError.self, ConnectionLost.self, ConnectError.self,
-                         ConnectTimeoutError.self, TimeoutError.self) != nil {
-            return true
-        }
-        // A proxy that could not be reached: as the same failure to reach a server would be.
-        if let proxy = failure.value as? ProxyConnectError { return isRetryable(proxy.reason) }
-        if let never = failure.value as? ResponseNeverReceived {
-            // The connection went away before a response: worth another try, unless we gave up
-            // (cancelled) or the server answered nonsense (a parse error stays one).
-            return never.reasons.allSatisfy(isRetryable)
-        }
-        if let failed = failure.value as? ResponseFailed {
-            return !failed.reasons.isEmpty && failed.reasons.allSatisfy(isRetryable)
-        }
-        return false
-    }
-
     /// A one-line message for `failure`, without the wrappers' prefixes.
     static func message(_ failure: Failure) -> String {
+        if let exhausted = failure.value as? RetriesExhausted { return message(exhausted.lastFailure) }
         if let failed = failure.value as? ResponseFailed, !failed.reasons.isEmpty {
             return failed.reasons.map(message).joined(separator: "; ")
         }

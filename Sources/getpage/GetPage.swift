@@ -38,8 +38,10 @@ struct GetPage: ParsableCommand {
             with --output-dir and --resume to restart one.
 
             A status of 400 or above counts as a failure. Retries (--retries) follow connection \
-            errors, timeouts (also in the middle of a body), 429 and 5xx, waiting --retry-backoff \
-            seconds, then twice as long each time.
+            errors, timeouts (also in the middle of a body) and the statuses curl's --retry \
+            retries (408, 429, 500, 502, 503, 504), waiting as long as the response's Retry-After \
+            asks (at most 30 s, or 16 times --retry-backoff), else --retry-backoff seconds, then \
+            twice as long each time.
 
             Exit status: 0 when every URL succeeded, 1 when any failed (or an input line was not a \
             URL), 2 for a usage error (bad option or header, missing input file, unwritable output \
@@ -87,7 +89,7 @@ struct GetPage: ParsableCommand {
     var connectTimeout: Double?
 
     @Option(help: ArgumentHelp(
-        "How many times to retry a URL after a connection error, a timeout, 429 or 5xx.", valueName: "n"))
+        "How many times to retry a URL after a connection error, a timeout, 408, 429, 500, 502, 503 or 504.", valueName: "n"))
     var retries: Int = 0
 
     @Option(help: ArgumentHelp("Seconds to wait before the first retry (doubling after each).", valueName: "seconds"))
@@ -278,9 +280,14 @@ struct GetPage: ParsableCommand {
             source = URLSource(urls: urls, shard: try parsedShard())
         }
 
+        let retry = RetryPolicy(attempts: retries + 1, backoff: Backoff(
+            initial: retryBackoff, multiplier: 2, maxDelay: max(retryBackoff * 16, 30), jitter: 0.1))
+        // Every request goes through one RetryAgent (a fresh one per URL for the tutorial's agents).
+        let makeAgent = try makeAgentFactory(format: format)
+        let shared = format == .tutorial ? nil : RetryAgent(makeAgent(), clock: reactor, policy: retry)
         let settings = FetchSettings(
-            agent: try makeAgentFactory(format: format), headers: headers, timeout: timeout, attempts: retries + 1,
-            backoff: Backoff(initial: retryBackoff, multiplier: 2, maxDelay: max(retryBackoff * 16, 30), jitter: 0.1),
+            agent: { shared ?? RetryAgent(makeAgent(), clock: reactor, policy: retry) }, headers: headers,
+            timeout: timeout, retry: retry,
             outputDirectory: outputDirectory, printBodies: format == .tutorial && outputDirectory == nil,
             resume: resume)
         let reporter = Reporter(format: format, output: output, quiet: quiet, trace: demo, limit: concurrency,

@@ -7,17 +7,14 @@ import Glibc
 /// the terminal that shows the progress line, the line is erased; the next `showProgress` draws it
 /// again. Writes use `write(2)`, not the C `stdout` stream, so no global C state is shared.
 final class Output {
-    // Used on the reactor's thread only, so its fields skip the runtime's exclusivity checks
-    // (@exclusivity(unchecked)): on every header line, chunk and event they cost about 3 % of
-    // getpage's CPU per page.
-    @exclusivity(unchecked) private var buffer: [UInt8] = []
+    private var buffer: [UInt8] = []
     private let stdoutIsTerminal: Bool
     private let stderrIsTerminal: Bool
     /// Whether the progress line is on screen now.
-    @exclusivity(unchecked) private var progressShown = false
+    private var progressShown = false
     /// Called once when standard output is gone (a closed pipe) or fails.
     var onBrokenOutput: (String) -> Void = { _ in }
-    @exclusivity(unchecked) private var broken = false
+    private var broken = false
 
     init() {
         stdoutIsTerminal = isatty(1) == 1

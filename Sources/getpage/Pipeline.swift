@@ -22,9 +22,6 @@ import URLList
 /// SIGTERM), a "before shutdown" trigger cancels every download (partial files are removed),
 /// prints the summary and sets the exit status 130.
 final class Pipeline {
-    // Used on the reactor's thread only, so its fields skip the runtime's exclusivity checks
-    // (@exclusivity(unchecked)): on every header line, chunk and event they cost about 3 % of
-    // getpage's CPU per page.
     private let reactor: EPollReactor
     private let source: URLSource
     private let settings: FetchSettings
@@ -33,14 +30,14 @@ final class Pipeline {
     private let readAhead: Int
     /// The per-host queues, with `--per-host` or `--rate`.
     private var hostQueues: HostQueues<(entry: URLEntry, host: String)>?
-    @exclusivity(unchecked) private var inSemaphore: [Int: Deferred<DownloadOutcome>] = [:]
-    @exclusivity(unchecked) private var running: [Int: Download] = [:]
-    @exclusivity(unchecked) private var nextID = 0
-    @exclusivity(unchecked) private var sourceEnded = false
-    @exclusivity(unchecked) private var pumping = false
-    @exclusivity(unchecked) private var pumpAgain = false
-    @exclusivity(unchecked) private var progress: DelayedCall?
-    @exclusivity(unchecked) private var pendingFlush: DelayedCall?
+    private var inSemaphore: [Int: Deferred<DownloadOutcome>] = [:]
+    private var running: [Int: Download] = [:]
+    private var nextID = 0
+    private var sourceEnded = false
+    private var pumping = false
+    private var pumpAgain = false
+    private var progress: DelayedCall?
+    private var pendingFlush: DelayedCall?
     private let showProgress: Bool
 
     private enum State {
@@ -51,10 +48,10 @@ final class Pipeline {
         case aborted
     }
 
-    @exclusivity(unchecked) private var state = State.running
+    private var state = State.running
     /// The exit status once the reactor has stopped: 0 all succeeded, 1 some failed,
     /// 130 interrupted.
-    @exclusivity(unchecked) private(set) var exitCode: Int32 = 0
+    private(set) var exitCode: Int32 = 0
 
     /// URLs read ahead of the semaphore into the per-host queues, at most.
     static let hostLookAhead = 1000

@@ -317,6 +317,28 @@ import Testing
         }
     }
 
+    @Test func retriesFollowCurlsStatusSet() throws {
+        // When --retries 2 is given, a 500 is asked three times (then reported), a 501 once: the
+        // RetryPolicy's statuses are curl's --retry set, not every 5xx.
+        try withTestServer { server in
+            let retried = server.url("/status/500")
+            let final = server.url("/status/501")
+            let run = try getpage(["--format", "jsonl", "--concurrency", "1", "--retries", "2",
+                                   "--retry-backoff", "0.01", retried, final])
+            #expect(run.status == 1)
+            let objects = try run.jsonLines()
+            let five = try #require(objects.first { $0["url"] as? String == retried })
+            #expect(five["status"] as? Int == 500)
+            #expect(five["attempts"] as? Int == 3)
+            let one = try #require(objects.first { $0["url"] as? String == final })
+            #expect(one["status"] as? Int == 501)
+            #expect(one["attempts"] as? Int == 1)
+            #expect(server.counters.paths.filter { $0 == "/status/500" }.count == 3)
+            #expect(server.counters.paths.filter { $0 == "/status/501" }.count == 1)
+            #expect(run.stderr.contains("after: HTTP 500"), "\(run.stderr)")
+        }
+    }
+
     @Test func aRefusedConnectionIsRetriedThenFails() throws {
         // When nothing listens, each attempt is refused and the URL fails after all of them.
         let run = try getpage(["--format", "jsonl", "--retries", "2", "--retry-backoff", "0.01", "http://127.0.0.1:1/"])

@@ -15,9 +15,6 @@ let curlLoadError: String? = ccurl_load().map { String(cString: $0) }
 /// `curl_multi_info_read`, and then — outside every libcurl callback — the transfers that have news
 /// are told about it, which is where user code (response callbacks, body protocols) runs.
 final class CurlMulti {
-    // Used on the reactor's thread only, so its fields skip the runtime's exclusivity checks
-    // (@exclusivity(unchecked)): on every header line, chunk and event they cost about 3 % of
-    // getpage's CPU per page.
     let reactor: any ReactorTime & ReactorFDSet
     let settings: PoolSettings
     private let handle: UnsafeMutableRawPointer
@@ -27,16 +24,16 @@ final class CurlMulti {
     /// already shared: they are the multi handle's own.) libcurl resumes a session only for the
     /// same host, port and TLS settings (CA file included).
     /// Freed (nil) once the multi handle is shut down.
-    @exclusivity(unchecked) private var share: UnsafeMutableRawPointer?
-    @exclusivity(unchecked) private var sockets: [Int32: CurlSocket] = [:]
-    @exclusivity(unchecked) private var timer: DelayedCall?
+    private var share: UnsafeMutableRawPointer?
+    private var sockets: [Int32: CurlSocket] = [:]
+    private var timer: DelayedCall?
     /// libcurl's timer was last set to 0 ms: it wants `CURL_SOCKET_TIMEOUT` as soon as possible.
-    @exclusivity(unchecked) private var timerDueNow = false
-    @exclusivity(unchecked) private var idleEasyHandles: [UnsafeMutableRawPointer] = []
-    @exclusivity(unchecked) private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
+    private var timerDueNow = false
+    private var idleEasyHandles: [UnsafeMutableRawPointer] = []
+    private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
     /// The connections libcurl has open (persistent pools only), by socket.
-    @exclusivity(unchecked) private var connections: [Int32: Connection] = [:]
-    @exclusivity(unchecked) private var connectionSerial = 0
+    private var connections: [Int32: Connection] = [:]
+    private var connectionSerial = 0
 
     private struct Connection {
         /// The peer's socket address bytes: connections to one peer are counted together.
@@ -46,12 +43,12 @@ final class CurlMulti {
         /// Shut down by us for being over the idle limit; libcurl drops it when it next looks.
         var shut = false
     }
-    @exclusivity(unchecked) private var newsQueue: [CurlTransfer] = []
-    @exclusivity(unchecked) private var dispatching = false
-    @exclusivity(unchecked) private var closed = false
+    private var newsQueue: [CurlTransfer] = []
+    private var dispatching = false
+    private var closed = false
     /// Easy handles alive, in use or idle (for leak checks: it never exceeds the most transfers
     /// that ran at once plus the idle ones kept).
-    @exclusivity(unchecked) private(set) var liveEasyHandles = 0
+    private(set) var liveEasyHandles = 0
     /// Transfers added to the multi handle and not yet finished or stopped.
     var activeTransferCount: Int { active.count }
     var idleEasyHandleCount: Int { idleEasyHandles.count }
@@ -186,7 +183,7 @@ final class CurlMulti {
 
     /// Emptied body buffers kept for the next chunks: a large body then reuses a few buffers
     /// instead of allocating (and the C heap growing and shrinking, page-faulting) for every chunk.
-    @exclusivity(unchecked) private var spareChunks: [[UInt8]] = []
+    private var spareChunks: [[UInt8]] = []
 
     /// An empty buffer that can hold `capacity` bytes.
     func takeSpareChunk(capacity: Int) -> [UInt8] {
@@ -388,9 +385,9 @@ final class CurlMulti {
 private final class CurlSocket: ReadDescriptor, WriteDescriptor {
     let fileDescriptor: Int32
     unowned let multi: CurlMulti
-    @exclusivity(unchecked) private var reading = false
+    private var reading = false
     var isWatched: Bool { reading || writing }
-    @exclusivity(unchecked) private var writing = false
+    private var writing = false
 
     init(fd: Int32, multi: CurlMulti) {
         self.fileDescriptor = fd

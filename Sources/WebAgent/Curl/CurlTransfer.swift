@@ -10,9 +10,6 @@ import Reactor
 /// transfer acts on it in `processNews()`, which `CurlMulti` calls outside every libcurl callback:
 /// that is where the response deferred fires and the body protocol is called.
 final class CurlTransfer: ResponseBody {
-    // Used on the reactor's thread only, so its fields skip the runtime's exclusivity checks
-    // (@exclusivity(unchecked)): on every header line, chunk and event they cost about 3 % of
-    // getpage's CPU per page.
     /// Where the body stands.
     private enum BodyState {
         /// No `deliverBody` yet: at most one chunk is held, then the transfer is paused.
@@ -28,46 +25,46 @@ final class CurlTransfer: ResponseBody {
     let request: Request
     private let uri: URI
     private let options: TransferOptions
-    @exclusivity(unchecked) private var responseDeferred: Deferred<Response>?
+    private var responseDeferred: Deferred<Response>?
     private weak var response: Response?
-    @exclusivity(unchecked) private var headerList: UnsafeMutablePointer<curl_slist>?
-    @exclusivity(unchecked) private var timeoutCall: DelayedCall?
-    @exclusivity(unchecked) var hasQueuedNews = false
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var timeoutCall: DelayedCall?
+    var hasQueuedNews = false
 
     // Headers as they arrive (a new status line starts over: 1xx and auth rounds).
-    @exclusivity(unchecked) private var head = ResponseHead()
-    @exclusivity(unchecked) private var headersComplete = false
-    @exclusivity(unchecked) private var headersDispatched = false
+    private var head = ResponseHead()
+    private var headersComplete = false
+    private var headersDispatched = false
     /// Header bytes received so far (every status line and field, line ends included).
-    @exclusivity(unchecked) private var headerBytes = 0
-    @exclusivity(unchecked) private var headersTooLarge = false
+    private var headerBytes = 0
+    private var headersTooLarge = false
 
     // Body.
-    @exclusivity(unchecked) private var bodyState = BodyState.waiting
-    @exclusivity(unchecked) private var held = HeldChunks()
-    @exclusivity(unchecked) private var receivedBytes = 0
-    @exclusivity(unchecked) private var pausedByUs = false
-    @exclusivity(unchecked) private var pausedByProtocol = false
-    @exclusivity(unchecked) private var bodyTooLarge = false
+    private var bodyState = BodyState.waiting
+    private var held = HeldChunks()
+    private var receivedBytes = 0
+    private var pausedByUs = false
+    private var pausedByProtocol = false
+    private var bodyTooLarge = false
     /// Body bytes held before the transfer is paused (libcurl reads many buffers in one go).
     static let bufferLimit = 1024 * 1024
 
     // Upload.
-    @exclusivity(unchecked) private var uploadChunks: [[UInt8]] = []
-    @exclusivity(unchecked) private var uploadOffset = 0
-    @exclusivity(unchecked) private var uploadDone = false
-    @exclusivity(unchecked) private var uploadPaused = false
-    @exclusivity(unchecked) private var uploadFailure: Failure?
-    @exclusivity(unchecked) private var uploadConsumer: UploadConsumer?
+    private var uploadChunks: [[UInt8]] = []
+    private var uploadOffset = 0
+    private var uploadDone = false
+    private var uploadPaused = false
+    private var uploadFailure: Failure?
+    private var uploadConsumer: UploadConsumer?
 
     // The end.
-    @exclusivity(unchecked) private var result: CURLcode?
-    @exclusivity(unchecked) private var failure: Failure?
-    @exclusivity(unchecked) private var detached = false
+    private var result: CURLcode?
+    private var failure: Failure?
+    private var detached = false
     /// What the transfer reads from its easy handle after libcurl is done with it, recorded just
     /// before the handle goes back to the multi handle (which resets it for another transfer, or
     /// frees it): nil while the handle is still this transfer's.
-    @exclusivity(unchecked) private var handleRecord: HandleRecord?
+    private var handleRecord: HandleRecord?
     /// libcurl's detailed message about a failure (CURLOPT_ERRORBUFFER), set on the easy handle
     /// while it is this transfer's and read into the handle's record.
     private let errorBuffer: UnsafeMutablePointer<CChar> = {
@@ -77,7 +74,7 @@ final class CurlTransfer: ResponseBody {
     }()
     /// While a body is being delivered the transfer keeps itself alive: once libcurl is done with
     /// it, nothing else may hold it (the caller can drop the Response after `deliverBody`).
-    @exclusivity(unchecked) private var keepAlive: CurlTransfer?
+    private var keepAlive: CurlTransfer?
 
     init(multi: CurlMulti, request: Request, uri: URI, options: TransferOptions, deferred: Deferred<Response>) {
         self.multi = multi
@@ -549,7 +546,7 @@ final class CurlTransfer: ResponseBody {
 /// The consumer a request's body producer writes to; pauses the producer when enough is queued.
 private final class UploadConsumer: BodyConsumer {
     weak var transfer: CurlTransfer?
-    @exclusivity(unchecked) var producerPaused = false
+    var producerPaused = false
 
     init(_ transfer: CurlTransfer) {
         self.transfer = transfer

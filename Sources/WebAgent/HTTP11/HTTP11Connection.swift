@@ -8,29 +8,28 @@ import Reactor
 /// pool *before* the exchange hears of it, so a request made from the body's `connectionLost`
 /// (as the tutorial's chain does) can reuse it at once.
 final class HTTP11Connection: Protocol, ResponseParserDelegate {
-    // Reactor-bound, used on every read: its fields skip the runtime's exclusivity checks.
     /// Weak: a pool that nobody uses any more closes its idle connections as it goes.
     private weak var pool: HTTP11Connections?
     let key: HTTP11Connections.Key
     /// The exchange this connection carries now.
-    @exclusivity(unchecked) private(set) var exchange: HTTP11Exchange?
+    private(set) var exchange: HTTP11Exchange?
     /// The exchange it was made for, until it is connected.
-    @exclusivity(unchecked) var pendingExchange: HTTP11Exchange?
+    var pendingExchange: HTTP11Exchange?
     /// The connection attempt, until it ends.
-    @exclusivity(unchecked) var connecting: Deferred<HTTP11Connection>?
-    @exclusivity(unchecked) private var parser = ResponseParser(isHeadRequest: false, maxHeaderBytes: 1)
+    var connecting: Deferred<HTTP11Connection>?
+    private var parser = ResponseParser(isHeadRequest: false, maxHeaderBytes: 1)
     /// When it became idle (reactor seconds).
-    @exclusivity(unchecked) var idleSince = 0.0
+    var idleSince = 0.0
     /// Responses completed on it: a connection that has served one is "reused" for the next.
-    @exclusivity(unchecked) private(set) var servedResponses = 0
-    @exclusivity(unchecked) private(set) var isClosed = false
+    private(set) var servedResponses = 0
+    private(set) var isClosed = false
     // What the parser reported during the current `dataReceived`, acted on after it returns.
-    @exclusivity(unchecked) private var responseComplete = false
-    @exclusivity(unchecked) private var completeAndReusable = false
+    private var responseComplete = false
+    private var completeAndReusable = false
     /// The last response was complete before its request body was sent whole.
-    @exclusivity(unchecked) private var responseBeforeUpload = false
+    private var responseBeforeUpload = false
     /// The bytes being parsed, during `dataReceived`.
-    @exclusivity(unchecked) private var input: [UInt8] = []
+    private var input: [UInt8] = []
 
     init(pool: HTTP11Connections, key: HTTP11Connections.Key) {
         self.pool = pool

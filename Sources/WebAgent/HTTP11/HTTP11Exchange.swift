@@ -9,7 +9,6 @@ import Reactor
 /// stops reading, so nothing piles up. A timeout, `cancel()`, `stopProducing()` or a dropped
 /// response aborts the connection (it is not reused).
 final class HTTP11Exchange: ResponseBody {
-    // Reactor-bound, like CurlTransfer: its fields skip the runtime's exclusivity checks.
     private enum BodyState {
         case waiting
         case delivering(Protocol)
@@ -24,25 +23,25 @@ final class HTTP11Exchange: ResponseBody {
     /// Set once the exchange has been retried on a fresh connection after a reused one died.
     var retried = false
 
-    @exclusivity(unchecked) private var responseDeferred: Deferred<Response>?
+    private var responseDeferred: Deferred<Response>?
     private weak var response: Response?
-    @exclusivity(unchecked) private var timeoutCall: DelayedCall?
-    @exclusivity(unchecked) private(set) var connection: HTTP11Connection?
+    private var timeoutCall: DelayedCall?
+    private(set) var connection: HTTP11Connection?
     /// The connection's transport, kept for its addresses.
-    @exclusivity(unchecked) private var transport: (any Transport)?
+    private var transport: (any Transport)?
 
-    @exclusivity(unchecked) private var bodyState = BodyState.waiting
-    @exclusivity(unchecked) private var held = HeldChunks()
-    @exclusivity(unchecked) private var receivedBytes = 0
-    @exclusivity(unchecked) private var pausedByProtocol = false
-    @exclusivity(unchecked) private var readingPaused = false
+    private var bodyState = BodyState.waiting
+    private var held = HeldChunks()
+    private var receivedBytes = 0
+    private var pausedByProtocol = false
+    private var readingPaused = false
     /// The response has no body (HEAD, 204, 304, a zero length): dropping it aborts nothing.
-    @exclusivity(unchecked) private var hasNoBody = false
+    private var hasNoBody = false
     /// How the exchange ended, once it has; told to the body protocol when it is given.
-    @exclusivity(unchecked) private var ending: Failure?
-    @exclusivity(unchecked) private var keepAlive: HTTP11Exchange?
+    private var ending: Failure?
+    private var keepAlive: HTTP11Exchange?
 
-    @exclusivity(unchecked) private var upload: RequestUpload?
+    private var upload: RequestUpload?
 
     /// Body bytes held before the connection stops reading.
     static let bufferLimit = 256 * 1024
