@@ -7,6 +7,8 @@
 #   make bench-pages     getpage against curl, wrk, Twisted, treq and aiohttp on a private nginx
 #   make bench-stream    one 256 MiB body to /dev/null: getpage, curl, Twisted
 #   make bench-memory    1,000,000 URLs at C = 100 through getpage: peak RSS and growth
+#   make bench-hosts     2,000 URLs over 500 host names behind a slow DNS server: getpage, curl,
+#                        aiohttp, Twisted (root: a DNS server on port 53 in a mount namespace)
 #   make bench-tls       getpage over https against curl (h2 and HTTP/1.1) on a private nginx with TLS
 #   make bench           all of the above and bench-reactor (see Benchmarks/README.md)
 #   make bench-smoke     the HTTP harness end to end in under a minute, as CI runs it
@@ -21,10 +23,11 @@
 SWIFT ?= swift
 # Debian packages the build needs (nginx-light: the HTTP/2 test's server; curl: bench-smoke's peer;
 # tinyproxy: the proxy tests' proxy; openssl: the TLS tests' server and certificates, which are
-# skipped without it; python3: bench-smoke's harness). .ci/run's packages= line is the same list.
-APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl tinyproxy openssl python3
+# skipped without it; python3: bench-smoke's harness; libc-ares-dev: name resolution on the
+# reactor). .ci/run's packages= line is the same list.
+APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl tinyproxy openssl python3 libc-ares-dev
 
-.PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory \
+.PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory bench-hosts \
 	test-asan test-tsan soak bench-async fuzz docs docs-site bench-tls
 
 deps:
@@ -82,6 +85,10 @@ bench: bench-deferred bench-reactor bench-async bench-pages bench-stream bench-m
 # blog-example (unless GETPAGE / BLOG_EXAMPLE are set) and runs its own nginx.
 bench-pages bench-stream bench-memory: deps
 	SWIFT="$(SWIFT)" Benchmarks/scripts/http_bench.sh $(@:bench-%=%)
+
+# Many host names behind the benchmark's own DNS server (Benchmarks/scripts/hosts_bench.sh).
+bench-hosts: deps
+	SWIFT="$(SWIFT)" Benchmarks/scripts/hosts_bench.sh
 
 # HTTPS: Benchmarks/scripts/tls_bench.py makes its own CA, pages and nginx (TLS + h2) in a private
 # folder. BENCH_TLS_PEERS=1 adds aiohttp (from Benchmarks/.venv); BENCH_TLS_BASELINE=BIN another getpage.

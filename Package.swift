@@ -17,7 +17,9 @@ let package = Package(
     targets: [
         .target(name: "Deferreds"),
         .target(name: "CLinux"),
-        .target(name: "Reactor", dependencies: ["Deferreds", "CLinux"]),
+        // c-ares (name resolution on the reactor) is linked: see Sources/CAres/include/CAres.h.
+        .target(name: "CAres", linkerSettings: [.linkedLibrary("cares")]),
+        .target(name: "Reactor", dependencies: ["Deferreds", "CLinux", "CAres"]),
         // Test doubles for the reactor (MemoryReactor, StringTransport), for this package's tests and users' own.
         .target(name: "ReactorTesting", dependencies: ["Reactor", "Deferreds"]),
         // libcurl (https only) is loaded on first use, not linked: see Sources/CCurl/include/CCurl.h.

@@ -30,8 +30,9 @@ for f in Sources/Deferreds/Deferreds.docc/Resources/code/*.swift; do
     if ! swiftc -emit-sil -o /dev/null -swift-version 6 -warnings-as-errors -I "$bin/Modules" \
         -Xcc -fmodule-map-file="$bin/CCurl.build/module.modulemap" \
         -Xcc -fmodule-map-file="$bin/CLinux.build/module.modulemap" \
+        -Xcc -fmodule-map-file="$bin/CAres.build/module.modulemap" \
         -Xcc -fmodule-map-file=Sources/CZlib/module.modulemap \
-        -Xcc -ISources/CCurl/include -Xcc -ISources/CLinux/include "$f"; then
+        -Xcc -ISources/CCurl/include -Xcc -ISources/CLinux/include -Xcc -ISources/CAres/include "$f"; then
         echo "tutorial listing does not compile: $f" >&2
         status=1
     fi

@@ -48,15 +48,43 @@ public struct ConnectionRefusedError: Error, CustomStringConvertible {
 
 /// The host name could not be resolved. Twisted: `twisted.internet.error.DNSLookupError`.
 public struct DNSLookupError: Error, CustomStringConvertible {
+    /// Why a name has no addresses, as the resolver saw it.
+    public enum Reason: Sendable, Equatable {
+        /// The name does not exist (NXDOMAIN, or absent from the hosts file).
+        case nameNotFound
+        /// The name exists but has no address record (an answer with no A or AAAA: NODATA).
+        case noAddresses
+        /// No server answered in time, after every try.
+        case timeout
+        /// The server refused to answer (REFUSED).
+        case refused
+        /// The server failed to answer (SERVFAIL).
+        case serverFailure
+        /// No server could be reached (each one's port refused the query).
+        case unreachable
+        /// Anything else (a malformed name or answer, a resolver error): the message says.
+        case other
+    }
+
     /// The host name that could not be resolved.
     public let host: String
+    /// Why the lookup failed.
+    public let reason: Reason
     /// The resolver's message.
     public let message: String
-    /// A failed lookup of `host`, with the resolver's `message`.
+    /// A failed lookup of `host`, with the resolver's `message`, of another kind than the resolver's
+    /// (`reason` is `.other`).
     public init(host: String, message: String) {
+        self.init(host: host, reason: .other, message: message)
+    }
+
+    /// A failed lookup of `host`, for `reason`, with the resolver's `message`.
+    public init(host: String, reason: Reason, message: String) {
         self.host = host
+        self.reason = reason
         self.message = message
     }
+
     public var description: String { "DNS lookup failed: \(host): \(message)." }
 }
 

@@ -106,11 +106,35 @@ public final class Agent: AgentProtocol {
             return Deferred.fail(TransferError(code: -1, message: curlLoadError))
         }
         var transfer: CurlTransfer?
-        let deferred = Deferred<Response> { _ in transfer?.cancel() }
-        let created = CurlTransfer(
-            multi: pool.multi, request: request, uri: parsed, options: options, deferred: deferred)
-        transfer = created
-        created.begin()
+        var lookup: Deferred<HostResolution>?
+        let deferred = Deferred<Response> { _ in
+            lookup?.cancel()
+            transfer?.cancel()
+        }
+        let start = { [pool] (resolution: HostResolution?) in
+            let created = CurlTransfer(
+                multi: pool.multi, request: request, uri: parsed, options: options, deferred: deferred)
+            created.resolution = resolution
+            transfer = created
+            created.begin()
+        }
+        // Through a proxy, the proxy looks the name up; on a reactor without a pluggable resolver,
+        // libcurl does.
+        guard options.proxy == nil, let resolver = (reactor as? any ReactorPluggableNameResolver)?.nameResolver
+        else {
+            start(nil)
+            return deferred
+        }
+        // The name is looked up by the reactor's resolver (shared with plain http: one lookup per
+        // TTL for both schemes), and libcurl is handed the addresses.
+        lookup = CurlTransfer.lookUp(parsed, resolver: resolver, clock: reactor, timeout: timeout) { outcome in
+            lookup = nil
+            guard !deferred.called else { return }
+            switch outcome {
+            case .failure(let failure): deferred.errback(failure)
+            case .success(let resolution): start(resolution)
+            }
+        }
         return deferred
     }
 

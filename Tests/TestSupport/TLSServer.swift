@@ -12,13 +12,16 @@ public final class TLSServer {
 
     /// - Parameters:
     ///   - issuer: signs the server's certificate; nil for a self-signed one.
+    ///   - dnsName: a host name the certificate is also valid for (a test's DNS server answers it
+    ///     with 127.0.0.1).
     ///   - replies: when given, the server answers `GET /name` with the bytes of `replies[name]` as
     ///     they are (openssl's `-HTTP` mode: each is a whole response, right or wrong), instead of
     ///     its `-www` status page.
-    public convenience init(issuer: TestCertificateAuthority? = nil, replies: [String: String]? = nil) throws {
+    public convenience init(issuer: TestCertificateAuthority? = nil, dnsName: String? = nil,
+                            replies: [String: String]? = nil) throws {
         let directory = try TLSServer.makeDirectory()
         let (certificate, key) = (directory + "/cert.pem", directory + "/key.pem")
-        try TLSServer.makeCertificate(certificate, key: key, issuer: issuer)
+        try TLSServer.makeCertificate(certificate, key: key, issuer: issuer, dnsName: dnsName)
         try self.init(directory: directory, certificate: certificate, key: key, options: [], replies: replies)
     }
 
@@ -82,14 +85,15 @@ public final class TLSServer {
         return directory
     }
 
-    /// Makes a certificate for the IP address 127.0.0.1 (and its key) with openssl: self-signed,
-    /// or signed by `issuer`.
+    /// Makes a certificate for the IP address 127.0.0.1 (and `dnsName`, if given) and its key with
+    /// openssl: self-signed, or signed by `issuer`.
     public static func makeCertificate(_ certificate: String, key: String,
-                                       issuer: TestCertificateAuthority? = nil) throws {
+                                       issuer: TestCertificateAuthority? = nil, dnsName: String? = nil) throws {
         let signing = issuer.map { ["-CA", $0.certificate, "-CAkey", $0.key] } ?? []
         let status = runCommand("/usr/bin/openssl", [
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
-            "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-days", "2", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1" + (dnsName.map { ",DNS:\($0)" } ?? ""),
         ] + signing)
         guard status == 0 else { throw TLSServerError(message: "openssl req failed") }
     }

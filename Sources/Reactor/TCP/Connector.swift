@@ -1,17 +1,22 @@
 import CLinux
 import Deferreds
-import Dispatch
 import Glibc
 
 /// An outgoing TCP connection attempt, and then the connection it made.
 ///
-/// `connectTCP` starts it at once: the host is resolved (off the reactor's thread unless it is a
-/// numeric address), each address is tried in turn with a non-blocking connect, and within
+/// `connectTCP` starts it at once: the host is resolved by the reactor's `nameResolver` (unless
+/// it is a numeric address), then its addresses are raced as RFC 8305 ("Happy Eyeballs") says:
+/// IPv6 and IPv4 alternate, starting with IPv6; each attempt is a non-blocking connect, and the
+/// next one starts when the last has failed or `attemptDelay` seconds (on `clock`) after it
+/// began, whichever comes first. The first to connect wins and the others are closed. Within
 /// `timeout` seconds the factory hears either `clientConnectionFailed` — with
 /// `ConnectionRefusedError`, `ConnectTimeoutError`, `DNSLookupError`, `ConnectingCancelledError`
-/// or `ConnectError` — or, once connected, gets `buildProtocol` and later `clientConnectionLost`.
+/// or `ConnectError` (the last attempt's error when all failed) — or, once connected, gets
+/// `buildProtocol` and later `clientConnectionLost`. Nothing is reported before `connectTCP`
+/// returns.
 ///
-/// Twisted: `twisted.internet.tcp.Connector` (`IConnector`).
+/// Twisted: `twisted.internet.tcp.Connector` (`IConnector`), racing addresses as
+/// `twisted.internet.endpoints.HostnameEndpoint` does.
 public final class Connector {
     enum State {
         case resolving, connecting, connected, failed, disconnected
@@ -27,12 +32,21 @@ public final class Connector {
     /// Seconds allowed for the whole attempt, name lookup included, before it fails with
     /// `ConnectTimeoutError`; 0 for no limit.
     public let timeout: Double
+    /// nil: the reactor's `nameResolver`, fetched only when a name is to be looked up (a numeric
+    /// host never makes the reactor start its resolver).
+    private let resolver: (any NameResolver)?
+    private let clock: any ReactorTime
+    private let attemptDelay: Double
     private(set) var state = State.resolving
-    private var attempt: ConnectAttempt?
+    /// The connects in progress, oldest first.
+    private var attempts: [ConnectAttempt] = []
     private var timer: DelayedCall?
+    /// Starts the next attempt when the last one has not connected in `attemptDelay`.
+    private var nextAttemptTimer: DelayedCall?
+    private var lookup: Deferred<HostResolution>?
+    /// Set while `start()` runs: a resolver that answers at once is heard from the loop.
+    private var starting = false
     private var candidates: [SocketAddress] = []
-    /// The address being tried.
-    private var current: SocketAddress?
     private var lastError: (any Error)?
     private var connection: TCPConnection?
     /// The transport a test connected a `MemoryReactor`'s connector with.
@@ -40,13 +54,21 @@ public final class Connector {
     /// Called with the protocol after its `makeConnection` (used by `connectProtocol`).
     var onConnected: ((Protocol) -> Void)?
 
-    init(reactor: EPollReactor, host: String, port: Int, factory: ClientFactory, timeout: Double) {
+    init(reactor: EPollReactor, host: String, port: Int, factory: ClientFactory, timeout: Double,
+         resolver: (any NameResolver)? = nil, clock: (any ReactorTime)? = nil, attemptDelay: Double = 0.25)
+    {
         self.reactor = reactor
         self.host = host
         self.port = port
         self.factory = factory
         self.timeout = timeout
+        self.resolver = resolver
+        self.clock = clock ?? reactor
+        self.attemptDelay = attemptDelay
     }
+
+    /// The number of connects in progress (for tests).
+    var attemptsInProgress: Int { attempts.count }
 
     /// A connector that makes no connection by itself: `MemoryReactor` records it and the test
     /// completes or fails it (`completeInMemory`, `failInMemory`).
@@ -56,6 +78,10 @@ public final class Connector {
         self.port = port
         self.factory = factory
         self.timeout = timeout
+        self.resolver = nil
+        // Never read: a memory connector makes no attempts of its own.
+        self.clock = Clock()
+        self.attemptDelay = 0
     }
 
     /// The transport of the connection, once connected.
@@ -80,9 +106,11 @@ public final class Connector {
         if let numeric = SocketAddress(numericHost: host, port: port) {
             candidates = [numeric]
             state = .connecting
-            tryNext()
+            startNextAttempt()
         } else {
+            starting = true
             resolve()
+            starting = false
         }
     }
 
@@ -103,102 +131,106 @@ public final class Connector {
 
     // MARK: - Resolving
 
-    /// Looks the name up on a worker thread. The worker carries no reference to the connector
-    /// (or to anything it holds): the reactor keeps it meanwhile, so that it is released on the
-    /// reactor's thread whatever happens first, the answer or the reactor's `close()`.
     private func resolve() {
-        let host = self.host
-        let port = self.port
-        let queue = reactor.threadQueue
-        let id = reactor.attachment(PendingLookups.self) { PendingLookups() }.add(self)
-        let reactorAddress = UInt(bitPattern: Unmanaged.passUnretained(reactor).toOpaque())
-        DispatchQueue.global().async {
-            let result = Connector.lookUp(host: host, port: port)
-            queue.callFromThread {
-                // Run by the reactor's own loop (a closed reactor drops it), so the reactor is alive.
-                let reactor = Unmanaged<EPollReactor>.fromOpaque(UnsafeRawPointer(bitPattern: reactorAddress)!)
-                    .takeUnretainedValue()
-                reactor.attachment(PendingLookups.self) { PendingLookups() }.take(id)?.resolved(result)
-            }
-        }
+        let lookup = (resolver ?? reactor.nameResolver).resolveHostName(host)
+        self.lookup = lookup
+        _ = lookup.addBoth { [self] outcome in resolved(outcome.mapError { DNSLookupError(host, $0) }) }
     }
 
-    /// getaddrinfo, on a worker thread: socket address bytes, or the error message.
-    private static func lookUp(host: String, port: Int) -> Result<[[UInt8]], DNSLookupError> {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_family = AF_UNSPEC
-        var list: UnsafeMutablePointer<addrinfo>?
-        let status = getaddrinfo(host, String(port), &hints, &list)
-        guard status == 0, let first = list else {
-            return .failure(DNSLookupError(host: host, message: String(cString: gai_strerror(status))))
-        }
-        defer { freeaddrinfo(list) }
-        var addresses: [[UInt8]] = []
-        var node: UnsafeMutablePointer<addrinfo>? = first
-        while let current = node {
-            if let address = current.pointee.ai_addr {
-                addresses.append(Array(UnsafeRawBufferPointer(start: address, count: Int(current.pointee.ai_addrlen))))
-            }
-            node = current.pointee.ai_next
-        }
-        return addresses.isEmpty
-            ? .failure(DNSLookupError(host: host, message: "no addresses")) : .success(addresses)
-    }
-
-    private func resolved(_ result: Result<[[UInt8]], DNSLookupError>) {
+    private func resolved(_ result: Result<HostResolution, DNSLookupError>) {
         guard state == .resolving else { return }
+        if starting {
+            reactor.callLater(0) { [self] in resolved(result) }
+            return
+        }
+        lookup = nil
         switch result {
-        case .success(let addresses):
-            candidates = addresses.map { SocketAddress(bytes: $0) }
+        case .success(let resolution):
+            candidates = Connector.interleaved(resolution.addresses).compactMap {
+                SocketAddress(numericHost: $0.host, port: port)
+            }
             state = .connecting
-            tryNext()
+            startNextAttempt()
         case .failure(let error):
             fail(error)
         }
     }
 
+    /// The order of attempts (RFC 8305, section 4): the families alternate, IPv6 first.
+    static func interleaved(_ addresses: [Address]) -> [Address] {
+        let v6 = addresses.filter { $0.family == .ipv6 }
+        let v4 = addresses.filter { $0.family == .ipv4 }
+        var result: [Address] = []
+        result.reserveCapacity(addresses.count)
+        for index in 0..<max(v6.count, v4.count) {
+            if index < v6.count { result.append(v6[index]) }
+            if index < v4.count { result.append(v4[index]) }
+        }
+        return result
+    }
+
     // MARK: - Connecting
 
-    private func tryNext() {
-        guard state == .connecting else { return }
-        guard !candidates.isEmpty else {
-            fail(lastError ?? ConnectError(host: host, port: port, errno: EHOSTUNREACH))
-            return
-        }
-        let address = candidates.removeFirst()
-        current = address
-        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else {
-            lastError = ConnectError(host: host, port: port, errno: errno)
-            tryNext()
-            return
-        }
-        let result = address.withSockaddr { Glibc.connect(fd, $0, $1) }
-        // A connect that completes at once is still reported from the loop, as a writable socket:
-        // never from inside connectTCP, before its caller holds the connector.
-        if result == 0 || errno == EINPROGRESS {
-            let attempt = ConnectAttempt(fd: fd) { [unowned self] error in
-                self.attemptEnded(fd, error: error)
+    /// Starts connecting to the next candidate (skipping those whose connect fails at once); fails
+    /// the connector when none is left and no attempt is in progress.
+    private func startNextAttempt() {
+        nextAttemptTimer?.cancel()
+        nextAttemptTimer = nil
+        while state == .connecting, !candidates.isEmpty {
+            let address = candidates.removeFirst()
+            let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else {
+                lastError = ConnectError(host: host, port: port, errno: errno)
+                continue
             }
-            self.attempt = attempt
-            reactor.addWriter(attempt)
-        } else {
+            let result = address.withSockaddr { Glibc.connect(fd, $0, $1) }
+            // A connect that completes at once is still reported from the loop, as a writable socket:
+            // never from inside connectTCP, before its caller holds the connector.
+            if result == 0 || errno == EINPROGRESS {
+                let attempt = ConnectAttempt(fd: fd, address: address) { [unowned self] attempt, error in
+                    self.attemptEnded(attempt, error: error)
+                }
+                attempts.append(attempt)
+                reactor.addWriter(attempt)
+                if !candidates.isEmpty {
+                    nextAttemptTimer = clock.callLater(attemptDelay) { [self] in
+                        nextAttemptTimer = nil
+                        startNextAttempt()
+                    }
+                }
+                return
+            }
             lastError = error(for: errno)
             Glibc.close(fd)
-            tryNext()
+        }
+        if state == .connecting && attempts.isEmpty {
+            fail(lastError ?? ConnectError(host: host, port: port, errno: EHOSTUNREACH))
         }
     }
 
-    private func attemptEnded(_ fd: Int32, error code: Int32) {
-        if let attempt { reactor.removeWriter(attempt) }
-        attempt = nil
+    private func attemptEnded(_ attempt: ConnectAttempt, error code: Int32) {
+        reactor.removeWriter(attempt)
+        attempts.removeAll { $0 === attempt }
         if code == 0 {
-            connected(fd)
+            abandonAttempts()
+            connected(attempt.fileDescriptor, peer: attempt.address)
         } else {
             lastError = error(for: code)
-            Glibc.close(fd)
-            tryNext()
+            Glibc.close(attempt.fileDescriptor)
+            startNextAttempt()
+        }
+    }
+
+    /// Closes every connect still in progress and starts no more.
+    private func abandonAttempts() {
+        nextAttemptTimer?.cancel()
+        nextAttemptTimer = nil
+        candidates = []
+        let abandoned = attempts
+        attempts = []
+        for attempt in abandoned {
+            reactor.removeWriter(attempt)
+            Glibc.close(attempt.fileDescriptor)
         }
     }
 
@@ -207,10 +239,10 @@ public final class Connector {
             ? ConnectionRefusedError(host: host, port: port) : ConnectError(host: host, port: port, errno: code)
     }
 
-    private func connected(_ fd: Int32) {
+    private func connected(_ fd: Int32, peer address: SocketAddress) {
         timer?.cancel()
         timer = nil
-        let peer = (current ?? SocketAddress.peer(of: fd)).address
+        let peer = address.address
         let connection = TCPConnection(reactor: reactor, fileDescriptor: fd, peer: peer)
         guard let handler = factory.buildProtocol(peer) else {
             Glibc.close(fd)
@@ -237,11 +269,10 @@ public final class Connector {
         state = .failed
         timer?.cancel()
         timer = nil
-        if let attempt {
-            reactor.removeWriter(attempt)
-            Glibc.close(attempt.fileDescriptor)
-            self.attempt = nil
-        }
+        abandonAttempts()
+        let lookup = self.lookup
+        self.lookup = nil
+        lookup?.cancel()
         onConnected = nil
         factory.clientConnectionFailed(self, Failure(error))
         factory.stopFactory()
@@ -295,10 +326,12 @@ extension Connector {
 /// A socket whose non-blocking connect is in progress; writable means it finished.
 private final class ConnectAttempt: WriteDescriptor {
     let fileDescriptor: Int32
-    private let done: (Int32) -> Void
+    let address: SocketAddress
+    private let done: (ConnectAttempt, Int32) -> Void
 
-    init(fd: Int32, done: @escaping (Int32) -> Void) {
+    init(fd: Int32, address: SocketAddress, done: @escaping (ConnectAttempt, Int32) -> Void) {
         self.fileDescriptor = fd
+        self.address = address
         self.done = done
     }
 
@@ -306,43 +339,50 @@ private final class ConnectAttempt: WriteDescriptor {
         var code: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         if getsockopt(fileDescriptor, SOL_SOCKET, SO_ERROR, &code, &length) != 0 { code = errno }
-        done(code)
+        done(self, code)
     }
 
     func connectionLost(_ reason: Failure) {
-        done(ECONNABORTED)
-    }
-}
-
-/// The connectors of a reactor waiting for a name lookup, by lookup number (a reactor attachment,
-/// released by its `close()`).
-private final class PendingLookups {
-    private var connectors: [Int: Connector] = [:]
-    private var lastID = 0
-
-    func add(_ connector: Connector) -> Int {
-        lastID += 1
-        connectors[lastID] = connector
-        return lastID
-    }
-
-    func take(_ id: Int) -> Connector? {
-        connectors.removeValue(forKey: id)
+        done(self, ECONNABORTED)
     }
 }
 
 extension EPollReactor {
-    /// Starts connecting to `host`:`port`; the factory hears how it ends.
+    /// Starts connecting to `host`:`port`; the factory hears how it ends (see `Connector`).
+    ///
+    /// - Parameters:
+    ///   - host: a host name or a numeric IPv4 or IPv6 address.
+    ///   - port: the port to connect to (0 to 65535; another fails with `ConnectError`).
+    ///   - factory: builds the protocol once connected and hears how the attempt ends.
+    ///   - timeout: seconds for the whole attempt, lookup included (`ConnectTimeoutError`); 0 for
+    ///     no limit.
+    ///   - resolver: looks `host` up (default: `nameResolver`).
+    ///   - clock: times `attemptDelay` (default: this reactor; tests pass a `Clock`).
+    ///   - attemptDelay: seconds an attempt has before the next address is tried beside it (RFC
+    ///     8305 recommends 0.25).
+    ///
+    /// Twisted: `IReactorTCP.connectTCP`, with `HostnameEndpoint`'s `attemptDelay`.
+    @discardableResult
+    public func connectTCP(_ host: String, _ port: Int, _ factory: ClientFactory, timeout: Double = 30,
+                           resolver: (any NameResolver)? = nil, clock: (any ReactorTime)? = nil,
+                           attemptDelay: Double = 0.25) -> Connector
+    {
+        assertInLoop()
+        let connector = Connector(reactor: self, host: host, port: port, factory: factory, timeout: timeout,
+                                  resolver: resolver, clock: clock, attemptDelay: attemptDelay)
+        connector.start()
+        return connector
+    }
+
+    /// Starts connecting to `host`:`port` with the reactor's `nameResolver`, attempts 0.25 s apart
+    /// (see `Connector`); the factory hears how it ends. `ReactorTCP`'s requirement.
     ///
     /// Twisted: `IReactorTCP.connectTCP`.
     @discardableResult
     public func connectTCP(_ host: String, _ port: Int, _ factory: ClientFactory, timeout: Double = 30)
         -> Connector
     {
-        assertInLoop()
-        let connector = Connector(reactor: self, host: host, port: port, factory: factory, timeout: timeout)
-        connector.start()
-        return connector
+        connectTCP(host, port, factory, timeout: timeout, resolver: nil, clock: nil, attemptDelay: 0.25)
     }
 }
 

@@ -23,11 +23,15 @@ final class CurlTransfer: ResponseBody {
     let multi: CurlMulti
     let easy: UnsafeMutableRawPointer
     let request: Request
-    private let uri: URI
+    let uri: URI
     private let options: TransferOptions
     private var responseDeferred: Deferred<Response>?
     private weak var response: Response?
     private var headerList: UnsafeMutablePointer<curl_slist>?
+    /// The addresses of the URI's host, found by the reactor's resolver (set before `begin()`):
+    /// libcurl gets them through CURLOPT_RESOLVE (see CurlNameResolution.swift).
+    var resolution: HostResolution?
+    var resolveList: UnsafeMutablePointer<curl_slist>?
     private var timeoutCall: DelayedCall?
     var hasQueuedNews = false
 
@@ -87,6 +91,7 @@ final class CurlTransfer: ResponseBody {
 
     deinit {
         if let headerList { ccurl_slist_free_all(headerList) }
+        if let resolveList { ccurl_slist_free_all(resolveList) }
         errorBuffer.deallocate()
     }
 
@@ -97,6 +102,7 @@ final class CurlTransfer: ResponseBody {
         let handle = easy
         let me = Unmanaged.passUnretained(self).toOpaque()
         ccurl_easy_setopt_str(handle, CURLOPT_URL, uri.withoutFragment)
+        resolveWithOurAnswer(handle)
         ccurl_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
         ccurl_easy_setopt_str(handle, CURLOPT_PROTOCOLS_STR, "http,https")
         ccurl_easy_setopt_str(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
