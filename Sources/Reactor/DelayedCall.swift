@@ -6,7 +6,7 @@
 ///
 /// ```swift
 /// let timeout = reactor.callLater(30) { request.cancel() }
-/// request.addBoth { _ in timeout.cancel() }
+/// _ = request.addBoth { _ in timeout.cancel() }
 /// ```
 ///
 /// Twisted: `twisted.internet.base.DelayedCall`. Twisted raises `AlreadyCalled`/`AlreadyCancelled`

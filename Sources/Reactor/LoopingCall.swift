@@ -97,9 +97,9 @@ public final class LoopingCall {
     /// ```swift
     /// let poll = LoopingCall(clock: reactor) { agent.request("GET", statusURL).addCallback(record) }
     /// ```
-    // Generic over `Value` on purpose: a multi-statement closure without `return` cannot bind it,
-    // so such a closure picks the `Void` initialiser instead of being ambiguous between the two.
     public convenience init<Value>(clock: any ReactorTime, _ f: @escaping () throws -> Deferred<Value>) {
+        // Generic over `Value` on purpose: a multi-statement closure without `return` cannot bind it,
+        // so such a closure picks the `Void` initialiser instead of being ambiguous between the two.
         self.init(clock: clock, counts: false) { _ in try f().addCallback { _ in } }
     }
 

@@ -22,7 +22,7 @@ import Reactor
 /// `Agent(reactor)` per request, as in the tutorial, is cheap.
 ///
 /// ```swift
-/// Agent(reactor).request("GET", "http://127.0.0.1:8080/", Headers(["User-Agent": ["twisted"]]), nil)
+/// _ = Agent(reactor).request("GET", "http://127.0.0.1:8080/", Headers(["User-Agent": ["twisted"]]), nil)
 ///     .addCallback { response in readBody(response) }
 /// ```
 ///

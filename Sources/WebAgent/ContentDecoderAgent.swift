@@ -18,9 +18,10 @@ import Reactor
 /// 64 KiB, each handed to `dataReceived` before the next is made, so a small body that inflates to
 /// gigabytes never sits in memory; stacked codings are undone in one loop, each with one buffer.
 /// A body protocol that pauses its transport stops the inflating (and the transfer) until it
-/// resumes; stopping it stops the transfer, and the protocol gets
-/// `CancelledError`, as from an undecoded body. With `maxBodyBytes`, a decoded body that would pass
-/// that many bytes is cut there: the piece that would cross the limit is not delivered, the
+/// resumes; stopping it stops the transfer, and the protocol gets `ResponseFailed` holding
+/// `ConnectionAborted`, as from an undecoded body (`CancelledError` if the transfer had already
+/// ended and only decoded bytes were left to deliver). With `maxBodyBytes`, a decoded body that
+/// would pass that many bytes is cut there: the piece that would cross the limit is not delivered, the
 /// transfer stops, and the body ends with `ResponseFailed` holding `BodyTooLarge` (a decompression
 /// bomb costs at most the limit's worth of inflating, not its full size).
 ///
@@ -30,7 +31,7 @@ import Reactor
 /// from servers that send that instead. A gzip body may hold several members, one after another.
 ///
 /// ```swift
-/// ContentDecoderAgent(Agent(reactor)).request("GET", "http://example.com/")
+/// _ = ContentDecoderAgent(Agent(reactor)).request("GET", "http://example.com/")
 ///     .addCallback { response in readBody(response) }    // the decompressed body
 /// ```
 ///

@@ -99,7 +99,7 @@ final class DecodingProtocol: Protocol {
         case .finished:
             return
         case .decoding:
-            transport?.stopProducing()   // comes back as connectionLost(CancelledError)
+            transport?.stopProducing()   // comes back as connectionLost(ResponseFailed([ConnectionAborted]))
         case .ending:
             break
         }

@@ -23,7 +23,7 @@ import Reactor
 ///
 /// ```swift
 /// let agent = ProxyAgent(reactor, proxy: try HTTPProxy("http://127.0.0.1:3128"))
-/// agent.request("GET", "http://example.com/").addCallback { response in readBody(response) }
+/// _ = agent.request("GET", "http://example.com/").addCallback { response in readBody(response) }
 /// ```
 ///
 /// Twisted: `twisted.web.client.ProxyAgent`. Differences: it takes the proxy's URL rather than an

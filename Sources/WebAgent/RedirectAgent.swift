@@ -35,7 +35,7 @@ import Reactor
 ///
 /// ```swift
 /// let agent = RedirectAgent(Agent(reactor))
-/// agent.request("GET", "http://example.com/old").addCallback { response in
+/// _ = agent.request("GET", "http://example.com/old").addCallback { response in
 ///     print(response.request.absoluteURI, response.previousResponse?.code ?? 0)
 /// }
 /// ```

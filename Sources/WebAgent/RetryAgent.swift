@@ -36,7 +36,7 @@ import Reactor
 /// ```swift
 /// let agent = RetryAgent(Agent(reactor), clock: reactor, attempts: 4,
 ///                        backoff: Backoff(initial: 0.5, maxDelay: 10))
-/// agent.request("GET", "http://example.com/flaky").addCallback { response in readBody(response) }
+/// _ = agent.request("GET", "http://example.com/flaky").addCallback { response in readBody(response) }
 /// ```
 ///
 /// Twisted has no retrying agent; `HTTPConnectionPool` retries once, on a fresh connection, a

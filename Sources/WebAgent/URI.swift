@@ -162,12 +162,8 @@ struct URI: Equatable {
             throw InvalidURI(uri: location, reason: "whitespace, control or non-ASCII characters")
         }
         var resolved: URI
-        if let colon = location.firstIndex(of: ":"),
-            let first = location.utf8.first, (first | 0x20) >= UInt8(ascii: "a"), (first | 0x20) <= UInt8(ascii: "z"),
-            location[..<colon].utf8.allSatisfy({ URI.isSchemeByte($0) })
-        {
+        if let scheme = URI.schemePrefix(location) {
             // An absolute reference (RFC 3986 §4.3): only http and https are followed.
-            let scheme = location[..<colon].lowercased()
             guard scheme == "http" || scheme == "https" else { throw SchemeNotSupported(scheme: scheme) }
             resolved = try URI.parse(location)
         } else if location.hasPrefix("//") {

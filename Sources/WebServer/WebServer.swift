@@ -26,7 +26,7 @@ import Reactor
 /// let port = try server.listen()                  // a free port on 127.0.0.1
 /// print(server.baseURL)                            // http://127.0.0.1:PORT
 /// // … later
-/// server.stop().addCallback { _ in reactor.stop() }
+/// _ = server.stop().addCallback { _ in reactor.stop() }
 /// ```
 ///
 /// Twisted: `twisted.web.server.Site` over `twisted.web.http.HTTPChannel`, with test-only

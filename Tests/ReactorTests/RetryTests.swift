@@ -1,4 +1,5 @@
 import Deferreds
+import TestSupport
 import Testing
 
 @testable import Reactor

@@ -12,6 +12,29 @@ func withReactor(limit: Double = 20, _ body: (EPollReactor) throws -> Void) thro
     #expect(!timedOut, "the reactor was stopped by the test's time limit")
 }
 
+/// How a request ended once its body was read: its status, version and body, or its failure.
+typealias ReadOutcome = Result<(code: Int, version: (String, Int, Int), body: String), Failure>
+
+/// `deferred`'s response with its body read, as a `ReadOutcome`. A body the server ends by closing
+/// (as s_server -www ends its HTTP/1.0 answers) counts as read: readBody's `PartialDownloadError`
+/// holds it.
+func readOutcome(of deferred: Deferred<Response>) -> Deferred<ReadOutcome> {
+    deferred.addCallback { response -> Deferred<ReadOutcome> in
+        readBody(response).addBoth { result -> ReadOutcome in
+            switch result {
+            case .success(let bytes):
+                return .success((response.code, response.version, String(decoding: bytes, as: UTF8.self)))
+            case .failure(let failure):
+                if let partial = failure.value as? PartialDownloadError {
+                    let body = String(decoding: partial.response, as: UTF8.self)
+                    return .success((response.code, response.version, body))
+                }
+                return .failure(failure)
+            }
+        }
+    }.addErrback { failure in .failure(failure) }
+}
+
 /// A scripted HTTP server: each connection's request bytes are collected until the blank line
 /// (plus any Content-Length body), then `respond` says what raw bytes to send and whether to close.
 final class ScriptedServer {

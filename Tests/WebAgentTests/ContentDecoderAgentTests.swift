@@ -28,6 +28,27 @@ import WebServer
         return (response, outcome, server)
     }
 
+    /// Serves `body` with `headers` through a ContentDecoderAgent to a `BodyRecorder` that pauses
+    /// after each piece; returns the response and the recorder once the body has ended.
+    private func fetchPausing(_ headers: [String], _ body: [UInt8], chunkSize: Int? = nil)
+        throws -> (response: Response?, recorder: BodyRecorder?)
+    {
+        var response: Response?
+        var recorder: BodyRecorder?
+        try withReactor { reactor in
+            let server = try ScriptedServer.start(reactor) { _ in
+                .init(bytes: rawResponse(headers: headers, body: body, chunkSize: chunkSize))
+            }
+            _ = ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
+                response = r
+                recorder = BodyRecorder(pausingOn: reactor)
+                r.deliverBody(recorder!)
+                return recorder!.done
+            }.addBoth { _ in reactor.stop() }
+        }
+        return (response, recorder)
+    }
+
     @Test func decodesGzipWithContentLength() throws {
         // When a response is gzip-encoded with a Content-Length, the body is decoded and the headers say so.
         let (response, body, server) = try fetch(["Content-Encoding: gzip", "Content-Type: text/plain"],
@@ -44,20 +65,8 @@ import WebServer
         // When a large gzip body arrives chunked to a protocol that pauses after each piece, it is decoded
         // in order, in pieces of at most 64 KiB, none while paused.
         let plain = patternBytes(700_000)
-        var recorder: BodyRecorder?
-        var response: Response?
-        try withReactor { reactor in
-            let server = try ScriptedServer.start(reactor) { _ in
-                .init(bytes: rawResponse(headers: ["Content-Encoding: gzip"], body: StoredDeflate.gzip(plain),
-                                         chunkSize: 10_000))
-            }
-            _ = ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
-                response = r
-                recorder = BodyRecorder(pausingOn: reactor)
-                r.deliverBody(recorder!)
-                return recorder!.done
-            }.addBoth { _ in reactor.stop() }
-        }
+        let (response, recorder) = try fetchPausing(["Content-Encoding: gzip"], StoredDeflate.gzip(plain),
+                                                    chunkSize: 10_000)
         let decodedAll = recorder?.bytes == plain
         #expect(decodedAll)
         #expect(recorder?.chunks.allSatisfy { $0.count <= 65_536 } == true)
@@ -117,17 +126,7 @@ import WebServer
 
         var bomb = CompressedFixtures.megabyteOfZerosGzip
         for _ in 0..<4 { bomb = StoredDeflate.gzip(bomb) }
-        var recorder: BodyRecorder?
-        try withReactor { reactor in
-            let server = try ScriptedServer.start(reactor) { _ in
-                .init(bytes: rawResponse(headers: ["Content-Encoding: \(five)"], body: bomb, chunkSize: 13))
-            }
-            _ = ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
-                recorder = BodyRecorder(pausingOn: reactor)
-                r.deliverBody(recorder!)
-                return recorder!.done
-            }.addBoth { _ in reactor.stop() }
-        }
+        let recorder = try fetchPausing(["Content-Encoding: \(five)"], bomb, chunkSize: 13).recorder
         let chunks = try #require(recorder?.chunks)
         #expect(chunks.reduce(0) { $0 + $1.count } == 1 << 20)
         #expect(chunks.allSatisfy { $0.count <= 65_536 && $0.allSatisfy { $0 == 0 } })
@@ -225,17 +224,7 @@ import WebServer
     @Test func decompressionBombIsDeliveredInBoundedPiecesHonouringPauses() throws {
         // When 1 KiB of gzip inflates to 1 MiB and the protocol pauses after each piece, it gets every
         // byte in pieces of at most 64 KiB, one per resume.
-        var recorder: BodyRecorder?
-        try withReactor { reactor in
-            let server = try ScriptedServer.start(reactor) { _ in
-                .init(bytes: rawResponse(headers: ["Content-Encoding: gzip"], body: CompressedFixtures.megabyteOfZerosGzip))
-            }
-            _ = ContentDecoderAgent(Agent(reactor)).request("GET", server.url).addCallback { r -> Deferred<Void> in
-                recorder = BodyRecorder(pausingOn: reactor)
-                r.deliverBody(recorder!)
-                return recorder!.done
-            }.addBoth { _ in reactor.stop() }
-        }
+        let recorder = try fetchPausing(["Content-Encoding: gzip"], CompressedFixtures.megabyteOfZerosGzip).recorder
         let chunks = try #require(recorder?.chunks)
         #expect(chunks.reduce(0) { $0 + $1.count } == 1 << 20)
         #expect(chunks.allSatisfy { $0.count <= 65_536 && $0.allSatisfy { $0 == 0 } })

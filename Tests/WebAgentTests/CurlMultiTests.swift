@@ -22,6 +22,8 @@ struct TLSSessionResumptionTests {
             let url = "https://127.0.0.1:\(server.port)/connection"
             _ = text(agent, url)
                 .addCallback { _ in gatherResults([text(agent, url), text(agent, url)], consumeErrors: true) }
+                // nginx logs a request after answering it: wait for the lines (reactor time, bounded).
+                .addCallback { _ in eventually(reactor) { server.requests().count >= 3 } }
                 .addCallback { _ -> Void in withExtendedLifetime(pool) {} }
                 .addErrback { failure in Issue.record("\(failure)") }
                 .addBoth { _ in reactor.stop() }
@@ -44,6 +46,8 @@ struct TLSSessionResumptionTests {
             let url = "https://127.0.0.1:\(server.port)/connection"
             _ = text(Agent(reactor, pool: pool, caFile: server.certificate), url)
                 .addCallback { _ in text(Agent(reactor, pool: pool, caFile: copy), url) }
+                // nginx logs a request after answering it: wait for the lines (reactor time, bounded).
+                .addCallback { _ in eventually(reactor) { server.requests().count >= 2 } }
                 .addCallback { _ -> Void in withExtendedLifetime(pool) {} }
                 .addErrback { failure in Issue.record("\(failure)") }
                 .addBoth { _ in reactor.stop() }
@@ -60,6 +64,22 @@ private func concurrentConnections(_ server: H2Server, _ pool: HTTPConnectionPoo
     let agent = Agent(reactor, pool: pool, caFile: server.certificate)
     let url = "https://127.0.0.1:\(server.port)/connection"
     return gatherResults((0..<count).map { _ in text(agent, url) }, consumeErrors: true)
+}
+
+/// `concurrentConnections` in a reactor of its own, through a persistent pool that `configure` sets
+/// up; a failed request is recorded as an issue.
+private func concurrentConnections(_ server: H2Server, count: Int,
+                                   _ configure: (HTTPConnectionPool) -> Void) throws -> [String] {
+    var numbers: [String] = []
+    try withReactor { reactor in
+        let pool = HTTPConnectionPool(reactor, persistent: true)
+        configure(pool)
+        _ = concurrentConnections(server, pool, reactor, count: count)
+            .addCallback { numbers = $0 }
+            .addErrback { failure in Issue.record("\(failure)") }
+            .addBoth { _ in reactor.stop() }
+    }
+    return numbers
 }
 
 @Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx")
@@ -95,15 +115,7 @@ struct HTTP2MultiplexingTests {
         // own, unless the first's exchange ended before one of them looked: reuse is allowed).
         let server = try H2Server(http2: false)
         defer { server.stop() }
-        var numbers: [String] = []
-        try withReactor { reactor in
-            let pool = HTTPConnectionPool(reactor, persistent: true)
-            pool.maxPersistentPerHost = 5
-            _ = concurrentConnections(server, pool, reactor, count: 5)
-                .addCallback { numbers = $0 }
-                .addErrback { failure in Issue.record("\(failure)") }
-                .addBoth { _ in reactor.stop() }
-        }
+        let numbers = try concurrentConnections(server, count: 5) { pool in pool.maxPersistentPerHost = 5 }
         #expect(numbers.count == 5 && Set(numbers).count >= 3, "\(numbers)")
     }
 
@@ -112,15 +124,7 @@ struct HTTP2MultiplexingTests {
         // once, all are answered on that one connection.
         let server = try H2Server()
         defer { server.stop() }
-        var numbers: [String] = []
-        try withReactor { reactor in
-            let pool = HTTPConnectionPool(reactor, persistent: true)
-            pool.maxConnectionsPerHost = 1
-            _ = concurrentConnections(server, pool, reactor, count: 10)
-                .addCallback { numbers = $0 }
-                .addErrback { failure in Issue.record("\(failure)") }
-                .addBoth { _ in reactor.stop() }
-        }
+        let numbers = try concurrentConnections(server, count: 10) { pool in pool.maxConnectionsPerHost = 1 }
         #expect(numbers.count == 10 && Set(numbers).count == 1, "\(numbers)")
     }
 
@@ -130,15 +134,7 @@ struct HTTP2MultiplexingTests {
         // request), and connections are shared up to that limit.
         let server = try H2Server(maxStreams: 2)
         defer { server.stop() }
-        var numbers: [String] = []
-        try withReactor { reactor in
-            let pool = HTTPConnectionPool(reactor, persistent: true)
-            pool.maxPersistentPerHost = 12
-            _ = concurrentConnections(server, pool, reactor, count: 12)
-                .addCallback { numbers = $0 }
-                .addErrback { failure in Issue.record("\(failure)") }
-                .addBoth { _ in reactor.stop() }
-        }
+        let numbers = try concurrentConnections(server, count: 12) { pool in pool.maxPersistentPerHost = 12 }
         #expect(numbers.count == 12, "\(numbers)")
         // Connections were shared as streams. (How many requests one connection served over the
         // run is not the stream limit: a connection whose first streams ended takes new ones, so

@@ -7,26 +7,6 @@ import WebServer
 
 @testable import WebAgent
 
-/// How a request ended: the status and body, or the failure.
-private typealias Outcome = Result<(code: Int, body: String), Failure>
-
-private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
-    deferred.addCallback { response -> Deferred<Outcome> in
-        readBody(response).addBoth { result -> Outcome in
-            switch result {
-            case .success(let bytes):
-                return .success((response.code, String(decoding: bytes, as: UTF8.self)))
-            case .failure(let failure):
-                // s_server -www ends its HTTP/1.0 body by closing: readBody calls that partial.
-                if let partial = failure.value as? PartialDownloadError {
-                    return .success((response.code, String(decoding: partial.response, as: UTF8.self)))
-                }
-                return .failure(failure)
-            }
-        }
-    }.addErrback { failure in .failure(failure) }
-}
-
 /// `ProxyAgent` through a real proxy: tinyproxy, started by each test on 127.0.0.1.
 @Suite struct ProxyAgentTests {
     @Test func plainHTTPGoesThroughTheProxyInAbsoluteForm() throws {
@@ -34,14 +14,14 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
         // the whole URL) and the server gets it from the proxy (with the proxy's Via header).
         let proxy = try TinyProxy()
         defer { proxy.stop() }
-        var result: Outcome?
+        var result: ReadOutcome?
         var url = ""
         try withReactor { reactor in
             let server = WebServer(reactor)
             try server.listen()
             url = server.url("/echo")
             let agent = ProxyAgent(reactor, proxy: try HTTPProxy(proxy.url()))
-            _ = outcome(of: agent.request("GET", url)).addCallback { result = $0 }.addBoth { _ in reactor.stop() }
+            _ = readOutcome(of: agent.request("GET", url)).addCallback { result = $0 }.addBoth { _ in reactor.stop() }
         }
         guard case .success(let response) = result else {
             Issue.record("\(String(describing: result))")
@@ -62,10 +42,10 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
         defer { proxy.stop() }
         let server = try TLSServer()
         defer { server.stop() }
-        var result: Outcome?
+        var result: ReadOutcome?
         try withReactor { reactor in
             let agent = ProxyAgent(reactor, proxy: try HTTPProxy(proxy.url()), caFile: server.certificate)
-            _ = outcome(of: agent.request("GET", "https://127.0.0.1:\(server.port)/"))
+            _ = readOutcome(of: agent.request("GET", "https://127.0.0.1:\(server.port)/"))
                 .addCallback { result = $0 }.addBoth { _ in reactor.stop() }
         }
         guard case .success(let response) = result else {
@@ -86,7 +66,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
         defer { proxy.stop() }
         let tls = try TLSServer()
         defer { tls.stop() }
-        var results: [String: Outcome] = [:]
+        var results: [String: ReadOutcome] = [:]
         try withReactor { reactor in
             let server = WebServer(reactor)
             try server.listen()
@@ -101,7 +81,7 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
                 ("https without", without.request("GET", https)),
             ]
             _ = gatherResults(requests.map { name, deferred in
-                outcome(of: deferred).addCallback { results[name] = $0 }
+                readOutcome(of: deferred).addCallback { results[name] = $0 }
             }).addBoth { _ in reactor.stop() }
         }
         for name in ["http with", "https with"] {
@@ -133,11 +113,11 @@ private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
         // When nothing listens at the proxy's address, http and https requests both fail with
         // ProxyConnectError naming the proxy, whose reason is the ConnectionRefusedError.
         let port = freeLoopbackPort()
-        var results: [Outcome] = []
+        var results: [ReadOutcome] = []
         try withReactor { reactor in
             let agent = ProxyAgent(reactor, proxy: try HTTPProxy("127.0.0.1:\(port)"))
             _ = gatherResults(["http://127.0.0.1:1/", "https://127.0.0.1:1/"].map { url in
-                outcome(of: agent.request("GET", url)).addCallback { results.append($0) }
+                readOutcome(of: agent.request("GET", url)).addCallback { results.append($0) }
             }).addBoth { _ in reactor.stop() }
         }
         #expect(results.count == 2)

@@ -6,21 +6,6 @@ import Testing
 
 @testable import WebAgent
 
-/// How one request ended: its status and version (once the body is read), or its failure.
-private typealias Outcome = Result<(code: Int, version: (String, Int, Int)), Failure>
-
-private func outcome(of deferred: Deferred<Response>) -> Deferred<Outcome> {
-    deferred.addCallback { response -> Deferred<Outcome> in
-        readBody(response).addBoth { result -> Outcome in
-            // s_server -www answers HTTP/1.0 and ends the body by closing: readBody calls that partial.
-            if case .failure(let failure) = result, failure.check(PartialDownloadError.self) == nil {
-                return .failure(failure)
-            }
-            return .success((response.code, response.version))
-        }
-    }.addErrback { failure in .failure(failure) }
-}
-
 /// nginx on a loopback port serving HTTPS, with HTTP/2 (ALPN) unless `http2` is false, with a
 /// certificate made for the test; stopped by its PID. `/` answers "h2 ok", `/connection` the
 /// serial number of the connection the request came on. It listens on `tlsPorts` ports with TLS
@@ -187,7 +172,7 @@ struct TLSTests {
         try withReactor { reactor in
             let agent = Agent(reactor, caFile: server.certificate)
             let all = ["bad", "cut", "empty"].map { name in
-                outcome(of: agent.request("GET", "https://127.0.0.1:\(server.port)/\(name)")).addCallback { result in
+                readOutcome(of: agent.request("GET", "https://127.0.0.1:\(server.port)/\(name)")).addCallback { result in
                     switch result {
                     case .success(let response): endings[name] = "response \(response.code)"
                     case .failure(let failure): endings[name] = describe(failure)
@@ -207,13 +192,13 @@ struct TLSTests {
         // succeeds, over HTTP/1.x since this server offers no h2.
         let server = try TLSServer()
         defer { server.stop() }
-        var refused: Outcome?
-        var accepted: Outcome?
+        var refused: ReadOutcome?
+        var accepted: ReadOutcome?
         try withReactor { reactor in
             let url = "https://127.0.0.1:\(server.port)/"
-            _ = outcome(of: Agent(reactor).request("GET", url)).addCallback { result -> Deferred<Void> in
+            _ = readOutcome(of: Agent(reactor).request("GET", url)).addCallback { result -> Deferred<Void> in
                 refused = result
-                return outcome(of: Agent(reactor, caFile: server.certificate).request("GET", url))
+                return readOutcome(of: Agent(reactor, caFile: server.certificate).request("GET", url))
                     .addCallback { accepted = $0 }
             }.addBoth { _ in reactor.stop() }
         }
@@ -300,14 +285,14 @@ struct TLSTests {
         defer { server.stop() }
         let otherCertificate = server.directory + "/other.pem"
         try TLSServer.makeCertificate(otherCertificate, key: server.directory + "/other-key.pem")
-        var wrongIssuer: Outcome?
-        var wrongHost: Outcome?
+        var wrongIssuer: ReadOutcome?
+        var wrongHost: ReadOutcome?
         try withReactor { reactor in
-            _ = outcome(of: Agent(reactor, caFile: otherCertificate)
+            _ = readOutcome(of: Agent(reactor, caFile: otherCertificate)
                     .request("GET", "https://127.0.0.1:\(server.port)/"))
                 .addCallback { result -> Deferred<Void> in
                     wrongIssuer = result
-                    return outcome(of: Agent(reactor, caFile: server.certificate)
+                    return readOutcome(of: Agent(reactor, caFile: server.certificate)
                         .request("GET", "https://localhost:\(server.port)/"))
                         .addCallback { wrongHost = $0 }
                 }.addBoth { _ in reactor.stop() }

@@ -262,21 +262,6 @@ func bitwiseCRC32(_ bytes: [UInt8]) -> UInt32 {
     return ~crc
 }
 
-// MARK: - Randomness
-
-/// A seeded generator, so that a failing random test can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Sends `first` on a new connection, then after each complete response the request `next`
 /// returns for the responses so far, until it returns nil (or the connection ends).
 func converse(
