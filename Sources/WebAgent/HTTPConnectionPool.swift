@@ -14,6 +14,19 @@ struct PoolSettings {
     var maxConnections: Int?
     var retryAutomatically = true
     var retryNonIdempotentRequests = false
+
+    /// The methods sent again on a fresh connection by default: the idempotent ones.
+    /// Twisted: `_RetryingHTTP11ClientProtocol._shouldRetry`.
+    static let idempotentMethods = ["GET", "HEAD", "OPTIONS", "DELETE", "TRACE"]
+
+    /// Whether `request`, lost with its kept connection before any byte of its response came
+    /// back, may be sent again on a fresh connection: the pool retries automatically, the request
+    /// has no body (it could not be replayed), and its method is idempotent or the pool allows
+    /// the others too.
+    func mayResend(_ request: Request) -> Bool {
+        retryAutomatically && request.bodyProducer == nil
+            && (retryNonIdempotentRequests || PoolSettings.idempotentMethods.contains(request.method))
+    }
 }
 
 /// How an agent's connections are kept: persistent or not, how many, for how long.
@@ -65,8 +78,9 @@ public final class HTTPConnectionPool {
     /// (the server had closed the idle connection as the request went out) is sent again, once,
     /// on a new connection. Only a request without a body whose method is idempotent (GET, HEAD,
     /// OPTIONS, DELETE, TRACE) is sent again, unless `retryNonIdempotentRequests` is set; the
-    /// others fail with `ResponseNeverReceived`. Default true. Plain http only: libcurl makes
-    /// this choice itself for https.
+    /// others fail with `ResponseNeverReceived`. Default true. Over https libcurl sends such a
+    /// request again by itself, whatever its method, so a request that may not be sent again goes
+    /// on a new connection instead of a kept one (it is then kept for the next requests).
     ///
     /// Twisted: `HTTPConnectionPool.retryAutomatically` (with `_RetryingHTTP11ClientProtocol._shouldRetry`).
     public var retryAutomatically = true

@@ -111,12 +111,14 @@ struct HTTP2MultiplexingTests {
 
     @Test func overHTTP11RequestsStartedTogetherStillGetAConnectionEach() throws {
         // When the server offers only HTTP/1.1, 5 requests started at once do not queue on one
-        // connection: once the first connection says HTTP/1.1, the others open their own (each its
-        // own, unless the first's exchange ended before one of them looked: reuse is allowed).
+        // connection: once the first connection says HTTP/1.1, the others open their own. (How
+        // many depends on timing: an exchange that ended before a waiting request looked lets it
+        // reuse that connection, and under load 5 requests came on 2; queued on one, they would
+        // all come on 1.)
         let server = try H2Server(http2: false)
         defer { server.stop() }
         let numbers = try concurrentConnections(server, count: 5) { pool in pool.maxPersistentPerHost = 5 }
-        #expect(numbers.count == 5 && Set(numbers).count >= 3, "\(numbers)")
+        #expect(numbers.count == 5 && Set(numbers).count >= 2, "\(numbers)")
     }
 
     @Test func aLimitOfOneConnectionPerHostStillRunsRequestsTogetherAsStreams() throws {

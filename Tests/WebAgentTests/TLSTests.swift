@@ -115,14 +115,15 @@ struct HTTP2Tests {
 }
 
 /// The serial numbers of the nginx connections that `count` https requests made one after the
-/// other through `pool` came on.
+/// other through `pool` came on (with the methods `methods` names, GET past its end).
 private func connectionNumbers(_ server: H2Server, _ pool: HTTPConnectionPool, _ reactor: EPollReactor,
-                               count: Int) -> Deferred<[String]> {
+                               count: Int, methods: [String] = []) -> Deferred<[String]> {
     let agent = Agent(reactor, pool: pool, caFile: server.certificate)
     var numbers: [String] = []
     func next() -> Deferred<[String]> {
         guard numbers.count < count else { return Deferred.succeed(numbers) }
-        return agent.request("GET", "https://127.0.0.1:\(server.port)/connection")
+        let method = numbers.count < methods.count ? methods[numbers.count] : "GET"
+        return agent.request(method, "https://127.0.0.1:\(server.port)/connection")
             .addCallback { readBody($0) }
             .addCallback { bytes -> Deferred<[String]> in
                 numbers.append(String(decoding: bytes, as: UTF8.self))
@@ -156,6 +157,33 @@ struct HTTPSPoolTests {
         #expect(kept.count == 3 && Set(kept).count == 1, "\(kept)")
         #expect(fresh.count == 3 && Set(fresh).count == 3, "\(fresh)")
         #expect(Set(kept).isDisjoint(with: fresh))
+    }
+
+    @Test func aRequestThePoolMayNotSendTwiceGoesOnANewHTTPSConnection() throws {
+        // When a persistent pool has a kept https connection, a POST goes on a new one (libcurl
+        // would send it again by itself if the kept one turned out closed), a DELETE after it goes
+        // on a kept one, and with retryNonIdempotentRequests the POST uses the kept one too.
+        let server = try H2Server(http2: false)
+        defer { server.stop() }
+        var strict: [String] = []
+        var optedIn: [String] = []
+        try withReactor { reactor in
+            let methods = ["GET", "POST", "DELETE"]
+            let pool = HTTPConnectionPool(reactor, persistent: true)
+            let lenient = HTTPConnectionPool(reactor, persistent: true)
+            lenient.retryNonIdempotentRequests = true
+            _ = connectionNumbers(server, pool, reactor, count: 3, methods: methods)
+                .addCallback { numbers -> Deferred<[String]> in
+                    strict = numbers
+                    return connectionNumbers(server, lenient, reactor, count: 2, methods: methods)
+                }
+                .addCallback { optedIn = $0 }
+                .addErrback { failure in Issue.record("\(failure)") }
+                .addBoth { _ in reactor.stop() }
+        }
+        #expect(strict.count == 3 && strict[1] != strict[0], "\(strict)")
+        #expect(strict.count == 3 && strict.prefix(2).contains(strict[2]), "\(strict)")
+        #expect(optedIn.count == 2 && optedIn[0] == optedIn[1], "\(optedIn)")
     }
 }
 

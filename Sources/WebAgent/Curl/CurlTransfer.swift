@@ -148,6 +148,10 @@ final class CurlTransfer: ResponseBody {
             // HTTP/2 rather than open another: requests started together then share one as streams
             // (over HTTP/1.1 each then opens its own, a handshake later).
             ccurl_easy_setopt_long(handle, CURLOPT_PIPEWAIT, 1)
+            // libcurl sends a request lost with a reused connection (no byte of its response back)
+            // again by itself, whatever its method; one the pool may not resend goes on a new
+            // connection, so it is never sent twice.
+            if !multi.settings.mayResend(request) { ccurl_easy_setopt_long(handle, CURLOPT_FRESH_CONNECT, 1) }
             multi.trackConnections(of: handle)
         }
         switch request.method {

@@ -220,18 +220,9 @@ final class HTTP11Connections {
         if freedAPlace { serveWaiting() }
     }
 
-    /// The methods sent again on a fresh connection by default: the idempotent ones.
-    /// Twisted: `_RetryingHTTP11ClientProtocol._shouldRetry`.
-    static let idempotentMethods = ["GET", "HEAD", "OPTIONS", "DELETE", "TRACE"]
-
     /// Whether `request`, lost with its kept connection before any byte of its response came
-    /// back, may be sent again on a fresh connection: the pool retries automatically, the request
-    /// has no body (it could not be replayed), and its method is idempotent or the pool allows
-    /// the others too.
-    func shouldRetry(_ request: Request) -> Bool {
-        settings.retryAutomatically && request.bodyProducer == nil
-            && (settings.retryNonIdempotentRequests || HTTP11Connections.idempotentMethods.contains(request.method))
-    }
+    /// back, may be sent again on a fresh connection (`PoolSettings.mayResend`).
+    func shouldRetry(_ request: Request) -> Bool { settings.mayResend(request) }
 
     private func unuse(_ key: Key) {
         inUseCount -= 1
