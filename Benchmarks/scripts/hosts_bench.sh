@@ -65,10 +65,18 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# As root, nginx's workers would switch to an unprivileged user that cannot read the corpus of a
+# clone in a private (0700) directory: they run as the invoking user instead (as in http_bench.sh).
+nginx_user=""
+if [[ "$(id -u)" == 0 ]]; then
+    nginx_user="user $(id -un) $(id -gn);"
+fi
+
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 mkdir -p "${run_dir}/nginx"
 cat >"${run_dir}/nginx/nginx.conf" <<EOF
 # Written by Benchmarks/scripts/hosts_bench.sh for one run: one server for every host name.
+${nginx_user}
 worker_processes 1;
 worker_rlimit_nofile 16384;
 daemon off;
