@@ -84,8 +84,10 @@ private final class OutcomeFactory: ClientFactory {
             }, interface: "127.0.0.1")
             let connector = reactor.connectTCP("dual.test", v6.port, factory, resolver: FixedResolver(["127.0.0.1", "::1"]),
                                                clock: clock)
-            factory.onEnd = {
+            factory.onEnd = { [unowned factory] in
                 attemptsAfter = connector.attemptsInProgress
+                // This closure holds the connector, which holds the factory: let go of it.
+                factory.onEnd = nil
                 reactor.callLater(0.05) { reactor.stop() }
             }
             reactor.callLater(0.2) {
