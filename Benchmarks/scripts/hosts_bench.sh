@@ -65,43 +65,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# As root, nginx's workers would switch to an unprivileged user that cannot read the corpus of a
-# clone in a private (0700) directory: they run as the invoking user instead (as in http_bench.sh).
-nginx_user=""
-if [[ "$(id -u)" == 0 ]]; then
-    nginx_user="user $(id -un) $(id -gn);"
-fi
-
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-mkdir -p "${run_dir}/nginx"
-cat >"${run_dir}/nginx/nginx.conf" <<EOF
-# Written by Benchmarks/scripts/hosts_bench.sh for one run: one server for every host name.
-${nginx_user}
-worker_processes 1;
-worker_rlimit_nofile 16384;
-daemon off;
-pid ${run_dir}/nginx/nginx.pid;
-error_log ${run_dir}/nginx/error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    sendfile on;
-    keepalive_timeout 65;
-    keepalive_requests 10000000;
-    default_type application/octet-stream;
-    types { text/html html; }
-    client_body_temp_path ${run_dir}/nginx/body;
-    proxy_temp_path ${run_dir}/nginx/proxy;
-    fastcgi_temp_path ${run_dir}/nginx/fastcgi;
-    uwsgi_temp_path ${run_dir}/nginx/uwsgi;
-    scgi_temp_path ${run_dir}/nginx/scgi;
-    server {
-        listen 127.0.0.1:${port} default_server;
-        server_name _;
-        root ${repo_root}/Benchmarks/.corpus/www;
-    }
-}
-EOF
+# nginx's only server answers every host name.
+source "${script_dir}/nginx_conf.sh"
+write_nginx_conf "${run_dir}/nginx" "${port}" "Benchmarks/scripts/hosts_bench.sh"
 "${NGINX}" -p "${run_dir}/nginx" -c "${run_dir}/nginx/nginx.conf" -e "${run_dir}/nginx/error.log" &
 nginx_pid=$!
 echo "hosts_bench.sh: nginx (pid ${nginx_pid}) on 127.0.0.1:${port}" >&2

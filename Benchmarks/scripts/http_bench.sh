@@ -115,46 +115,9 @@ trap 'exit 143' TERM
 "${CC}" -O2 -o "${run_dir}/rusage_run" Benchmarks/scripts/rusage_run.c
 "${CC}" -O2 -o "${run_dir}/nonpersistent_floor" Benchmarks/peers/nonpersistent_floor.c
 
-# Who nginx's workers run as. Started by root, nginx switches its workers to `nobody`, which cannot
-# read a corpus inside a private checkout (a 0700 directory such as /root or one made by mktemp
-# -d): every page would be 403. So the workers run as the invoking user, who can read everything
-# the run uses: the `user` directive when root; otherwise nginx cannot switch users and the
-# workers are the invoking user anyway (the directive would only draw a warning). Every mode,
-# and any server block added to the configuration below, inherits this.
-nginx_user=""
-if [[ "$(id -u)" == 0 ]]; then
-    nginx_user="user $(id -un) $(id -gn);"
-fi
-
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-mkdir -p "${run_dir}/nginx"
-cat >"${run_dir}/nginx/nginx.conf" <<EOF
-# Written by Benchmarks/scripts/http_bench.sh for one run.
-${nginx_user}
-worker_processes 1;
-worker_rlimit_nofile 16384;
-daemon off;
-pid ${run_dir}/nginx/nginx.pid;
-error_log ${run_dir}/nginx/error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    sendfile on;
-    keepalive_timeout 65;
-    keepalive_requests 10000000;
-    default_type application/octet-stream;
-    types { text/html html; }
-    client_body_temp_path ${run_dir}/nginx/body;
-    proxy_temp_path ${run_dir}/nginx/proxy;
-    fastcgi_temp_path ${run_dir}/nginx/fastcgi;
-    uwsgi_temp_path ${run_dir}/nginx/uwsgi;
-    scgi_temp_path ${run_dir}/nginx/scgi;
-    server {
-        listen 127.0.0.1:${port};
-        root ${repo_root}/Benchmarks/.corpus/www;
-    }
-}
-EOF
+source "${script_dir}/nginx_conf.sh"
+write_nginx_conf "${run_dir}/nginx" "${port}" "Benchmarks/scripts/http_bench.sh"
 "${NGINX}" -p "${run_dir}/nginx" -c "${run_dir}/nginx/nginx.conf" -e "${run_dir}/nginx/error.log" &
 nginx_pid=$!
 echo "http_bench.sh: nginx (pid ${nginx_pid}) on 127.0.0.1:${port}" >&2
