@@ -14,9 +14,10 @@ Programs, each at every C in BENCH_CONCURRENCY ("50 200"), trusting the CA by fi
   curl-h2         curl --parallel --parallel-max C --cacert CA   (h2 through ALPN, multiplexed)
   curl-h1         the same with --http1.1
   aiohttp         Benchmarks/peers/aiohttp_get.py --cafile CA    (with --peers VENV_PYTHON)
+  twisted         Benchmarks/peers/twisted_tutorial.py --persistent --cafile CA (with --peers)
   getpage-baseline  another getpage build (--baseline BIN), e.g. before a change
 
-BENCH_TLS_TOOLS ("getpage curl-h2 curl-h1", and aiohttp with --peers) picks the programs.
+BENCH_TLS_TOOLS ("getpage curl-h2 curl-h1", and aiohttp and twisted with --peers) picks the programs.
 Runs are interleaved (each repetition runs every program once, the order rotated by one), and
 the table shows medians of BENCH_TLS_REPEAT (3) repetitions: pages/s over the whole process,
 CPU seconds (user + sys of the client, wait4), peak RSS (ru_maxrss), and from nginx's access log
@@ -357,12 +358,19 @@ def tool_aiohttp(run, c):
     return argv, None, check
 
 
+def tool_twisted(run, c):
+    argv = [run.args.peers, os.path.join(PEERS, "twisted_tutorial.py"), "--input", run.urls,
+            "--concurrency", str(c), "--persistent", "--cafile", run.ca]
+    return argv, None, tool_aiohttp(run, c)[2]
+
+
 TOOLS = {
     "getpage": ("getpage --cacert", tool_getpage),
     "getpage-baseline": ("getpage --cacert, the --baseline build", lambda run, c: tool_getpage(run, c, run.args.baseline)),
     "curl-h2": ("curl --parallel (h2)", tool_curl()),
     "curl-h1": ("curl --parallel --http1.1", tool_curl("--http1.1")),
     "aiohttp": ("aiohttp (one session)", tool_aiohttp),
+    "twisted": ("Twisted tutorial, persistent pool", tool_twisted),
 }
 
 
@@ -516,7 +524,7 @@ def main():
     repeat = env_int("BENCH_TLS_REPEAT", 3)
     concurrencies = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "50 200").split()]
     names = ["getpage"] + (["getpage-baseline"] if args.baseline else []) + ["curl-h2", "curl-h1"] \
-        + (["aiohttp"] if args.peers else [])
+        + (["aiohttp", "twisted"] if args.peers else [])
     if os.environ.get("BENCH_TLS_TOOLS"):  # a subset, e.g. "getpage curl-h2"
         names = [n for n in os.environ["BENCH_TLS_TOOLS"].split() if n in TOOLS]
 
