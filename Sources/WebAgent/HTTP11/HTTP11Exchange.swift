@@ -9,12 +9,6 @@ import Reactor
 /// stops reading, so nothing piles up. A timeout, `cancel()`, `stopProducing()` or a dropped
 /// response aborts the connection (it is not reused).
 final class HTTP11Exchange: ResponseBody {
-    private enum BodyState {
-        case waiting
-        case delivering(Protocol)
-        case finished
-    }
-
     let request: Request
     let uri: URI
     let options: TransferOptions
@@ -30,11 +24,10 @@ final class HTTP11Exchange: ResponseBody {
     /// The connection's transport, kept for its addresses.
     private var transport: (any Transport)?
 
-    private var bodyState = BodyState.waiting
-    private var held = HeldChunks()
+    /// The body's way to its protocol: held bytes, pause, the end; its source is the connection's
+    /// reading.
+    private var body = BodyDeliveryStateMachine(bufferLimit: HTTP11Exchange.bufferLimit)
     private var receivedBytes = 0
-    private var pausedByProtocol = false
-    private var readingPaused = false
     /// The response has no body (HEAD, 204, 304, a zero length): dropping it aborts nothing.
     private var hasNoBody = false
     /// How the exchange ended, once it has; told to the body protocol when it is given.
@@ -159,11 +152,11 @@ final class HTTP11Exchange: ResponseBody {
             return false
         }
         receivedBytes += bytes.count
-        if case .delivering(let protocolHandler) = bodyState, !pausedByProtocol, held.byteCount == 0 {
-            protocolHandler.dataReceived(whole ?? Array(bytes))
+        let chunk = whole ?? Array(bytes)
+        if let protocolHandler = body.received(chunk) {
+            protocolHandler.dataReceived(chunk)
             return ending == nil
         }
-        held.append(whole ?? Array(bytes))
         updateReading()
         return true
     }
@@ -191,90 +184,81 @@ final class HTTP11Exchange: ResponseBody {
         } else {
             pool.forget(self)
         }
-        held.removeAll()
-        end(reason)
+        end(reason, discardingHeld: true)
     }
 
-    private func end(_ reason: Failure) {
+    private func end(_ reason: Failure, discardingHeld: Bool = false) {
         ending = reason
         timeoutCall?.cancel()
         timeoutCall = nil
         if let deferred = responseDeferred {
             responseDeferred = nil
-            bodyState = .finished
+            body.abandon(reason)
             deferred.errback(ResponseBody.neverReceived(reason))
             return
         }
-        if case .delivering(let protocolHandler) = bodyState {
-            finishDelivery(protocolHandler)
-        }
+        body.ended(reason, discardingHeld: discardingHeld)
+        deliver()
     }
 
-    /// Hands over what is buffered, then, once all is delivered and the exchange has ended, tells
-    /// the protocol how.
-    private func finishDelivery(_ protocolHandler: Protocol) {
-        while !pausedByProtocol, let chunk = held.popFirst() {
-            protocolHandler.dataReceived(chunk)
-            if case .finished = bodyState { return }
+    /// Carries out what the body's machine says: hands over what is held while the protocol takes
+    /// it, tells the protocol how the body ended once all is delivered, then pauses or resumes the
+    /// connection's reading.
+    private func deliver() {
+        while let delivery = body.nextDelivery() {
+            switch delivery {
+            case .deliver(let protocolHandler, let chunk):
+                protocolHandler.dataReceived(chunk)
+            case .connectionLost(let protocolHandler, let reason):
+                keepAlive = nil
+                protocolHandler.connectionLost(ResponseBody.bodyEnding(reason, response: response))
+                protocolHandler.transport = nil
+                return
+            }
         }
-        guard held.byteCount == 0, let ending else {
-            updateReading()
-            return
-        }
-        bodyState = .finished
-        keepAlive = nil
-        protocolHandler.connectionLost(ResponseBody.bodyEnding(ending, response: response))
-        protocolHandler.transport = nil
+        updateReading()
     }
 
     /// Pauses the connection's reading while bytes are held, resumes it when they are delivered.
     private func updateReading() {
         guard let connection else { return }
-        let shouldPause: Bool
-        switch bodyState {
-        case .waiting: shouldPause = held.byteCount > 0
-        case .delivering: shouldPause = pausedByProtocol || held.byteCount > HTTP11Exchange.bufferLimit
-        case .finished: shouldPause = false
-        }
-        if shouldPause != readingPaused {
-            readingPaused = shouldPause
-            if shouldPause { connection.transport?.pauseProducing() } else { connection.transport?.resumeProducing() }
+        switch body.sourceAction() {
+        case .none: break
+        case .pauseSource: connection.transport?.pauseProducing()
+        case .resumeSource: connection.transport?.resumeProducing()
         }
     }
 
     // MARK: - The body side (ResponseBody)
 
     override func start(_ protocolHandler: Protocol) {
-        if case .finished = bodyState {
+        if let reason = body.attach(protocolHandler) {
             protocolHandler.makeConnection(makeBodyTransport())
-            protocolHandler.connectionLost(ResponseBody.bodyEnding(ending ?? Failure(CancelledError()), response: response))
+            protocolHandler.connectionLost(ResponseBody.bodyEnding(reason, response: response))
             return
         }
-        bodyState = .delivering(protocolHandler)
         keepAlive = self
         protocolHandler.makeConnection(makeBodyTransport())
-        if case .delivering = bodyState { finishDelivery(protocolHandler) }
+        deliver()
     }
 
     override func responseReleased() {
-        if case .waiting = bodyState, !wasDelivered {
-            if ending == nil && !hasNoBody { fail(Failure(CancelledError())) }
-            bodyState = .finished
-            held.removeAll()
-        }
+        guard !body.hasProtocol, !wasDelivered else { return }
+        if ending == nil && !hasNoBody { fail(Failure(CancelledError())) }
+        body.abandon(ending ?? Failure(CancelledError()))
     }
 
     private func makeBodyTransport() -> BodyTransport {
         BodyTransport(
             pause: { [weak self] in
-                guard let self, !pausedByProtocol else { return }
-                pausedByProtocol = true
+                guard let self, body.hasProtocol, !body.isPaused else { return }
+                body.pause()
                 updateReading()
             },
             resume: { [weak self] in
-                guard let self, pausedByProtocol else { return }
-                pausedByProtocol = false
-                if case .delivering(let protocolHandler) = bodyState { finishDelivery(protocolHandler) }
+                guard let self, body.isPaused else { return }
+                body.resume()
+                deliver()
             },
             stop: { [weak self] in self?.fail(ResponseBody.stoppedByProtocol()) },
             peer: { [weak transport, uri] in transport?.getPeer() ?? Address(family: .ipv4, host: uri.host, port: uri.port) },
@@ -285,7 +269,7 @@ final class HTTP11Exchange: ResponseBody {
     /// pool for a fresh one.
     func detachForRetry() {
         connection = nil
-        readingPaused = false
+        body.sourceReplaced()
     }
 
     /// The pool is shutting down: forget everything without calling anyone.
@@ -295,9 +279,8 @@ final class HTTP11Exchange: ResponseBody {
         timeoutCall = nil
         responseDeferred = nil
         connection = nil
-        bodyState = .finished
+        body.abandon(Failure(CancelledError()))
         keepAlive = nil
-        held.removeAll()
     }
 
     /// Cancels the request (the canceller of the response deferred).
