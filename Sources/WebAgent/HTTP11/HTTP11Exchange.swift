@@ -76,11 +76,6 @@ final class HTTP11Exchange: ResponseBody {
         }
     }
 
-    /// Whether the connection may carry another request once the response is complete.
-    var allowsReuse: Bool {
-        pool.persistent && !request.headers.hasConnectionClose && uploadIsDone
-    }
-
     /// Whether the request body (if any) has been written whole.
     var uploadIsDone: Bool { upload?.isDone ?? true }
 
