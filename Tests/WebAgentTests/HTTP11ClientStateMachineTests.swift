@@ -8,7 +8,7 @@ import Testing
 @Suite struct HTTP11ClientStateMachineTests {
     typealias Machine = HTTP11ClientStateMachine
 
-    static let keep = Machine.RequestFacts(mayKeepAlive: true, mayRetry: true)
+    static let keep = Machine.RequestFacts(mayKeepAlive: true, mayRetry: true, bodySent: true)
 
     /// A machine whose request's response head has arrived (`framing` says how its body ends).
     static func receivingBody(_ framing: BodyFraming = .length(5), facts: Machine.RequestFacts = keep) -> Machine {
@@ -22,7 +22,7 @@ import Testing
     /// A machine that has served one response and is idle again.
     static func reused() -> Machine {
         var machine = receivingBody()
-        machine.responseComplete(reusable: true, uploadDone: true)
+        machine.responseComplete(reusable: true)
         do { let value = machine.release(); #expect(value) }
         return machine
     }
@@ -83,7 +83,7 @@ import Testing
         // When a response completes, reusable by the parser and the request, with the upload done,
         // the connection is idle again and counts one served response.
         var machine = Self.receivingBody()
-        machine.responseComplete(reusable: true, uploadDone: true)
+        machine.responseComplete(reusable: true)
         #expect(Self.state(machine) == "responseComplete(true, false)")
         #expect(!machine.isCarrying)
         do { let value = machine.release(); #expect(value) }
@@ -98,13 +98,13 @@ import Testing
         // (a non-persistent pool, Connection: close), the released connection is to be closed,
         // gracefully.
         var byParser = Self.receivingBody()
-        byParser.responseComplete(reusable: false, uploadDone: true)
+        byParser.responseComplete(reusable: false)
         do { let value = byParser.release(); #expect(!value) }
         #expect(Self.state(byParser) == "closing(false)")
         do { let value = byParser.close(); #expect(value == .loseConnection) }
 
-        var byRequest = Self.receivingBody(facts: .init(mayKeepAlive: false, mayRetry: true))
-        byRequest.responseComplete(reusable: true, uploadDone: true)
+        var byRequest = Self.receivingBody(facts: .init(mayKeepAlive: false, mayRetry: true, bodySent: true))
+        byRequest.responseComplete(reusable: true)
         do { let value = byRequest.release(); #expect(!value) }
         do { let value = byRequest.close(); #expect(value == .loseConnection) }
     }
@@ -112,11 +112,38 @@ import Testing
     @Test func aResponseBeforeTheUploadEndsAbortsTheConnection() {
         // When the response completes before the request body was sent whole, the connection is not
         // reused and is closed with a reset (the server may never read the rest).
-        var machine = Self.receivingBody()
-        machine.responseComplete(reusable: true, uploadDone: false)
+        var machine = Self.receivingBody(facts: .init(mayKeepAlive: true, mayRetry: true, bodySent: false))
+        machine.responseComplete(reusable: true)
         #expect(Self.state(machine) == "responseComplete(false, true)")
         do { let value = machine.release(); #expect(!value) }
         do { let value = machine.close(); #expect(value == .abortConnection) }
+        #expect(Self.state(machine) == "closing(true)")
+    }
+
+    @Test func aBodySentBeforeTheResponseEndsLetsItBeReused() {
+        // When the request body is sent whole while the response arrives (in any carrying state),
+        // the complete response leaves the connection reusable.
+        for stage in 0..<3 {
+            var machine = Machine()
+            machine.requestSent(.init(mayKeepAlive: true, mayRetry: true, bodySent: false))
+            if stage == 0 { machine.requestBodySent() }
+            _ = machine.dataArrived()
+            if stage == 1 { machine.requestBodySent() }
+            machine.headReceived(framing: .length(1))
+            if stage == 2 { machine.requestBodySent() }
+            machine.responseComplete(reusable: true)
+            do { let value = machine.release(); #expect(value) }
+        }
+    }
+
+    @Test func aBodySentAfterTheEndChangesNothing() {
+        // When the request body is reported sent after the response completed or the connection
+        // closed, the state stays as it was.
+        var machine = Self.reused()
+        machine.requestBodySent()
+        #expect(Self.state(machine) == "idle")
+        machine.abort()
+        machine.requestBodySent()
         #expect(Self.state(machine) == "closing(true)")
     }
 
@@ -196,7 +223,7 @@ import Testing
         #expect((reason?.value as? ConnectionLost)?.description.contains("without sending a response") == true)
 
         var reused = Self.reused()
-        reused.requestSent(.init(mayKeepAlive: true, mayRetry: false))
+        reused.requestSent(.init(mayKeepAlive: true, mayRetry: false, bodySent: true))
         #expect(Self.failure(reused.connectionLost(Failure(ConnectionDone())))?.value is ConnectionLost)
     }
 

@@ -33,14 +33,17 @@ struct HTTP11ClientStateMachine {
         /// The request may be sent again on a fresh connection if this kept one turns out closed
         /// before any byte of the response (the pool's `mayResend`, and not already sent again).
         var mayRetry: Bool
+        /// The request's body (if any) has been written whole. Until then the request is being
+        /// transmitted (Twisted: TRANSMITTING; a response may come before, as an early 413 does).
+        var bodySent: Bool
     }
 
     enum State {
         /// Connected (or connecting), carrying nothing: idle in the pool, or about to be given an
         /// exchange. Bytes from the server now are not trusted. Twisted: QUIESCENT.
         case idle
-        /// A request was written (its body may still be on its way); no byte of the response yet.
-        /// Twisted: TRANSMITTING, then WAITING.
+        /// A request was written (its body may still be on its way: `bodySent` false); no byte of
+        /// the response yet. Twisted: TRANSMITTING, then WAITING.
         case waitingForResponse(RequestFacts)
         /// Part of the response's head has arrived.
         case receivingHead(RequestFacts)
@@ -137,15 +140,35 @@ struct HTTP11ClientStateMachine {
         state = .receivingBody(facts, closeDelimited: framing == .untilClose)
     }
 
-    /// The parser found the end of the response; `reusable` is its verdict, `uploadDone` whether
-    /// the request body (if any) was sent whole. The connection's fate is decided now and carried
-    /// out by `release()` once the parser has returned.
-    mutating func responseComplete(reusable: Bool, uploadDone: Bool) {
+    /// The request's body was written whole (a request goes from TRANSMITTING to WAITING, in
+    /// Twisted's terms). Ignored once the response is complete or the connection closing.
+    mutating func requestBodySent() {
+        switch state {
+        case .waitingForResponse(var facts):
+            facts.bodySent = true
+            state = .waitingForResponse(facts)
+        case .receivingHead(var facts):
+            facts.bodySent = true
+            state = .receivingHead(facts)
+        case .receivingBody(var facts, let closeDelimited):
+            facts.bodySent = true
+            state = .receivingBody(facts, closeDelimited: closeDelimited)
+        case .idle, .responseComplete, .closing, .closed:
+            break
+        }
+    }
+
+    /// The parser found the end of the response; `reusable` is its verdict. The connection's fate
+    /// is decided now (a response that came before its request body was sent whole leaves it to
+    /// be aborted: Twisted's TRANSMITTING_AFTER_RECEIVING_RESPONSE, which ends by closing) and
+    /// carried out by `release()` once the parser has returned.
+    mutating func responseComplete(reusable: Bool) {
         guard case .receivingBody(let facts, closeDelimited: false) = state else {
             preconditionFailure("Invalid state: a response complete in \(state)")
         }
         servedResponses += 1
-        state = .responseComplete(reusable: reusable && facts.mayKeepAlive && uploadDone, abortive: !uploadDone)
+        state = .responseComplete(reusable: reusable && facts.mayKeepAlive && facts.bodySent,
+                                  abortive: !facts.bodySent)
     }
 
     /// After a complete response: whether the connection goes back to the pool to be reused (it is

@@ -43,12 +43,18 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
                                 maxHeaderBytes: exchange.options.maxHeaderBytes)
         machine.requestSent(HTTP11ClientStateMachine.RequestFacts(
             mayKeepAlive: exchange.pool.persistent && !exchange.request.headers.hasConnectionClose,
-            mayRetry: !exchange.retried && exchange.pool.shouldRetry(exchange.request)))
+            mayRetry: !exchange.retried && exchange.pool.shouldRetry(exchange.request),
+            bodySent: exchange.request.bodyProducer == nil))
         exchange.attach(self)
     }
 
     func send(head: [UInt8]) {
         transport?.write(head)
+    }
+
+    /// The request's body has been written whole.
+    func requestBodySent() {
+        machine.requestBodySent()
     }
 
     /// Drops the exchange and closes at once (the peer sees a reset); not reused.
@@ -144,7 +150,7 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
     }
 
     func parserFinishedResponse(reusable: Bool) {
-        guard let exchange, machine.isCarrying else { return }
-        machine.responseComplete(reusable: reusable, uploadDone: exchange.uploadIsDone)
+        guard machine.isCarrying else { return }
+        machine.responseComplete(reusable: reusable)
     }
 }

@@ -76,9 +76,6 @@ final class HTTP11Exchange: ResponseBody {
         }
     }
 
-    /// Whether the request body (if any) has been written whole.
-    var uploadIsDone: Bool { upload?.isDone ?? true }
-
     /// The request line and header block, as bytes.
     private func requestHead() -> [UInt8] {
         var bytes: [UInt8] = []
@@ -312,6 +309,7 @@ private final class RequestUpload: BodyConsumer, PushProducer {
             isDone = true
             if chunked { self.connection?.transport?.write(Array("0\r\n\r\n".utf8)) }
             self.connection?.transport?.unregisterProducer()
+            self.connection?.requestBodySent()
         }, { [weak self] (failure: Failure) -> Void in
             guard let self, !isDone else { return }
             isDone = true
