@@ -112,5 +112,9 @@ if Context.environment["SWIFT_DEFERREDS_FUZZ"] == "1" {
         .executableTarget(
             name: "fuzz-content-decoder", dependencies: ["FuzzSupport", "WebAgent", "Deferreds", "Reactor"],
             path: "Fuzz/Targets/ContentDecoder"),
+        .executableTarget(
+            name: "fuzz-http11-client",
+            dependencies: ["FuzzSupport", "WebAgent", "Deferreds", "Reactor", "ReactorTesting"],
+            path: "Fuzz/Targets/HTTP11Client"),
     ]
 }

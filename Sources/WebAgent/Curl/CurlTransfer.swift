@@ -10,16 +10,6 @@ import Reactor
 /// transfer acts on it in `processNews()`, which `CurlMulti` calls outside every libcurl callback:
 /// that is where the response deferred fires and the body protocol is called.
 final class CurlTransfer: ResponseBody {
-    /// Where the body stands.
-    private enum BodyState {
-        /// No `deliverBody` yet: at most one chunk is held, then the transfer is paused.
-        case waiting
-        /// Delivering to the protocol.
-        case delivering(Protocol)
-        /// `connectionLost` has been called (or the body was abandoned).
-        case finished
-    }
-
     let multi: CurlMulti
     let easy: UnsafeMutableRawPointer
     let request: Request
@@ -44,11 +34,11 @@ final class CurlTransfer: ResponseBody {
     private var headersTooLarge = false
 
     // Body.
-    private var bodyState = BodyState.waiting
-    private var held = HeldChunks()
+    /// The body's way to its protocol. libcurl pauses itself when its write callback refuses a
+    /// chunk: before `deliverBody` after one chunk is held, and while the protocol is paused or a
+    /// megabyte is held.
+    private var body = BodyDeliveryStateMachine(bufferLimit: CurlTransfer.bufferLimit, sourceControl: .bySourceItself)
     private var receivedBytes = 0
-    private var pausedByUs = false
-    private var pausedByProtocol = false
     private var bodyTooLarge = false
     /// Body bytes held before the transfer is paused (libcurl reads many buffers in one go).
     static let bufferLimit = 1024 * 1024
@@ -244,16 +234,10 @@ final class CurlTransfer: ResponseBody {
     }
 
     private func bodyBytes(_ bytes: UnsafeRawBufferPointer) -> Int {
-        if case .finished = bodyState { return 0 }
-        let mayAccept: Bool
-        switch bodyState {
-        case .waiting: mayAccept = held.byteCount == 0
-        case .delivering: mayAccept = !pausedByProtocol && held.byteCount < CurlTransfer.bufferLimit
-        case .finished: mayAccept = false
-        }
-        guard mayAccept else {
+        if case .finished = body.state { return 0 }
+        guard body.mayHold else {
             // libcurl hands this same chunk over again after the unpause: it is not kept now.
-            pausedByUs = true
+            body.sourceRefused()
             return Int(ccurl_writefunc_pause())
         }
         if let limit = options.maxBodyBytes, receivedBytes + bytes.count > limit {
@@ -261,7 +245,7 @@ final class CurlTransfer: ResponseBody {
             return 0
         }
         receivedBytes += bytes.count
-        held.gather(bytes) { multi.takeSpareChunk(capacity: $0) }
+        body.hold(gathering: bytes) { multi.takeSpareChunk(capacity: $0) }
         multi.noteNews(self)
         return bytes.count
     }
@@ -311,7 +295,7 @@ final class CurlTransfer: ResponseBody {
         timeoutCall?.cancel()
         timeoutCall = nil
         responseDeferred = nil
-        bodyState = .finished
+        body.abandon(failure ?? endReason(result!))
     }
 
     // MARK: - Acting on news (outside libcurl callbacks)
@@ -322,9 +306,7 @@ final class CurlTransfer: ResponseBody {
             headersDispatched = true
             fireResponse()
         }
-        if case .delivering(let protocolHandler) = bodyState {
-            deliverChunks(to: protocolHandler)
-        }
+        deliverChunks()
         if uploadPaused && (!uploadChunks.isEmpty || uploadDone) {
             uploadPaused = false
             multi.unpause(self)
@@ -338,8 +320,7 @@ final class CurlTransfer: ResponseBody {
         }
         if let failure {
             finish(failure)
-        } else if pausedByUs, case .delivering = bodyState, !pausedByProtocol, held.byteCount == 0 {
-            pausedByUs = false
+        } else if body.hasProtocol, case .resumeSource = body.sourceAction() {
             multi.unpause(self)
         }
     }
@@ -352,11 +333,20 @@ final class CurlTransfer: ResponseBody {
         deferred.callback(response)
     }
 
-    private func deliverChunks(to protocolHandler: Protocol) {
-        while !pausedByProtocol, var chunk = held.popFirst() {
-            protocolHandler.dataReceived(chunk)
-            multi.keepSpareChunk(&chunk)
-            if case .finished = bodyState { return }
+    /// Hands the held chunks to the protocol while it takes them, and, once the body has ended
+    /// and nothing is held, tells it how.
+    private func deliverChunks() {
+        while let delivery = body.nextDelivery() {
+            switch delivery {
+            case .deliver(let protocolHandler, var chunk):
+                protocolHandler.dataReceived(chunk)
+                multi.keepSpareChunk(&chunk)
+            case .connectionLost(let protocolHandler, let reason):
+                protocolHandler.connectionLost(ResponseBody.bodyEnding(reason, response: response))
+                protocolHandler.transport = nil
+                keepAlive = nil
+                return
+            }
         }
     }
 
@@ -411,44 +401,32 @@ final class CurlTransfer: ResponseBody {
         if let deferred = responseDeferred {
             responseDeferred = nil
             deferred.errback(headersDispatched ? reason : failureBeforeHead(reason))
-            bodyState = .finished
+            body.abandon(reason)
             return
         }
-        switch bodyState {
-        case .waiting:
-            // Told when the body is asked for (deliverBody), or never if the response is dropped.
-            break
-        case .delivering(let protocolHandler):
-            deliverChunks(to: protocolHandler)
-            guard held.isEmpty else { return }
-            bodyState = .finished
-            protocolHandler.connectionLost(ResponseBody.bodyEnding(reason, response: response))
-            protocolHandler.transport = nil
-            keepAlive = nil
-        case .finished:
-            break
-        }
+        // Before deliverBody the reason waits for the protocol (or for nobody, if the response is
+        // dropped); after it, the protocol hears it once the chunks held are delivered.
+        body.ended(reason)
+        deliverChunks()
     }
 
     /// Fails the exchange now (timeout, cancellation, an abandoned body).
     func fail(_ reason: Failure) {
         guard !detached, failure == nil else { return }
         failure = reason
-        held.removeAll()
+        body.ended(reason, discardingHeld: true)
         finish(reason)
     }
 
     // MARK: - The body side (ResponseBody)
 
     override func start(_ protocolHandler: Protocol) {
-        if case .finished = bodyState, failure != nil || result != nil {
+        if let reason = body.attach(protocolHandler) {
             // The exchange already ended (a timeout or failure before deliverBody).
-            let reason = failure ?? endReason(result!)
             protocolHandler.makeConnection(makeBodyTransport())
             protocolHandler.connectionLost(ResponseBody.bodyEnding(reason, response: response))
             return
         }
-        bodyState = .delivering(protocolHandler)
         keepAlive = self
         protocolHandler.makeConnection(makeBodyTransport())
         multi.noteNews(self)
@@ -456,19 +434,22 @@ final class CurlTransfer: ResponseBody {
     }
 
     override func responseReleased() {
-        if case .waiting = bodyState, !wasDelivered {
-            bodyState = .finished
-            if result == nil { fail(Failure(CancelledError())) }
+        switch body.state {
+        case .waiting, .waitingEnded: break
+        case .delivering, .draining, .finished: return
         }
+        guard !wasDelivered else { return }
+        body.abandon(Failure(CancelledError()))
+        if result == nil { fail(Failure(CancelledError())) }
     }
 
     private func makeBodyTransport() -> BodyTransport {
         let record = handleRecord ?? readHandle()
         return BodyTransport(
-            pause: { [weak self] in self?.pausedByProtocol = true },
+            pause: { [weak self] in self?.body.pause() },
             resume: { [weak self] in
-                guard let self, pausedByProtocol else { return }
-                pausedByProtocol = false
+                guard let self, body.isPaused else { return }
+                body.resume()
                 multi.noteNews(self)
                 multi.deliverNews()
             },
