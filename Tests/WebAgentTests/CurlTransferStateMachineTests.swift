@@ -24,8 +24,8 @@ import Testing
 
     /// A machine whose response head (`lines`) was handed over: it is receiving the body.
     static func receivingBody(_ lines: [String] = ["HTTP/1.1 200 OK", "Content-Length: 5", ""],
-                              method: String = "GET", upload: Bool = false, maxBodyBytes: Int? = nil) -> Machine {
-        var machine = Self.machine(method: method, upload: upload, maxBodyBytes: maxBodyBytes)
+                              method: String = "GET", maxBodyBytes: Int? = nil) -> Machine {
+        var machine = Self.machine(method: method, maxBodyBytes: maxBodyBytes)
         feed(&machine, lines)
         #expect(machine.headToHandOver() != nil)
         return machine
@@ -51,13 +51,7 @@ import Testing
     }
 
     static func upload(_ machine: Machine) -> String {
-        switch machine.upload {
-        case .none: "none"
-        case .producing(let readPaused, let producerPaused): "producing(\(readPaused), \(producerPaused))"
-        case .produced(let readPaused): "produced(\(readPaused))"
-        case .failed(_, let readPaused): "failed(\(readPaused))"
-        case .stopped: "stopped"
-        }
+        CurlUploadStateMachineTests.state(machine.upload)
     }
 
     /// The reason a finished machine's news ends it with (nil: a libcurl error, or no end yet).
@@ -82,14 +76,6 @@ import Testing
     static func bodyEnding(_ action: Machine.EndAction?) -> Failure? {
         if case .endBody(let reason) = action?.outcome { return reason }
         return nil
-    }
-
-    /// What libcurl's read callback gets with a buffer of `size` bytes, and the bytes copied.
-    static func read(_ machine: inout Machine, size: Int) -> (Machine.ReadAction, [UInt8]) {
-        var buffer = [UInt8](repeating: 0, count: size)
-        let action = buffer.withUnsafeMutableBytes { machine.read(into: $0) }
-        if case .wrote(let count, _) = action { return (action, Array(buffer[0..<count])) }
-        return (action, [])
     }
 
     // MARK: - The response's head
@@ -370,121 +356,44 @@ import Testing
         #expect(machine.detach().value is TimeoutError)
     }
 
-    // MARK: - The upload
+    // MARK: - The upload's part in the end
 
-    @Test func queuedUploadBytesAreReadInOrderAcrossChunks() {
-        // When the producer writes chunks, libcurl's reads copy them in order, across chunk
-        // boundaries, and say when the queue is drained; empty writes are ignored.
-        var machine = Self.machine(upload: true)
-        do { let value = machine.uploadWritten(Array("hello".utf8)); #expect(!value) }
-        do { let value = machine.uploadWritten([]); #expect(!value) }
-        do { let value = machine.uploadWritten(Array(" world".utf8)); #expect(!value) }
-        #expect(machine.uploadQueued == 11)
-        let (first, firstBytes) = Self.read(&machine, size: 3)
-        #expect(first == .wrote(3, drained: false) && firstBytes == Array("hel".utf8))
-        let (second, secondBytes) = Self.read(&machine, size: 6)
-        #expect(second == .wrote(6, drained: false) && secondBytes == Array("lo wor".utf8))
-        let (third, thirdBytes) = Self.read(&machine, size: 100)
-        #expect(third == .wrote(2, drained: true) && thirdBytes == Array("ld".utf8))
-        #expect(machine.uploadQueued == 0)
-    }
-
-    @Test func anEmptyQueuePausesTheReadUntilTheProducerWrites() {
-        // When libcurl reads with nothing queued, its reading pauses; the next write asks for news,
-        // and the news resumes the reading once.
-        var machine = Self.machine(upload: true)
-        #expect(Self.read(&machine, size: 16).0 == .pause)
-        #expect(Self.upload(machine) == "producing(true, false)")
-        do { let value = machine.readToResume(); #expect(!value) }
-        do { let value = machine.uploadWritten(Array("x".utf8)); #expect(value) }
-        do { let value = machine.readToResume(); #expect(value) }
-        #expect(Self.upload(machine) == "producing(false, false)")
-        do { let value = machine.readToResume(); #expect(!value) }
-        #expect(Self.read(&machine, size: 16).0 == .wrote(1, drained: true))
-    }
-
-    @Test func tooMuchQueuedPausesTheProducerUntilLibcurlReadsItAll() {
-        // When more than 256 KiB are queued, the producer is paused once; the news resumes it once
-        // libcurl has read everything queued.
-        var machine = Self.machine(upload: true)
-        _ = machine.uploadWritten([UInt8](repeating: 1, count: Machine.uploadQueueLimit))
-        do { let value = machine.producerToPause(); #expect(!value) }
-        _ = machine.uploadWritten([2])
-        do { let value = machine.producerToPause(); #expect(value) }
-        do { let value = machine.producerToPause(); #expect(!value) }
-        #expect(Self.upload(machine) == "producing(false, true)")
-        #expect(Self.read(&machine, size: 1000).0 == .wrote(1000, drained: false))
-        do { let value = machine.producerToResume(); #expect(!value) }
-        _ = Self.read(&machine, size: Machine.uploadQueueLimit)
-        do { let value = machine.producerToResume(); #expect(value) }
-        do { let value = machine.producerToResume(); #expect(!value) }
-        #expect(Self.upload(machine) == "producing(false, false)")
-    }
-
-    @Test func aFinishedProducerLetsLibcurlReadTheRestThenTheEnd() {
-        // When the producer finishes, libcurl reads what is queued, then the end of the body; a
-        // paused reading is resumed by the news; later writes are dropped.
-        var machine = Self.machine(upload: true)
-        _ = machine.uploadWritten(Array("ab".utf8))
-        do { let value = machine.producerFinished(); #expect(!value) }
-        #expect(Self.upload(machine) == "produced(false)")
-        do { let value = machine.uploadWritten(Array("c".utf8)); #expect(!value) }
-        #expect(Self.read(&machine, size: 16) == (.wrote(2, drained: true), Array("ab".utf8)))
-        #expect(Self.read(&machine, size: 16).0 == .endOfBody)
-
-        var paused = Self.machine(upload: true)
-        #expect(Self.read(&paused, size: 16).0 == .pause)
-        do { let value = paused.producerFinished(); #expect(value) }
-        do { let value = paused.readToResume(); #expect(value) }
-        #expect(Self.upload(paused) == "produced(false)")
-        #expect(Self.read(&paused, size: 16).0 == .endOfBody)
-    }
-
-    @Test func aFailedProducerAbortsTheTransferWithRequestTransmissionFailed() {
-        // When the producer fails, libcurl's next read aborts the transfer (a paused reading is
-        // resumed for it), which ends with RequestTransmissionFailed whether libcurl reports the
-        // abort or a success; another error stays libcurl's.
-        var machine = Self.machine(upload: true)
-        #expect(Self.read(&machine, size: 16).0 == .pause)
-        do { let value = machine.producerFailed(Failure(ConnectionLost("disk"))); #expect(value) }
-        #expect(Self.upload(machine) == "failed(true)")
-        do { let value = machine.readToResume(); #expect(value) }
-        #expect(Self.read(&machine, size: 16).0 == .abort)
-        machine.libcurlFinished(CURLE_ABORTED_BY_CALLBACK)
-        let reason = Self.endReason(machine)
+    @Test func aFailedUploadEndsTheTransferWithRequestTransmissionFailed() {
+        // When the request body's producer failed and libcurl reports the abort or a success, the
+        // transfer ends with RequestTransmissionFailed; another error stays libcurl's.
+        var aborted = Self.machine(upload: true)
+        _ = aborted.upload.producerFailed(Failure(ConnectionLost("disk")))
+        aborted.libcurlFinished(CURLE_ABORTED_BY_CALLBACK)
+        let reason = Self.endReason(aborted)
         #expect((reason?.value as? RequestTransmissionFailed)?.reasons.first?.value is ConnectionLost)
-        #expect(Self.responseFailure(machine.end(reason!))?.value is RequestTransmissionFailed)
+        #expect(Self.responseFailure(aborted.end(reason!))?.value is RequestTransmissionFailed)
 
         var ok = Self.machine(upload: true)
-        _ = ok.producerFailed(Failure(ConnectionLost("disk")))
+        _ = ok.upload.producerFailed(Failure(ConnectionLost("disk")))
         ok.libcurlFinished(CURLE_OK)
         #expect(Self.endReason(ok)?.value is RequestTransmissionFailed)
 
         var other = Self.machine(upload: true)
-        _ = other.producerFailed(Failure(ConnectionLost("disk")))
+        _ = other.upload.producerFailed(Failure(ConnectionLost("disk")))
         other.libcurlFinished(CURLE_SEND_ERROR)
         #expect(Self.curlError(other)?.0 == CURLE_SEND_ERROR)
     }
 
     @Test func endingWhileTheProducerWritesStopsIt() {
-        // When the transfer ends while the producer is writing, the producer is to be stopped and
-        // what it writes later is dropped; a producer that already finished is left alone.
+        // When the transfer ends while the request body's producer is writing, the producer is to
+        // be stopped; one that already finished is left alone.
         var machine = Self.machine(upload: true)
-        let action = machine.end(Failure(CancelledError()))
-        #expect(action?.stopProducer == true)
-        #expect(Self.upload(machine) == "stopped")
-        do { let value = machine.uploadWritten([1]); #expect(!value) }
-        #expect(!machine.producerFinished() && !machine.producerFailed(Failure(CancelledError())))
+        #expect(machine.end(Failure(CancelledError()))?.stopProducer == true)
         #expect(Self.upload(machine) == "stopped")
 
         var produced = Self.machine(upload: true)
-        _ = produced.producerFinished()
+        _ = produced.upload.producerFinished()
         #expect(produced.end(Failure(CancelledError()))?.stopProducer == false)
     }
 
     @Test func invalidEventsTrap() async {
-        // When libcurl finishes a transfer twice, or reads a body the request does not have, the
-        // machine traps with "Invalid state".
+        // When libcurl finishes a transfer twice, or one taken out of it, the machine traps with
+        // "Invalid state".
         await #expect(processExitsWith: .failure) {
             var machine = CurlTransferStateMachineTests.machine()
             machine.libcurlFinished(CURLE_OK)
@@ -494,10 +403,6 @@ import Testing
             var machine = CurlTransferStateMachineTests.machine()
             _ = machine.end(Failure(CancelledError()))
             machine.libcurlFinished(CURLE_OK)
-        }
-        await #expect(processExitsWith: .failure) {
-            var machine = CurlTransferStateMachineTests.machine()
-            _ = CurlTransferStateMachineTests.read(&machine, size: 1)
         }
     }
 }

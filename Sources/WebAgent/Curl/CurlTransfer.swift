@@ -18,7 +18,8 @@ final class CurlTransfer: ResponseBody {
     let request: Request
     let uri: URI
     private let options: TransferOptions
-    /// The response, libcurl's run and the request body: what happened, and what to do next.
+    /// The response, libcurl's run and the request body (`machine.upload`): what happened, and
+    /// what to do next.
     private var machine: CurlTransferStateMachine
     private weak var response: Response?
     private var headerList: UnsafeMutablePointer<curl_slist>?
@@ -36,6 +37,7 @@ final class CurlTransfer: ResponseBody {
     /// Body bytes held before the transfer is paused (libcurl reads many buffers in one go).
     static let bufferLimit = 1024 * 1024
 
+    /// What the request body's producer writes to (kept while the transfer lives).
     private var uploadConsumer: UploadConsumer?
 
     /// What the transfer reads from its easy handle after libcurl is done with it, recorded just
@@ -184,10 +186,10 @@ final class CurlTransfer: ResponseBody {
         uploadConsumer = consumer
         _ = producer.startProducing(consumer).addCallbacks({ [weak self] (_: Void) -> Void in
             guard let self else { return }
-            if machine.producerFinished() { wakeUpload() }
+            if machine.upload.producerFinished() { wakeUpload() }
         }, { [weak self] (failure: Failure) -> Void in
             guard let self else { return }
-            if machine.producerFailed(failure) { wakeUpload() }
+            if machine.upload.producerFailed(failure) { wakeUpload() }
         })
     }
 
@@ -220,7 +222,7 @@ final class CurlTransfer: ResponseBody {
     }
 
     private func uploadBytes(_ buffer: UnsafeMutableRawBufferPointer) -> Int {
-        switch machine.read(into: buffer) {
+        switch machine.upload.read(into: buffer) {
         case .wrote(let count, let drained):
             if drained { multi.noteNews(self) }  // to resume a paused producer
             return count
@@ -263,10 +265,10 @@ final class CurlTransfer: ResponseBody {
             deferred.callback(response)
         }
         deliverChunks()
-        if machine.readToResume() {
+        if machine.upload.readToResume() {
             multi.unpause(self)
         }
-        if machine.producerToResume() {
+        if machine.upload.producerToResume() {
             request.bodyProducer?.resumeProducing()
         }
         switch machine.completion() {
@@ -392,11 +394,11 @@ final class CurlTransfer: ResponseBody {
     /// The producer wrote `bytes`: queued for libcurl's read callback, which is woken if it
     /// paused; the producer is paused when too much is queued.
     fileprivate func receiveUpload(_ bytes: [UInt8]) {
-        if machine.uploadWritten(bytes) { wakeUpload() }
-        if machine.producerToPause() { request.bodyProducer?.pauseProducing() }
+        if machine.upload.written(bytes) { wakeUpload() }
+        if machine.upload.producerToPause() { request.bodyProducer?.pauseProducing() }
     }
 
-    /// Has libcurl's paused reading resumed (at the news it brings: `processNews`).
+    /// Wakes libcurl's paused reading of the upload: the news (`processNews`) resumes it.
     private func wakeUpload() {
         multi.noteNews(self)
         multi.deliverNews()

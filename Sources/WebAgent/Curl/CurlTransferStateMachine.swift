@@ -3,18 +3,18 @@ import Deferreds
 import Reactor
 
 /// The life of one libcurl transfer (`CurlTransfer`) as a value type: it takes events (a header
-/// line or body bytes from libcurl's callbacks, libcurl finished with a code, the request body's
-/// producer wrote, finished or failed, libcurl asked for upload bytes, the transfer failed or was
-/// detached) and says what to do (accept or refuse the bytes, hand the head over, resume libcurl's
-/// reading of the upload or the producer, stop the transfer and the producer, fail the response
-/// deferred or end the body with this reason). `CurlTransfer` carries the actions out against
-/// libcurl and the multi handle; the body's way to its protocol is `BodyDeliveryStateMachine`'s.
+/// line or body bytes from libcurl's callbacks, libcurl finished with a code, the transfer's news,
+/// the transfer failed or was detached) and says what to do (accept or refuse the bytes, hand the
+/// head over, stop libcurl and the request body's producer, fail the response deferred or end the
+/// body with this reason). `CurlTransfer` carries the actions out against libcurl and the multi
+/// handle; the body's way to its protocol is `BodyDeliveryStateMachine`'s.
 ///
 /// Three sides, each an enum:
 /// - The response (`State`): waiting for it, receiving its head (1xx interim heads skipped), the
 ///   head received but not yet handed over, receiving its body, ended, detached.
 /// - libcurl (`Run`): running it, finished with a code not yet acted on, or stopped by us.
-/// - The request body (`Upload`): none, being produced, produced, failed, stopped.
+/// - The request body (`upload`, a `CurlUploadStateMachine` the transfer drives directly): none,
+///   being produced, produced, failed, stopped.
 ///
 /// What the machine decides:
 /// - Which header and body bytes are refused for being over the agent's limits, and that the
@@ -76,24 +76,6 @@ struct CurlTransferStateMachine {
         case stopped
     }
 
-    /// The request body's side.
-    enum Upload {
-        /// The request has no body.
-        case none
-        /// The producer is writing. `readPaused`: libcurl asked for bytes when none were queued and
-        /// paused its reading; `producerPaused`: more than `uploadQueueLimit` bytes were queued and
-        /// the producer was paused.
-        case producing(readPaused: Bool, producerPaused: Bool)
-        /// The producer finished: the queued bytes go, then libcurl reads the end of the body.
-        case produced(readPaused: Bool)
-        /// The producer failed with `reason`: libcurl's next read aborts the transfer, which ends
-        /// with `RequestTransmissionFailed`.
-        case failed(Failure, readPaused: Bool)
-        /// The transfer ended while the producer was writing: it was told `stopProducing`, and
-        /// what it writes now is dropped.
-        case stopped
-    }
-
     /// How a finished transfer ends, as far as the machine can tell without the easy handle.
     enum Ending {
         /// With this reason.
@@ -123,19 +105,6 @@ struct CurlTransferStateMachine {
         case refused
     }
 
-    /// What libcurl's read callback answers.
-    enum ReadAction: Equatable {
-        /// `count` bytes were copied; `drained`: nothing is queued any more (note news, to resume
-        /// a paused producer).
-        case wrote(Int, drained: Bool)
-        /// The body is complete (return 0).
-        case endOfBody
-        /// Nothing queued yet: pause the upload (CURL_READFUNC_PAUSE) until the producer writes.
-        case pause
-        /// The producer failed: abort the transfer (CURL_READFUNC_ABORT).
-        case abort
-    }
-
     /// What to do when the transfer ends.
     struct EndAction {
         /// How the reason goes on.
@@ -155,26 +124,17 @@ struct CurlTransferStateMachine {
 
     private(set) var state: State
     private(set) var run = Run.running(refused: nil)
-    private(set) var upload: Upload
+    /// The request body's side.
+    var upload: CurlUploadStateMachine
     /// The response's head as its lines arrive (a new status line starts over).
     private(set) var head = ResponseHead()
     /// Header bytes received so far (every status line and field, line ends included).
     private(set) var headerBytes = 0
     /// Body bytes received so far.
     private(set) var bodyBytes = 0
-    /// The request body's bytes written by the producer and not yet read by libcurl.
-    private var uploadChunks: [[UInt8]] = []
-    /// How much of `uploadChunks[0]` libcurl has read.
-    private var uploadOffset = 0
-    /// The bytes in `uploadChunks` not yet read.
-    private(set) var uploadQueued = 0
-
     let isHeadRequest: Bool
     let maxHeaderBytes: Int
     let maxBodyBytes: Int?
-
-    /// Upload bytes queued beyond which the producer is paused.
-    static let uploadQueueLimit = 256 * 1024
 
     /// A transfer handed to libcurl, whose response fires `deferred`.
     /// - Parameters:
@@ -183,7 +143,7 @@ struct CurlTransferStateMachine {
     init(deferred: Deferred<Response>, isHeadRequest: Bool, hasUpload: Bool, maxHeaderBytes: Int,
          maxBodyBytes: Int?) {
         state = .waitingForResponse(deferred)
-        upload = hasUpload ? .producing(readPaused: false, producerPaused: false) : .none
+        upload = CurlUploadStateMachine(hasBody: hasUpload)
         self.isHeadRequest = isHeadRequest
         self.maxHeaderBytes = maxHeaderBytes
         self.maxBodyBytes = maxBodyBytes
@@ -267,79 +227,6 @@ struct CurlTransferStateMachine {
         run = .finished(code, refused: refused)
     }
 
-    /// libcurl asks for request body bytes (its read callback): copies what is queued into
-    /// `buffer`.
-    mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> ReadAction {
-        switch upload {
-        case .none:
-            preconditionFailure("Invalid state: libcurl read a body the request does not have")
-        case .failed:
-            return .abort
-        case .producing, .produced, .stopped:
-            break
-        }
-        var written = 0
-        while written < buffer.count, !uploadChunks.isEmpty {
-            let count = min(buffer.count - written, uploadChunks[0].count - uploadOffset)
-            uploadChunks[0].withUnsafeBytes { source in
-                buffer.baseAddress!.advanced(by: written).copyMemory(
-                    from: source.baseAddress!.advanced(by: uploadOffset), byteCount: count)
-            }
-            written += count
-            uploadOffset += count
-            if uploadOffset == uploadChunks[0].count {
-                uploadChunks.removeFirst()
-                uploadOffset = 0
-            }
-        }
-        uploadQueued -= written
-        if written > 0 { return .wrote(written, drained: uploadChunks.isEmpty) }
-        switch upload {
-        case .producing(_, let producerPaused):
-            upload = .producing(readPaused: true, producerPaused: producerPaused)
-            return .pause
-        case .produced, .stopped, .none, .failed:
-            return .endOfBody
-        }
-    }
-
-    // MARK: - The request body's producer
-
-    /// The producer wrote `bytes`: they are queued for libcurl (dropped once it finished, failed or
-    /// was stopped). Returns true when libcurl's reading is paused: note news, to resume it.
-    mutating func uploadWritten(_ bytes: [UInt8]) -> Bool {
-        guard !bytes.isEmpty, case .producing(let readPaused, _) = upload else { return false }
-        uploadChunks.append(bytes)
-        uploadQueued += bytes.count
-        return readPaused
-    }
-
-    /// After a write: whether to pause the producer now (more than `uploadQueueLimit` bytes are
-    /// queued, and it is not paused already).
-    mutating func producerToPause() -> Bool {
-        guard case .producing(let readPaused, producerPaused: false) = upload,
-              uploadQueued > Self.uploadQueueLimit
-        else { return false }
-        upload = .producing(readPaused: readPaused, producerPaused: true)
-        return true
-    }
-
-    /// The producer finished. Returns true when libcurl's reading is paused: note news, to resume
-    /// it (it reads what is left, then the end).
-    mutating func producerFinished() -> Bool {
-        guard case .producing(let readPaused, _) = upload else { return false }
-        upload = .produced(readPaused: readPaused)
-        return readPaused
-    }
-
-    /// The producer failed with `reason`. Returns true when libcurl's reading is paused: note
-    /// news, to resume it (its next read aborts the transfer).
-    mutating func producerFailed(_ reason: Failure) -> Bool {
-        guard case .producing(let readPaused, _) = upload else { return false }
-        upload = .failed(reason, readPaused: readPaused)
-        return readPaused
-    }
-
     // MARK: - The transfer's news (outside libcurl's callbacks)
 
     /// The head to hand over, once: the response deferred fires with it (the machine is now
@@ -348,29 +235,6 @@ struct CurlTransferStateMachine {
         guard case .headReceived(let deferred) = state else { return nil }
         state = .receivingBody
         return (deferred, head)
-    }
-
-    /// Whether to resume libcurl's reading of the upload (`curl_easy_pause(CONT)`): it is paused
-    /// and bytes are queued, or the producer finished or failed.
-    mutating func readToResume() -> Bool {
-        switch upload {
-        case .producing(readPaused: true, let producerPaused) where uploadQueued > 0:
-            upload = .producing(readPaused: false, producerPaused: producerPaused)
-        case .produced(readPaused: true):
-            upload = .produced(readPaused: false)
-        case .failed(let reason, readPaused: true):
-            upload = .failed(reason, readPaused: false)
-        case .none, .producing, .produced, .failed, .stopped:
-            return false
-        }
-        return true
-    }
-
-    /// Whether to resume the producer: it was paused and libcurl has read everything queued.
-    mutating func producerToResume() -> Bool {
-        guard case .producing(let readPaused, producerPaused: true) = upload, uploadQueued == 0 else { return false }
-        upload = .producing(readPaused: readPaused, producerPaused: false)
-        return true
     }
 
     /// What the news says about the transfer's end (it changes nothing: `end(_:)` does).
@@ -391,10 +255,12 @@ struct CurlTransferStateMachine {
     private func ending(_ code: CURLcode, refused: Failure?) -> Ending {
         if let refused { return .reason(refused) }
         if code == CURLE_OK {
-            if case .failed(let reason, _) = upload { return .reason(Failure(RequestTransmissionFailed(reasons: [reason]))) }
+            if let reason = upload.failure {
+                return .reason(Failure(RequestTransmissionFailed(reasons: [reason])))
+            }
             return .reason(bodyIsCloseDelimited ? Failure(PotentialDataLoss()) : ResponseBody.responseDone)
         }
-        if code == CURLE_ABORTED_BY_CALLBACK, case .failed(let reason, _) = upload {
+        if code == CURLE_ABORTED_BY_CALLBACK, let reason = upload.failure {
             return .reason(Failure(RequestTransmissionFailed(reasons: [reason])))
         }
         if case .receivingBody = state { return .curlError(code, receivedHead: true) }
@@ -429,11 +295,7 @@ struct CurlTransferStateMachine {
         state = .ended(reason)
         let stopTransfer = isRunning
         if stopTransfer { run = .stopped }
-        var stopProducer = false
-        if case .producing = upload {
-            upload = .stopped
-            stopProducer = true
-        }
+        let stopProducer = upload.transferEnded()
         return EndAction(stopTransfer: stopTransfer, stopProducer: stopProducer, outcome: outcome)
     }
 
