@@ -30,9 +30,8 @@ import Reactor
 ///   the reason instead.
 /// - Which of libcurl and the producer must be stopped when the transfer ends early.
 ///
-/// An event that cannot happen (libcurl finishing a transfer twice, or one taken out of it;
-/// libcurl reading a body the request does not have) is a bug: `preconditionFailure("Invalid
-/// state: …")`.
+/// An event that cannot happen (libcurl finishing a transfer twice, or one taken out of it) is a
+/// bug: `preconditionFailure("Invalid state: …")`.
 ///
 /// Twisted: `twisted.web._newclient.HTTP11ClientProtocol` (its `_state`), for the part of an
 /// exchange libcurl leaves to us.
@@ -46,19 +45,22 @@ struct CurlTransferStateMachine {
         /// is pending. Twisted: TRANSMITTING, then WAITING.
         case waitingForResponse(Deferred<Response>)
         /// Header bytes have arrived: part of a head, or whole 1xx interim heads, which are
-        /// skipped. A failure now is `ResponseFailed`. The response deferred is pending.
+        /// skipped. A failure now is `ResponseFailed`. The response deferred is pending. Twisted:
+        /// WAITING, with part of the response parsed.
         case receivingHead(Deferred<Response>)
         /// The response's head is complete. It was found inside libcurl's header callback, where
         /// no user code runs: it is handed over (the deferred fires) at the transfer's next news.
-        /// A new status line before then starts the head over.
+        /// A new status line before then starts the head over. (Twisted fires the deferred from its
+        /// parser at once; libcurl's callbacks must not run user code.)
         case headReceived(Deferred<Response>)
         /// The response deferred fired; the body arrives (through `BodyDeliveryStateMachine`).
-        /// Twisted: after `_finishResponse` is set up, with the body being parsed.
+        /// Twisted: WAITING with the response delivered and its body parsed, or
+        /// TRANSMITTING_AFTER_RECEIVING_RESPONSE while the request body is still being sent.
         case receivingBody
         /// The transfer ended with `reason`: `ResponseDone`, `PotentialDataLoss`, or a failure (a
         /// timeout, `CancelledError`, a limit, libcurl's error). The response deferred was failed,
         /// or the body's machine was told; later events change nothing. Twisted: QUIESCENT after
-        /// a response, ABORTING / CONNECTION_LOST after a failure.
+        /// a response; ABORTING, then CONNECTION_LOST, after a failure.
         case ended(Failure)
         /// The multi handle shut down: nobody is told anything any more.
         case detached

@@ -17,8 +17,8 @@ import Deferreds
 /// libcurl reading a body the request does not have is a bug: `preconditionFailure("Invalid
 /// state: …")`.
 ///
-/// Twisted: the request body's side of `twisted.web._newclient.Request._writeToBodyProducerChunked`
-/// and `HTTP11ClientProtocol`'s TRANSMITTING state.
+/// Twisted: the request body's side of `twisted.web._newclient.HTTP11ClientProtocol` (TRANSMITTING,
+/// GENERATION_FAILED) and `Request._writeToBodyProducerChunked`.
 struct CurlUploadStateMachine {
     enum State {
         /// The request has no body.
@@ -29,7 +29,8 @@ struct CurlUploadStateMachine {
         case producing(readPaused: Bool, producerPaused: Bool)
         /// The producer finished: the queued bytes go, then libcurl reads the end of the body.
         case produced(readPaused: Bool)
-        /// The producer failed with `reason`: libcurl's next read aborts the transfer.
+        /// The producer failed with `reason`: libcurl's next read aborts the transfer. Twisted:
+        /// GENERATION_FAILED.
         case failed(Failure, readPaused: Bool)
         /// The transfer ended while the producer was writing: it was told `stopProducing`, and
         /// what it writes now is dropped.
