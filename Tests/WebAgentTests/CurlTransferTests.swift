@@ -24,8 +24,9 @@ private func ending(of deferred: Deferred<Response>) -> Deferred<String> {
     }.addErrback { describe($0) }
 }
 
-/// A body producer of unknown length (sent chunked) that writes `pieces` one reactor turn after
-/// another, then finishes; it records whether it was stopped.
+/// A body producer of unknown length (sent chunked) that writes `pieces` 10 ms apart on the reactor
+/// (libcurl has asked for bytes by then, and paused its reading), then finishes; it records
+/// whether it was stopped.
 private final class LateProducer: BodyProducer {
     let reactor: any ReactorTime
     var pieces: [[UInt8]]
@@ -174,9 +175,9 @@ private final class PutServer {
 struct CurlTransferUploadTests {
     @Test(arguments: [false, true])
     func aBodyWrittenLateIsSentWholeOverHTTPS(http2: Bool) throws {
-        // When an https request's body producer writes its pieces one reactor turn after another
-        // (libcurl's reading pauses and resumes), over HTTP/1.1 or HTTP/2, the server gets the
-        // whole body and the producer finishes without being stopped.
+        // When an https request's body producer writes its pieces late (libcurl's reading pauses
+        // and resumes), over HTTP/1.1 or HTTP/2, the server gets the whole body and the producer
+        // finishes without being stopped.
         let server = try PutServer(http2: http2)
         defer { server.stop() }
         var result: String?
