@@ -165,6 +165,7 @@ struct CurlTransferStateMachine {
         }
     }
 
+    /// Whether the multi handle shut down under the transfer.
     var isDetached: Bool {
         if case .detached = state { return true }
         return false
