@@ -208,7 +208,7 @@ extension Deferred: DeferredChain {
         flags.insert(.running)
         while pauseCount == 0 {
             guard let step = takeNextStep() else {
-                guard let erased = erasedSteps.takeNext(cursor: &erasedCursor) else { break }
+                guard let erased = erasedSteps.takeNext(cursor: &status.erasedCursor) else { break }
                 if let next = apply(erased) { return next }
                 continue
             }

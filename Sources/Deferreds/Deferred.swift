@@ -70,24 +70,21 @@ public class Deferred<Value> {
     // metadata lookup in every deinit): results are boxed in `Any`, steps hold closures and
     // references.
     //
-    // Safety budget: the fields are `@exclusivity(unchecked)` because it pays. Each access to a
-    // class's stored property otherwise costs a dynamic exclusivity check (`swift_beginAccess`),
-    // and the runner touches these on every step. Without the attribute, callgrind counted, per
-    // operation of `make bench-deferred`: create_fire 2471 instructions against 618 (×4.0),
-    // many_callbacks 256 against 121, deep_chain 7044 against 1849; without it on only the four
-    // least-used fields (extras, laterType, erasedSteps, erasedCursor), create_fire 1041 (+68 %).
-    // What it gives up: an overlapping access (a step that extends its chain while the runner is
-    // inside an access to a field) would go unnoticed; the runner takes each step out of the chain
-    // before calling it, so no access is open while a step runs.
-    @usableFromInline @exclusivity(unchecked) final var result: Any = ()
+    // Safety budget: the chain's fields skip the runtime's exclusivity checks because it pays.
+    // Each access to a class's stored property otherwise costs a dynamic check
+    // (`swift_beginAccess`), and the runner touches these fields on every step. They are five
+    // unchecked stored properties: the three kinds of step, whose types depend on `Value`, and two
+    // structs, `status` (a `ChainStatus`) and `state` (a `ChainState`), which hold the other
+    // fields (see those types for why five and not one). With them checked, callgrind counted,
+    // per operation of `make bench-deferred`: create_fire 2471 instructions against 618 (×4.0),
+    // many_callbacks 256 against 121, deep_chain 7044 against 1849 (measured with the fields
+    // apart). What it gives up: an overlapping access (a step that extends its chain while the
+    // runner is inside an access to a field) would go unnoticed; the runner takes each step out of
+    // the chain before calling it, so no access is open while a step runs. The properties after
+    // these five name the fields of `status` and `state`, one each.
     @usableFromInline @exclusivity(unchecked) final var firstStep: ChainStep<Value>?
-    @usableFromInline @exclusivity(unchecked) final var pauseCount: UInt16 = 0
-    @usableFromInline @exclusivity(unchecked) final var phase: Phase = .pending
-    @usableFromInline @exclusivity(unchecked) final var flags: Flags = []
-    /// The next step of `moreSteps` to run.
-    @usableFromInline @exclusivity(unchecked) final var cursor: Int32 = 0
-    /// The next step of `erasedSteps` to run.
-    @usableFromInline @exclusivity(unchecked) final var erasedCursor: Int32 = 0
+    @usableFromInline @exclusivity(unchecked) final var status = ChainStatus()
+    @usableFromInline @exclusivity(unchecked) final var state = ChainState()
     /// The steps after `firstStep` that keep the root's type (nothing allocated for a deferred
     /// with one step, the common case); those before `cursor` have run and been moved out.
     @usableFromInline @exclusivity(unchecked) final var moreSteps = StepBuffer<Value>()
@@ -95,9 +92,38 @@ public class Deferred<Value> {
     /// often works unspecialised (on a chain another chain hands its result to), never needs
     /// `Value`'s metadata for them. A typed step added while some are pending is erased too.
     @usableFromInline @exclusivity(unchecked) final var erasedSteps: ErasedSteps<Value> = .none
-    @usableFromInline @exclusivity(unchecked) final var extras: ChainExtras?
-    /// The chain's current result type when it is no longer `Value`.
-    @usableFromInline @exclusivity(unchecked) final var laterType: Any.Type?
+    @inlinable final var result: Any {
+        get { state.result }
+        _modify { yield &state.result }
+    }
+    @inlinable final var pauseCount: UInt16 {
+        get { status.pauseCount }
+        _modify { yield &status.pauseCount }
+    }
+    @inlinable final var phase: Phase {
+        get { status.phase }
+        _modify { yield &status.phase }
+    }
+    @inlinable final var flags: Flags {
+        get { status.flags }
+        _modify { yield &status.flags }
+    }
+    @inlinable final var cursor: Int32 {
+        get { status.cursor }
+        _modify { yield &status.cursor }
+    }
+    @inlinable final var erasedCursor: Int32 {
+        get { status.erasedCursor }
+        _modify { yield &status.erasedCursor }
+    }
+    @inlinable final var extras: ChainExtras? {
+        get { state.extras }
+        _modify { yield &state.extras }
+    }
+    @inlinable final var laterType: Any.Type? {
+        get { state.laterType }
+        _modify { yield &state.laterType }
+    }
 
     /// Creates an unfired deferred.
     ///
