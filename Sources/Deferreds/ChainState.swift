@@ -254,4 +254,8 @@ import Darwin
     @usableFromInline var canceller: ((AnyObject) -> Void)?
     /// Where the chain was created and first fired (with debugging on), and its id once described.
     @usableFromInline var debug: DebugInfo?
+    #if DEBUG
+    /// Debug builds: the owner whose thread must fire the chain (`setThreadAffinity(_:_:)`).
+    @usableFromInline var affinity: ThreadAffinity?
+    #endif
 }

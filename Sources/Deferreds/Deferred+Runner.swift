@@ -10,6 +10,7 @@
     func cancelChain()
     func pauseChain()
     func unpauseChain()
+    func bindAffinity(_ affinity: ThreadAffinity)
     // The runner's side.
     func advance() -> Advance
     var isRunning: Bool { get }
@@ -63,6 +64,9 @@ extension Deferred: DeferredChain {
     @usableFromInline @inline(never) final func firedWithExtras(at location: SourceLocation) {
         guard let extras else { return }
         extras.canceller = nil
+        #if DEBUG
+        checkAffinity(extras)
+        #endif
         if let debug = extras.debug, debug.created != nil, debug.firstFired == nil { debug.firstFired = location }
     }
 

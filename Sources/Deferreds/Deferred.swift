@@ -50,7 +50,11 @@ import Synchronization
 /// once, before the adding step returns, after any steps that deferred still had queued.
 ///
 /// **Threads.** A deferred is not thread-safe and not `Sendable`: create, fire and extend it on one
-/// thread (the reactor's). The runner is iterative, so a chain of a million deferreds, each waiting
+/// thread (the reactor's). Debug builds check this where an owner says so: a deferred bound with
+/// `setThreadAffinity(_:_:)` asserts its owner's rule as it fires (`callback`, `errback`, or
+/// `cancel()` firing it), and a reactor binds the deferreds it makes (`deferLater`, `retry`,
+/// `LoopingCall.start`, `connectProtocol`) to its loop thread. Release builds check nothing.
+/// The runner is iterative, so a chain of a million deferreds, each waiting
 /// on the next, or a million callbacks on one deferred, run without growing the stack.
 ///
 /// **Programmer errors** trap with a message: firing twice (`AlreadyCalledError`), firing or

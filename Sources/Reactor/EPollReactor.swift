@@ -232,9 +232,20 @@ public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFD
     /// `EventLoop.assertInEventLoop`.
     @inline(__always)
     func assertInLoop(_ function: StaticString = #function) {
-        assert(
-            threadQueue.isReactorThread || state == .idle || state == .closed,
-            "EPollReactor.\(function) was called off the reactor's thread: only callFromThread may be")
+        assert(mayBeCalledHere, "EPollReactor.\(function) was called off the reactor's thread: only callFromThread may be")
+    }
+
+    /// Whether the calling thread may use the reactor now (see `assertInLoop`).
+    var mayBeCalledHere: Bool { threadQueue.isReactorThread || state == .idle || state == .closed }
+
+    /// Debug builds: binds `deferred`, which this reactor fires, to the reactor's thread under the
+    /// rule of `assertInLoop` (`Deferred.setThreadAffinity`): firing or cancelling it from another
+    /// thread traps. Release builds do nothing.
+    @inline(__always)
+    func bindToLoop<V>(_ deferred: Deferred<V>) {
+        #if DEBUG
+        deferred.setThreadAffinity("EPollReactor") { [weak self] in self?.mayBeCalledHere ?? true }
+        #endif
     }
 
     // MARK: - Time
@@ -416,4 +427,13 @@ protocol OwnedSocket: AnyObject {
     func shutDown(_ reason: Failure)
     /// Closes the socket and lets go of everything, telling no one (the reactor is being closed).
     func closeSilently()
+}
+
+/// `EPollReactor.bindToLoop(_:)` when `clock` is an `EPollReactor` (debug builds; a test `Clock`
+/// or another reactor binds nothing). Release builds do nothing.
+@inline(__always)
+func bindToLoop<V>(_ deferred: Deferred<V>, of clock: AnyObject) {
+    #if DEBUG
+    (clock as? EPollReactor)?.bindToLoop(deferred)
+    #endif
 }
