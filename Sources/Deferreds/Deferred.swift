@@ -79,15 +79,20 @@ public class Deferred<Value> {
     // (`swift_beginAccess`), and the runner touches these fields on every step. They are five
     // unchecked stored properties: the three kinds of step, whose types depend on `Value`, and two
     // structs, `status` (a `ChainStatus`) and `state` (a `ChainState`), which hold the other
-    // fields (see those types for why five and not one). With them checked, callgrind counted,
-    // per operation of `make bench-deferred`: create_fire 2471 instructions against 618 (×4.0),
-    // many_callbacks 256 against 121, deep_chain 7044 against 1849 (measured with the fields
-    // apart). What it gives up: an overlapping access (a step that extends its chain while the
-    // runner is inside an access to a field) would go unnoticed; the runner takes each step out of
-    // the chain before calling it, so no access is open while a step runs. The properties after
-    // these five name the fields of `status` and `state`, one each.
+    // fields (see those types for why five and not one). Each pays on its own, by callgrind, per
+    // operation of `make bench-deferred` (against 639 instructions for create_fire, 122 for
+    // many_callbacks and 1975 for deep_chain with all five unchecked), checking only:
+    // `firstStep`, create_fire 890 (+39 %); `status`, 1281 (+100 %); `state`, 895 (+40 %);
+    // `moreSteps`, many_callbacks 244 (+100 %); `erasedSteps`, deep_chain 2530 (+28 %). All five
+    // checked: create_fire 1984, many_callbacks 249, deep_chain 5905. What it gives up: an
+    // overlapping access (a step that extends its chain while the runner is inside an access to
+    // a field) would go unnoticed; the runner takes each step out of the chain before calling it,
+    // so no access is open while a step runs. The properties after these five name the fields of
+    // `status` and `state`, one each.
     @usableFromInline @exclusivity(unchecked) final var firstStep: ChainStep<Value>?
-    @usableFromInline @exclusivity(unchecked) final var status = ChainStatus()
+    /// Set by the initialisers, not by a default value: that one would be a call, made by every
+    /// `init` (a property initialiser is not inlined into another module).
+    @usableFromInline @exclusivity(unchecked) final var status: ChainStatus
     @usableFromInline @exclusivity(unchecked) final var state = ChainState()
     /// The steps after `firstStep` that keep the root's type (nothing allocated for a deferred
     /// with one step, the common case); those before `cursor` have run and been moved out.
@@ -141,12 +146,15 @@ public class Deferred<Value> {
     public init(
         canceller: ((Deferred<Value>) -> Void)? = nil, file: StaticString = #fileID, line: UInt = #line
     ) {
+        status = ChainStatus()
         if let canceller { setCanceller(canceller) }
         if _slowPath(deferredDebugging.load(ordering: .relaxed)) { recordCreation(file, line) }
     }
 
     /// A `ChainHandle`'s: the chain's root records what debugging needs.
-    @inlinable init(handle: ()) {}
+    @inlinable init(handle: ()) {
+        status = ChainStatus()
+    }
 
     @usableFromInline
     final func setCanceller(_ canceller: @escaping (Deferred<Value>) -> Void) {

@@ -20,8 +20,8 @@
 ///
 /// Safety budget: the results gathered so far and the count still awaited live in one stored struct,
 /// `tally`, which skips the runtime's exclusivity checks because it pays: with the dynamic checks,
-/// callgrind counted 2801 instructions per operation on the `deferred_list` row of
-/// `make bench-deferred` against 2581 (+8.5 %). No access to it spans a call out.
+/// callgrind counted 2856 instructions per operation on the `deferred_list` row of
+/// `make bench-deferred` against 2718 (+5.1 %). No access to it spans a call out.
 public final class DeferredList<V>: Deferred<[Result<V, Failure>]> {
     /// Whether the list fails with `FirstError` at the first input that fails, instead of waiting
     /// for every input.

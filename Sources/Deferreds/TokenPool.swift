@@ -10,9 +10,9 @@
 /// already running gives it to the next waiter. A cancelled waiter is skipped when its turn comes.
 ///
 /// Safety budget: the pool's mutable fields live in one stored struct, `state`, which skips the
-/// runtime's exclusivity checks because it pays: with the dynamic checks, callgrind counted 2037 instructions per operation on the `semaphore_run` row of
-/// `make bench-deferred` against 1387 (+47 %). No access to them spans a call out (`release`
-/// pops a waiter before calling it back).
+/// runtime's exclusivity checks because it pays: with the dynamic checks, callgrind counted 1769
+/// instructions per operation on the `semaphore_run` row of `make bench-deferred` against 1450
+/// (+22 %). No access to them spans a call out (`release` pops a waiter before calling it back).
 @usableFromInline final class TokenPool<Owner: TokenOwner> {
     @usableFromInline let limit: Int
     @usableFromInline @exclusivity(unchecked) var state: State

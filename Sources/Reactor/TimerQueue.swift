@@ -40,18 +40,16 @@ final class TimerQueue {
     //
     // Safety budget (issue 16), the escapes this type keeps, measured by callgrind on `make
     // bench-reactor` rows (release, instructions per operation, scale 0.15 minus 0.05):
-    // - `order` (the ring, the heap and the next sequence number) skips the runtime's exclusivity
-    //   checks, as do `DelayedCall.slot` (its function, `inQueue` and state) and `EPollReactor`'s
-    //   `pass` (the latest clock reading and the poll throttle): three unchecked stored properties,
-    //   each a struct of the fields touched on every call or pass. Measured with those fields
-    //   apart (eight unchecked properties): with every reactor field checked, call_later_chain
-    //   costs 1,829 instructions per call, call_later_bulk 1,541 and clock_random_100k 2,836;
-    //   with these unchecked, 1,432, 1,314 and 1,988 (checking them costs +28 %, +17 % and
-    //   +43 %). Grouped into the three structs, no row moved: call_later_chain 1,275 (1,276 with
-    //   the eight properties), call_later_bulk 1,263 (1,263), clock_random_100k 1,950 (1,950).
+    // - `order` (the ring, the heap and the next sequence number, in one struct) skips the
+    //   runtime's exclusivity checks: with it checked, call_later_bulk costs 1,477 instructions
+    //   per call against 1,263 (+17 %), call_later_chain 1,490 against 1,280 (+16 %) and
+    //   clock_random_100k 2,513 against 1,950 (+29 %). It is the reactor's only unchecked
+    //   property: `DelayedCall`'s `function`, `inQueue` and `state` and `EPollReactor`'s
+    //   `latestReading` and `pollThrottle`, unchecked before, cost together +1.2 %, +1.5 % and
+    //   +1.4 % on those rows (1,278, 1,294 and 1,977), under the 2 % bar.
     // - `Entry.isLive` and `remove(fromRing:)` read the call through `_withUnsafeGuaranteedRef`:
-    //   `takeUnretainedValue()` adds a retain and a release per call (call_later_chain 1,432
-    //   instead of 1,275, +12 %; call_later_bulk 1,314 instead of 1,264, +4 %). The queue holds one
+    //   `takeUnretainedValue()` adds a retain and a release per call (call_later_chain 1,433
+    //   instead of 1,280, +12 %; call_later_bulk 1,313 instead of 1,263, +4 %). The queue holds one
     //   retain per entry, so the reference is valid while the entry is.
     @exclusivity(unchecked) private var order = Order()
 
