@@ -44,9 +44,10 @@ final class TimerQueue {
     //   runtime's exclusivity checks: with it checked, call_later_bulk costs 1,477 instructions
     //   per call against 1,263 (+17 %), call_later_chain 1,490 against 1,280 (+16 %) and
     //   clock_random_100k 2,513 against 1,950 (+29 %). It is the reactor's only unchecked
-    //   property: `DelayedCall`'s `function`, `inQueue` and `state` and `EPollReactor`'s
-    //   `latestReading` and `pollThrottle`, unchecked before, cost together +1.2 %, +1.5 % and
-    //   +1.4 % on those rows (1,278, 1,294 and 1,977), under the 2 % bar.
+    //   property. `DelayedCall`'s `function`, `inQueue` and `state` and `EPollReactor`'s
+    //   `latestReading` and `pollThrottle`, unchecked before, are checked: as separate fields they
+    //   cost +1.2 %, +1.5 % and +1.4 % on those rows (1,278, 1,294 and 1,977), grouped into
+    //   `DelayedCall.slot` and `EPollReactor.pass` nothing measurable (1,263, 1,282 and 1,950).
     // - `Entry.isLive` and `remove(fromRing:)` read the call through `_withUnsafeGuaranteedRef`:
     //   `takeUnretainedValue()` adds a retain and a release per call (call_later_chain 1,433
     //   instead of 1,280, +12 %; call_later_bulk 1,313 instead of 1,263, +4 %). The queue holds one
