@@ -10,6 +10,7 @@
     func cancelChain()
     func pauseChain()
     func unpauseChain()
+    func bindAffinity(_ affinity: ThreadAffinity)
     // The runner's side.
     func advance() -> Advance
     var isRunning: Bool { get }
@@ -63,6 +64,9 @@ extension Deferred: DeferredChain {
     @usableFromInline @inline(never) final func firedWithExtras(at location: SourceLocation) {
         guard let extras else { return }
         extras.canceller = nil
+        #if DEBUG
+        checkAffinity(extras)
+        #endif
         if let debug = extras.debug, debug.created != nil, debug.firstFired == nil { debug.firstFired = location }
     }
 
@@ -208,7 +212,7 @@ extension Deferred: DeferredChain {
         flags.insert(.running)
         while pauseCount == 0 {
             guard let step = takeNextStep() else {
-                guard let erased = erasedSteps.takeNext(cursor: &erasedCursor) else { break }
+                guard let erased = erasedSteps.takeNext(cursor: &status.erasedCursor) else { break }
                 if let next = apply(erased) { return next }
                 continue
             }
@@ -442,9 +446,9 @@ extension Deferred: DeferredChain {
 /// `type(of:)`, which looks for a class instance's dynamic type).
 ///
 /// Safety budget: `_openExistential` and the `unsafeBitCast` (of a value to its own type) are kept
-/// because they pay. With a plain `value as! T`, callgrind counted 1565 instructions per operation
-/// on the `semaphore_run` row of `make bench-deferred` against 1387 (+12.8 %), and 2801 against 2581
-/// on `deferred_list` (+8.5 %).
+/// because they pay. With a plain `value as! T`, callgrind counted 1628 instructions per operation
+/// on the `semaphore_run` row of `make bench-deferred` against 1450 (+12.3 %), and 2940 against 2718
+/// on `deferred_list` (+8.2 %).
 @inlinable func unbox<T>(_ value: Any, as _: T.Type = T.self) -> T {
     func open<Stored>(_ stored: Stored) -> T? {
         Stored.self == T.self ? unsafeBitCast(stored, to: T.self) : nil

@@ -50,7 +50,11 @@ import Synchronization
 /// once, before the adding step returns, after any steps that deferred still had queued.
 ///
 /// **Threads.** A deferred is not thread-safe and not `Sendable`: create, fire and extend it on one
-/// thread (the reactor's). The runner is iterative, so a chain of a million deferreds, each waiting
+/// thread (the reactor's). Debug builds check this where an owner says so: a deferred bound with
+/// `setThreadAffinity(_:_:)` asserts its owner's rule as it fires (`callback`, `errback`, or
+/// `cancel()` firing it), and a reactor binds the deferreds it makes (`deferLater`, `retry`,
+/// `LoopingCall.start`, `connectProtocol`) to its loop thread. Release builds check nothing.
+/// The runner is iterative, so a chain of a million deferreds, each waiting
 /// on the next, or a million callbacks on one deferred, run without growing the stack.
 ///
 /// **Programmer errors** trap with a message: firing twice (`AlreadyCalledError`), firing or
@@ -70,24 +74,26 @@ public class Deferred<Value> {
     // metadata lookup in every deinit): results are boxed in `Any`, steps hold closures and
     // references.
     //
-    // Safety budget: the fields are `@exclusivity(unchecked)` because it pays. Each access to a
-    // class's stored property otherwise costs a dynamic exclusivity check (`swift_beginAccess`),
-    // and the runner touches these on every step. Without the attribute, callgrind counted, per
-    // operation of `make bench-deferred`: create_fire 2471 instructions against 618 (×4.0),
-    // many_callbacks 256 against 121, deep_chain 7044 against 1849; without it on only the four
-    // least-used fields (extras, laterType, erasedSteps, erasedCursor), create_fire 1041 (+68 %).
-    // What it gives up: an overlapping access (a step that extends its chain while the runner is
-    // inside an access to a field) would go unnoticed; the runner takes each step out of the chain
-    // before calling it, so no access is open while a step runs.
-    @usableFromInline @exclusivity(unchecked) final var result: Any = ()
+    // Safety budget: the chain's fields skip the runtime's exclusivity checks because it pays.
+    // Each access to a class's stored property otherwise costs a dynamic check
+    // (`swift_beginAccess`), and the runner touches these fields on every step. They are five
+    // unchecked stored properties: the three kinds of step, whose types depend on `Value`, and two
+    // structs, `status` (a `ChainStatus`) and `state` (a `ChainState`), which hold the other
+    // fields (see those types for why five and not one). Each pays on its own, by callgrind, per
+    // operation of `make bench-deferred` (against 639 instructions for create_fire, 122 for
+    // many_callbacks and 1975 for deep_chain with all five unchecked), checking only:
+    // `firstStep`, create_fire 890 (+39 %); `status`, 1281 (+100 %); `state`, 895 (+40 %);
+    // `moreSteps`, many_callbacks 244 (+100 %); `erasedSteps`, deep_chain 2530 (+28 %). All five
+    // checked: create_fire 1984, many_callbacks 249, deep_chain 5905. What it gives up: an
+    // overlapping access (a step that extends its chain while the runner is inside an access to
+    // a field) would go unnoticed; the runner takes each step out of the chain before calling it,
+    // so no access is open while a step runs. The properties after these five name the fields of
+    // `status` and `state`, one each.
     @usableFromInline @exclusivity(unchecked) final var firstStep: ChainStep<Value>?
-    @usableFromInline @exclusivity(unchecked) final var pauseCount: UInt16 = 0
-    @usableFromInline @exclusivity(unchecked) final var phase: Phase = .pending
-    @usableFromInline @exclusivity(unchecked) final var flags: Flags = []
-    /// The next step of `moreSteps` to run.
-    @usableFromInline @exclusivity(unchecked) final var cursor: Int32 = 0
-    /// The next step of `erasedSteps` to run.
-    @usableFromInline @exclusivity(unchecked) final var erasedCursor: Int32 = 0
+    /// Set by the initialisers, not by a default value: that one would be a call, made by every
+    /// `init` (a property initialiser is not inlined into another module).
+    @usableFromInline @exclusivity(unchecked) final var status: ChainStatus
+    @usableFromInline @exclusivity(unchecked) final var state = ChainState()
     /// The steps after `firstStep` that keep the root's type (nothing allocated for a deferred
     /// with one step, the common case); those before `cursor` have run and been moved out.
     @usableFromInline @exclusivity(unchecked) final var moreSteps = StepBuffer<Value>()
@@ -95,9 +101,38 @@ public class Deferred<Value> {
     /// often works unspecialised (on a chain another chain hands its result to), never needs
     /// `Value`'s metadata for them. A typed step added while some are pending is erased too.
     @usableFromInline @exclusivity(unchecked) final var erasedSteps: ErasedSteps<Value> = .none
-    @usableFromInline @exclusivity(unchecked) final var extras: ChainExtras?
-    /// The chain's current result type when it is no longer `Value`.
-    @usableFromInline @exclusivity(unchecked) final var laterType: Any.Type?
+    @inlinable final var result: Any {
+        get { state.result }
+        _modify { yield &state.result }
+    }
+    @inlinable final var pauseCount: UInt16 {
+        get { status.pauseCount }
+        _modify { yield &status.pauseCount }
+    }
+    @inlinable final var phase: Phase {
+        get { status.phase }
+        _modify { yield &status.phase }
+    }
+    @inlinable final var flags: Flags {
+        get { status.flags }
+        _modify { yield &status.flags }
+    }
+    @inlinable final var cursor: Int32 {
+        get { status.cursor }
+        _modify { yield &status.cursor }
+    }
+    @inlinable final var erasedCursor: Int32 {
+        get { status.erasedCursor }
+        _modify { yield &status.erasedCursor }
+    }
+    @inlinable final var extras: ChainExtras? {
+        get { state.extras }
+        _modify { yield &state.extras }
+    }
+    @inlinable final var laterType: Any.Type? {
+        get { state.laterType }
+        _modify { yield &state.laterType }
+    }
 
     /// Creates an unfired deferred.
     ///
@@ -111,12 +146,15 @@ public class Deferred<Value> {
     public init(
         canceller: ((Deferred<Value>) -> Void)? = nil, file: StaticString = #fileID, line: UInt = #line
     ) {
+        status = ChainStatus()
         if let canceller { setCanceller(canceller) }
         if _slowPath(deferredDebugging.load(ordering: .relaxed)) { recordCreation(file, line) }
     }
 
     /// A `ChainHandle`'s: the chain's root records what debugging needs.
-    @inlinable init(handle: ()) {}
+    @inlinable init(handle: ()) {
+        status = ChainStatus()
+    }
 
     @usableFromInline
     final func setCanceller(_ canceller: @escaping (Deferred<Value>) -> Void) {

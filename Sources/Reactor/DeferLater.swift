@@ -54,6 +54,7 @@ public func deferLater<V>(
 func timerDeferred(_ clock: any ReactorTime, _ delay: Double) -> Deferred<Void> {
     var call: DelayedCall?
     let wait = Deferred<Void>(canceller: { _ in call?.cancel() })
+    bindToLoop(wait, of: clock)
     call = clock.callLater(delay) { wait.callback(()) }
     return wait
 }

@@ -52,12 +52,16 @@ public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFD
     /// Sockets the reactor owns (connections, listening ports), also while not watched (a paused
     /// connection): closed at shutdown and by `close()`.
     private var ownedSockets: [ObjectIdentifier: any OwnedSocket] = [:]
-    /// The latest clock reading taken by a pass or by `callLater`: the clock is monotonic, so a
-    /// timer due by then is due now, and the pass's timeout needs no new reading.
-    // `latestReading` and `pollThrottle` (read and written on every pass) skip the exclusivity
-    // checks: measured in `TimerQueue`'s safety budget.
-    @exclusivity(unchecked) private var latestReading = -Double.infinity
-    @exclusivity(unchecked) private var pollThrottle = PollThrottle()
+    /// What every pass reads and writes, in one stored struct: its accesses are checked, and cost
+    /// nothing measurable grouped so (see `TimerQueue`'s safety budget).
+    private var pass = PassState()
+
+    private struct PassState {
+        /// The latest clock reading taken by a pass or by `callLater`: the clock is monotonic, so
+        /// a timer due by then is due now, and the pass's timeout needs no new reading.
+        var latestReading = -Double.infinity
+        var pollThrottle = PollThrottle()
+    }
 
     /// Where the reactor reports errors it cannot hand to anyone (a descriptor that threw, a
     /// failing shutdown trigger). The default writes to standard error.
@@ -124,7 +128,7 @@ public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFD
             let passStart = runUntilCurrent()
             guard state == .running || state == .stopping else { break }
             let timeout = nextTimeout()
-            if pollThrottle.shouldPoll(timeout: timeout, passStart: passStart) {
+            if pass.pollThrottle.shouldPoll(timeout: timeout, passStart: passStart) {
                 poller.poll(timeoutMilliseconds: timeout) { fd, events in dispatch(fd, events) }
                 // A signal marks itself pending before it writes the wake-up eventfd, so it is
                 // seen after the poll it wakes (or an earlier one): passes without a poll need
@@ -228,9 +232,20 @@ public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFD
     /// `EventLoop.assertInEventLoop`.
     @inline(__always)
     func assertInLoop(_ function: StaticString = #function) {
-        assert(
-            threadQueue.isReactorThread || state == .idle || state == .closed,
-            "EPollReactor.\(function) was called off the reactor's thread: only callFromThread may be")
+        assert(mayBeCalledHere, "EPollReactor.\(function) was called off the reactor's thread: only callFromThread may be")
+    }
+
+    /// Whether the calling thread may use the reactor now (see `assertInLoop`).
+    var mayBeCalledHere: Bool { threadQueue.isReactorThread || state == .idle || state == .closed }
+
+    /// Debug builds: binds `deferred`, which this reactor fires, to the reactor's thread under the
+    /// rule of `assertInLoop` (`Deferred.setThreadAffinity`): firing or cancelling it from another
+    /// thread traps. Release builds do nothing.
+    @inline(__always)
+    func bindToLoop<V>(_ deferred: Deferred<V>) {
+        #if DEBUG
+        deferred.setThreadAffinity("EPollReactor") { [weak self] in self?.mayBeCalledHere ?? true }
+        #endif
     }
 
     // MARK: - Time
@@ -245,7 +260,7 @@ public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFD
     public func callLater(_ delay: Double, _ f: consuming @escaping () -> Void) -> DelayedCall {
         assertInLoop()
         let now = seconds()
-        latestReading = now
+        pass.latestReading = now
         return timers.schedule(at: now + max(0, delay), f)
     }
 
@@ -319,7 +334,7 @@ public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFD
     private func runUntilCurrent() -> Double {
         threadQueue.runAll()
         let now = seconds()
-        latestReading = now
+        pass.latestReading = now
         let mark = timers.sequenceMark
         while let call = timers.popDue(at: now, scheduledBefore: mark) {
             call.takeForRunning()?()
@@ -332,7 +347,7 @@ public final class EPollReactor: ReactorTime, ReactorCore, ReactorTCP, ReactorFD
     private func nextTimeout() -> Int32 {
         if shutdownRequested || !threadQueue.isEmpty { return 0 }
         guard let earliest = timers.earliestTime else { return -1 }
-        if earliest <= latestReading { return 0 }
+        if earliest <= pass.latestReading { return 0 }
         let milliseconds = ((earliest - seconds()) * 1000).rounded(.up)
         if milliseconds <= 0 { return 0 }
         return milliseconds >= Double(Int32.max) ? Int32.max : Int32(milliseconds)
@@ -412,4 +427,13 @@ protocol OwnedSocket: AnyObject {
     func shutDown(_ reason: Failure)
     /// Closes the socket and lets go of everything, telling no one (the reactor is being closed).
     func closeSilently()
+}
+
+/// `EPollReactor.bindToLoop(_:)` when `clock` is an `EPollReactor` (debug builds; a test `Clock`
+/// or another reactor binds nothing). Release builds do nothing.
+@inline(__always)
+func bindToLoop<V>(_ deferred: Deferred<V>, of clock: AnyObject) {
+    #if DEBUG
+    (clock as? EPollReactor)?.bindToLoop(deferred)
+    #endif
 }

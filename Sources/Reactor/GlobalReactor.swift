@@ -8,7 +8,9 @@
 /// it), so Swift 6 refuses a global of its type. The global is a `let` (the reference never
 /// changes, and its lazy initialisation is thread-safe), so the only unsafety left is calling the
 /// reactor from another thread, which is the rule for every reactor, global or not: only
-/// `callFromThread` (or `threadQueue`) may be used off the loop thread.
+/// `callFromThread` (or `threadQueue`) may be used off the loop thread. Debug builds check that
+/// rule (`assertInLoop` in every other entry point, and on the deferreds the reactor fires); a
+/// wrapper that made the global `Sendable` would only hide it, as the reactor itself is not.
 nonisolated(unsafe) public let reactor: EPollReactor = {
     do {
         return try EPollReactor()

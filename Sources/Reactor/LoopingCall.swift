@@ -169,6 +169,7 @@ extension LoopingCall {
             interval >= 0 && interval.isFinite,
             "LoopingCall.start(_:now:): interval must be a finite number >= 0, got \(interval)")
         let loop = Deferred<LoopingCall>(canceller: { [weak self] _ in self?.cancelRun() })
+        bindToLoop(loop, of: clock)
         deferred = loop
         self.interval = interval
         startTime = clock.seconds()

@@ -171,6 +171,7 @@ private final class Retrier<V> {
         // The result and this retrier hold each other until the result fires (and drops its canceller).
         var cancel: () -> Void = {}
         result = Deferred<V>(canceller: { _ in cancel() })
+        bindToLoop(result, of: clock)
         cancel = { self.cancel() }
     }
 

@@ -40,24 +40,43 @@ final class TimerQueue {
     //
     // Safety budget (issue 16), the escapes this type keeps, measured by callgrind on `make
     // bench-reactor` rows (release, instructions per operation, scale 0.15 minus 0.05):
-    // - `ring`, `heap` and `nextSequence` skip the runtime's exclusivity checks, with `DelayedCall`'s
-    //   `function`, `inQueue` and `state` and `EPollReactor`'s `latestReading` and `pollThrottle`.
-    //   With every reactor field checked, call_later_chain costs 1,829 instructions per call,
-    //   call_later_bulk 1,541 and clock_random_100k 2,836; with these eight unchecked, 1,432, 1,314
-    //   and 1,988 (checking them costs +28 %, +17 % and +43 %). The other 17 fields that used to be
-    //   unchecked are checked now: together they cost under 2 % (call_later_chain 1,275 against
-    //   1,253 before).
+    // - `order` (the ring, the heap and the next sequence number, in one struct) skips the
+    //   runtime's exclusivity checks: with it checked, call_later_bulk costs 1,477 instructions
+    //   per call against 1,263 (+17 %), call_later_chain 1,490 against 1,280 (+16 %) and
+    //   clock_random_100k 2,513 against 1,950 (+29 %). It is the reactor's only unchecked
+    //   property. `DelayedCall`'s `function`, `inQueue` and `state` and `EPollReactor`'s
+    //   `latestReading` and `pollThrottle`, unchecked before, are checked: as separate fields they
+    //   cost +1.2 %, +1.5 % and +1.4 % on those rows (1,278, 1,294 and 1,977), grouped into
+    //   `DelayedCall.slot` and `EPollReactor.pass` nothing measurable (1,263, 1,282 and 1,950).
     // - `Entry.isLive` and `remove(fromRing:)` read the call through `_withUnsafeGuaranteedRef`:
-    //   `takeUnretainedValue()` adds a retain and a release per call (call_later_chain 1,432
-    //   instead of 1,275, +12 %; call_later_bulk 1,314 instead of 1,264, +4 %). The queue holds one
+    //   `takeUnretainedValue()` adds a retain and a release per call (call_later_chain 1,433
+    //   instead of 1,280, +12 %; call_later_bulk 1,313 instead of 1,263, +4 %). The queue holds one
     //   retain per entry, so the reference is valid while the entry is.
-    @exclusivity(unchecked) private var ring = Ring()
-    @exclusivity(unchecked) private var heap: [Entry] = []
+    @exclusivity(unchecked) private var order = Order()
+
+    /// What every schedule and every pop touches.
+    private struct Order {
+        var ring = Ring()
+        var heap: [Entry] = []
+        var nextSequence: UInt64 = 0
+    }
+
+    private var ring: Ring {
+        get { order.ring }
+        _modify { yield &order.ring }
+    }
+    private var heap: [Entry] {
+        get { order.heap }
+        _modify { yield &order.heap }
+    }
+    private var nextSequence: UInt64 {
+        get { order.nextSequence }
+        _modify { yield &order.nextSequence }
+    }
     /// Stale entries in the ring and the heap.
     private var staleCount = 0
     /// Calls taken off during a pass because they were made during it (see the type).
     private var heldBack: [DelayedCall] = []
-    @exclusivity(unchecked) private var nextSequence: UInt64 = 0
     /// The clock the calls' times are measured on.
     var now: () -> Double
 

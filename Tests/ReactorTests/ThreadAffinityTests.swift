@@ -40,6 +40,33 @@ struct ThreadAffinityTests {
         }
     }
 
+    @Test func errbackOfAReactorsDeferredFromAnotherThreadTraps() async {
+        // When another thread errbacks a deferred the reactor made (deferLater's), the process traps.
+        await #expect(processExitsWith: .failure) {
+            struct Boom: Error {}
+            let reactor = try EPollReactor()
+            nonisolated(unsafe) let wait = deferLater(reactor, 30) {}
+            reactor.callWhenRunning {
+                DispatchQueue(label: "another thread").async { wait.errback(Boom()) }
+            }
+            reactor.callLater(5) { reactor.stop() }
+            reactor.run(installSignalHandlers: false)
+        }
+    }
+
+    @Test func cancellingAReactorsDeferredFromAnotherThreadTraps() async {
+        // When another thread cancels a deferred the reactor made (retry's), the process traps.
+        await #expect(processExitsWith: .failure) {
+            let reactor = try EPollReactor()
+            nonisolated(unsafe) let result = retry(reactor, attempts: 3) { Deferred<Int>() }
+            reactor.callWhenRunning {
+                DispatchQueue(label: "another thread").async { result.cancel() }
+            }
+            reactor.callLater(5) { reactor.stop() }
+            reactor.run(installSignalHandlers: false)
+        }
+    }
+
     @Test func callFromThreadFromAnotherThreadIsAllowed() async {
         // When another thread uses callFromThread, which is thread-safe, the function runs on the loop and nothing traps.
         await #expect(processExitsWith: .success) {
@@ -55,6 +82,26 @@ struct ThreadAffinityTests {
         }
     }
     #endif
+
+    @Test func theReactorsDeferredsFireOnItsThread() throws {
+        // When the reactor fires its own deferreds on its thread (deferLater's, and one cancelled there), nothing traps.
+        let reactor = try EPollReactor()
+        var fired: [String] = []
+        let later = deferLater(reactor, 0) { "later" }
+        _ = later.addCallback { fired.append($0) }
+        let cancelled = deferLater(reactor, 30) { "never" }
+        _ = cancelled.addErrback { _ in
+            fired.append("cancelled")
+            return "cancelled"
+        }
+        reactor.callWhenRunning {
+            cancelled.cancel()
+            reactor.callLater(0.01) { reactor.stop() }
+        }
+        reactor.run(installSignalHandlers: false)
+        reactor.close()
+        #expect(fired.sorted() == ["cancelled", "later"])
+    }
 
     @Test func theReactorsOwnThreadMayCallEveryEntryPoint() throws {
         // When the creating thread schedules, watches and triggers before and while running, nothing traps and the calls run.

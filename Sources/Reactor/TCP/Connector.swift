@@ -399,6 +399,7 @@ public func connectProtocol<P: Protocol>(
     let factory = OneShotFactory<P>(`protocol`)
     var connector: Connector?
     let result = Deferred<P> { _ in connector?.stopConnecting() }
+    bindToLoop(result, of: reactor)
     factory.result = result
     connector = reactor.connectTCP(host, port, factory, timeout: timeout)
     if factory.result != nil {
