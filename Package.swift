@@ -25,7 +25,9 @@ let package = Package(
         // libcurl (https only) is loaded on first use, not linked: see Sources/CCurl/include/CCurl.h.
         .target(name: "CCurl"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "WebAgent", dependencies: ["Reactor", "Deferreds", "CCurl", "CZlib"]),
+        // OpenSSL (https over the agent's own HTTP/1.1 client) is linked: see Sources/COpenSSL/include/COpenSSL.h.
+        .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+        .target(name: "WebAgent", dependencies: ["Reactor", "Deferreds", "CCurl", "CZlib", "COpenSSL"]),
         .target(name: "WebServer", dependencies: ["Reactor", "Deferreds"]),
         .target(name: "URLList", dependencies: ["Reactor"]),
         .executableTarget(

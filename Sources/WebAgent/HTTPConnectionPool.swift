@@ -31,8 +31,10 @@ struct PoolSettings {
 
 /// How an agent's connections are kept: persistent or not, how many, for how long.
 ///
-/// http connections are the pool's own (HTTP/1.1 on the reactor's TCP); https ones are libcurl's,
-/// with the same settings. The limits below apply to each kind separately.
+/// http and https connections are the pool's own (HTTP/1.1 on the reactor's TCP, with TLS for
+/// https; an https connection is kept for the authorities it was verified against, and never
+/// serves http); with `http2`, and through a proxy, https ones are libcurl's, with the same
+/// settings. The limits below apply to the pool's own connections and libcurl's separately.
 ///
 /// Non-persistent (Twisted's default for `Agent`): each request has its own connection and sends
 /// `Connection: close`. Persistent: idle connections are kept and reused for the same (scheme, host,
@@ -88,6 +90,14 @@ public final class HTTPConnectionPool {
     /// not idempotent (POST, PATCH, …). Default false: the server may have acted on the first one
     /// before it closed the connection. Beyond Twisted, which never does.
     public var retryNonIdempotentRequests = false
+
+    /// Whether https requests go through libcurl, which offers HTTP/2 by ALPN and multiplexes the
+    /// requests to one server as streams of its connections when the server accepts it (HTTP/1.1
+    /// over libcurl otherwise). Default false: https is HTTP/1.1 over the pool's own TLS
+    /// connections, as http is over TCP (`TLSMemoryBIOProtocol`). Requests through a proxy
+    /// (`ProxyAgent`) go through libcurl either way. Set it before the pool's first request.
+    /// (Beyond Twisted, whose `Agent` speaks HTTP/1.1 only.)
+    public var http2 = false
 
     private var multiHandle: CurlMulti?
     private var plainConnections: HTTP11Connections?

@@ -55,7 +55,10 @@ final class HTTP11Exchange: ResponseBody {
     }
 
     /// The server (and proxy) whose connections it may use.
-    var poolKey: HTTP11Connections.Key { HTTP11Connections.Key(host: uri.host, port: uri.port, proxy: options.proxy) }
+    var poolKey: HTTP11Connections.Key {
+        HTTP11Connections.Key(host: uri.host, port: uri.port, proxy: options.proxy,
+                              tls: uri.scheme == "https" ? TLSContext.Trust(caFile: options.caFile) : nil)
+    }
 
     /// Whether a new connection may be made for it (it has not ended and has no connection).
     var isWaiting: Bool { ending == nil && connection == nil }

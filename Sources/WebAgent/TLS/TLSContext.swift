@@ -1,0 +1,112 @@
+import COpenSSL
+import Glibc
+
+/// The TLS settings shared by every https connection that trusts the same certificate authorities:
+/// one OpenSSL `SSL_CTX`, and the sessions servers gave, kept per (host, port) for resumption.
+///
+/// A client context verifies the peer (its chain to a trusted authority, then its name: the host
+/// of the URI, an IP literal checked as an IP address), offers ALPN "http/1.1" and, for a name,
+/// sends it as SNI. `caFile` (a PEM file) *replaces* the system's store, as libcurl's path does
+/// (it clears `CURLOPT_CAPATH`); without it, OpenSSL's default paths (Debian's /etc/ssl/certs).
+///
+/// Sessions: each connection offers the latest session given by its server (a TLS 1.3 ticket,
+/// or a TLS 1.2 session), and each new one a server gives replaces it, so a second connection to
+/// a host resumes without a full handshake. Sessions are kept per context, so a session made
+/// while trusting one set of authorities is never resumed under another. At most
+/// `maxSessions` servers are remembered; beyond that the oldest entry is dropped.
+///
+/// Reactor-bound, like the connections using it.
+///
+/// Twisted: `twisted.internet.ssl.optionsForClientTLS` (a `ClientTLSOptions`, whose
+/// `_ctx` is the shared context).
+final class TLSContext {
+    /// What makes two https connections interchangeable besides their server: the authorities
+    /// they trust. Part of the pool's key, so http and https connections, and https ones verified
+    /// against different authorities, never mix.
+    struct Trust: Hashable {
+        /// The PEM file of authorities trusted instead of the system's; nil for the system's.
+        var caFile: String?
+    }
+
+    /// The trusted authorities' PEM file, or nil for the system's.
+    let caFile: String?
+    let context: OpaquePointer
+    private var sessions: [String: OpaquePointer] = [:]
+    private var sessionOrder: [String] = []
+    /// Servers whose sessions are kept at most.
+    static let maxSessions = 4096
+
+    /// A client context trusting `caFile` (replacing the system's store) or the system's.
+    ///
+    /// - Throws: `TLSError` when the authorities cannot be loaded (a missing or unreadable file).
+    init(caFile: String?) throws(TLSError) {
+        var error = [CChar](repeating: 0, count: 512)
+        guard let made = copenssl_client_context(caFile, &error, error.count) else {
+            throw TLSError(message: TLSEngine.text(error))
+        }
+        self.caFile = caFile
+        self.context = made
+    }
+
+    /// A server context presenting `certificate` with `key` (PEM files): for tests and fuzzing.
+    /// With `selectHTTP11`, it selects ALPN "http/1.1" when the client offers it.
+    init(serverCertificate certificate: String, key: String, selectHTTP11: Bool = true) throws(TLSError) {
+        var error = [CChar](repeating: 0, count: 512)
+        guard let made = copenssl_server_context(certificate, key, selectHTTP11 ? 1 : 0, &error, error.count) else {
+            throw TLSError(message: TLSEngine.text(error))
+        }
+        self.caFile = nil
+        self.context = made
+    }
+
+    deinit {
+        for session in sessions.values { copenssl_session_free(session) }
+        copenssl_context_free(context)
+    }
+
+    /// A client end for `host`:`port`, offering the session kept for it (if any).
+    func clientEngine(host: String, port: Int) -> TLSEngine? {
+        let isIP = TLSContext.isIPLiteral(host)
+        let name = isIP ? TLSContext.withoutZone(host) : host
+        guard let ssl = copenssl_client_new(context, name, isIP ? 1 : 0, sessions[TLSContext.key(host, port)])
+        else { return nil }
+        return TLSEngine(ssl, host: host, port: port, context: self)
+    }
+
+    /// A server end (tests, fuzzing).
+    func serverEngine() -> TLSEngine? {
+        guard let ssl = copenssl_server_new(context) else { return nil }
+        return TLSEngine(ssl, host: "", port: 0, context: self)
+    }
+
+    /// Keeps `session` (owned) as the one to offer to `host`:`port` next.
+    func store(_ session: OpaquePointer, host: String, port: Int) {
+        let key = TLSContext.key(host, port)
+        if let old = sessions.updateValue(session, forKey: key) {
+            copenssl_session_free(old)
+            return
+        }
+        sessionOrder.append(key)
+        if sessionOrder.count > TLSContext.maxSessions {
+            let oldest = sessionOrder.removeFirst()
+            if let dropped = sessions.removeValue(forKey: oldest) { copenssl_session_free(dropped) }
+        }
+    }
+
+    /// Servers with a kept session.
+    var sessionCount: Int { sessions.count }
+
+    private static func withoutZone(_ host: String) -> String {
+        host.split(separator: "%", maxSplits: 1).first.map(String.init) ?? host
+    }
+
+    private static func key(_ host: String, _ port: Int) -> String { "\(host):\(port)" }
+
+    /// Whether `host` is an IPv4 or IPv6 address (an IPv6 zone, "%25…", is ignored).
+    static func isIPLiteral(_ host: String) -> Bool {
+        let address = withoutZone(host)
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, address, &v4) == 1 || inet_pton(AF_INET6, address, &v6) == 1
+    }
+}
