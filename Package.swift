@@ -82,7 +82,10 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Deferreds", "Reactor"], path: "Tests/TestSupport"),
         .testTarget(name: "DeferredsTests", dependencies: ["Deferreds", "TestSupport"]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "Deferreds", "TestSupport"]),
-        .testTarget(name: "WebAgentTests", dependencies: ["WebAgent", "WebServer", "Reactor", "Deferreds", "TestSupport"]),
+        .testTarget(
+            name: "WebAgentTests",
+            dependencies: ["WebAgent", "WebServer", "Reactor", "ReactorTesting", "Deferreds", "TestSupport"]
+        ),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "GetpageTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "URLListTests", dependencies: ["URLList", "Reactor"]),
