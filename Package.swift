@@ -117,5 +117,8 @@ if Context.environment["SWIFT_DEFERREDS_FUZZ"] == "1" {
         .executableTarget(
             name: "fuzz-content-decoder", dependencies: ["FuzzSupport", "WebAgent", "Deferreds", "Reactor"],
             path: "Fuzz/Targets/ContentDecoder"),
+        .executableTarget(
+            name: "fuzz-tls", dependencies: ["FuzzSupport", "WebAgent", "ReactorTesting", "Deferreds", "Reactor"],
+            path: "Fuzz/Targets/TLS"),
     ]
 }

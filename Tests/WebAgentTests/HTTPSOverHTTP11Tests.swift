@@ -49,6 +49,26 @@ struct HTTPSOverHTTP11Tests {
         #expect(logged.map(\.sessionReused) == [false, true, true], "\(logged)")
     }
 
+    @Test func requestsStartedTogetherMakeOneFullHandshakeAndResumeItsSession() throws {
+        // When six https requests to a new server start at once (a connection each), one connection
+        // makes a full handshake and the other five wait for its session and resume it.
+        let server = try H2Server(http2: false)
+        defer { server.stop() }
+        var bodies: [String] = []
+        try withReactor { reactor in
+            let agent = Agent(reactor, pool: HTTPConnectionPool(reactor, persistent: false), caFile: server.certificate)
+            let url = "https://127.0.0.1:\(server.port)/connection"
+            _ = DeferredList((0..<6).map { _ in fetch(agent, url) }, consumeErrors: true)
+                .addCallback { results in
+                    for case .success(let body) in results { bodies.append(body) }
+                }
+                .addBoth { _ in reactor.stop() }
+        }
+        #expect(Set(bodies).count == 6, "\(bodies)")
+        let logged = server.requests()
+        #expect(logged.count == 6 && logged.filter(\.sessionReused).count == 5, "\(logged)")
+    }
+
     @Test func httpAndHTTPSConnectionsToOneHostAndPortNeverMix() throws {
         // When a persistent pool has a kept https connection to a port, an http request to that
         // same host and port goes on a new plain connection (nginx refuses it: 400), and the next

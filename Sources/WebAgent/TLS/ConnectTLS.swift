@@ -2,7 +2,11 @@ import Deferreds
 import Reactor
 
 /// Connects `protocol` to `host`:`port` over TLS: TCP, then the handshake with a client end of
-/// `context` for `host` (its certificate verified for that name or address, SNI for a name, the
+/// `context` for `host`. While the first handshake to a server without a kept session is under
+/// way, other connections to it wait for it (`TLSContext.whenReadyToHandshake`) and resume its
+/// session.
+///
+/// The client end is for `host` (its certificate verified for that name or address, SNI for a name, the
 /// session kept for it offered), the protocol layered on it by `TLSMemoryBIOProtocol`.
 ///
 /// The deferred fires with `protocol`, connected (its transport the TLS layer), once the
@@ -18,42 +22,69 @@ func connectTLS<P: Protocol>(
     _ reactor: any ReactorTCP & ReactorTime, host: String, port: Int, _ protocol: P, context: TLSContext,
     timeout: Double
 ) -> Deferred<P> {
-    guard let engine = context.clientEngine(host: host, port: port) else {
-        return Deferred.fail(TLSError(message: "OpenSSL could not make a TLS connection for the host '\(host)'"))
-    }
-    let tls = TLSMemoryBIOProtocol(wrapping: `protocol`, engine: engine)
+    var tls: TLSMemoryBIOProtocol?
     var attempt: Deferred<TLSMemoryBIOProtocol>?
     var timer: DelayedCall?
+    var abandoned = false
     let result = Deferred<P> { _ in
-        tls.abandonHandshake(Failure(CancelledError()))
+        abandoned = true
+        timer?.cancel()
+        timer = nil
+        tls?.abandonHandshake(Failure(CancelledError()))
         attempt?.cancel()
     }
-    // Every ending comes through the handshake's deferred, so each closure here is let go.
-    _ = tls.handshakeDone.addCallbacks({ _ -> Void in
-        timer?.cancel()
-        timer = nil
-        attempt = nil
-        if !result.called { result.callback(`protocol`) }
-    }, { failure -> Void in
-        timer?.cancel()
-        timer = nil
-        attempt = nil
-        if !result.called { result.errback(failure) }
-    })
     let started = reactor.seconds()
-    let made = connectProtocol(reactor, host: host, port: port, tls, timeout: timeout)
-    attempt = made
-    _ = made.addCallbacks({ _ -> Void in
-        attempt = nil
-        guard timeout > 0, !tls.handshakeDone.called else { return }
-        let left = max(0.001, timeout - (reactor.seconds() - started))
-        timer = reactor.callLater(left) {
+    if timeout > 0 {
+        // Covers the wait for the server's first handshake, TCP and the handshake.
+        timer = reactor.callLater(timeout) {
             timer = nil
-            tls.abandonHandshake(Failure(ConnectTimeoutError(host: host, port: port, seconds: timeout)))
+            let reason = Failure(ConnectTimeoutError(host: host, port: port, seconds: timeout))
+            if let tls {
+                tls.abandonHandshake(reason)
+            } else if !result.called {
+                abandoned = true
+                result.errback(reason)
+            }
         }
-    }, { failure -> Void in
-        attempt = nil
-        tls.abandonHandshake(failure)
-    })
+    }
+    context.whenReadyToHandshake(host: host, port: port) { first in
+        guard !abandoned, !result.called else {
+            if first { context.settleFirst(host: host, port: port) }
+            return
+        }
+        guard let engine = context.clientEngine(host: host, port: port) else {
+            if first { context.settleFirst(host: host, port: port) }
+            timer?.cancel()
+            timer = nil
+            result.errback(TLSError(message: "OpenSSL could not make a TLS connection for the host '\(host)'"))
+            return
+        }
+        engine.isFirstToServer = first
+        let made = TLSMemoryBIOProtocol(wrapping: `protocol`, engine: engine)
+        tls = made
+        // Every ending comes through the handshake's deferred, so each closure here is let go.
+        _ = made.handshakeDone.addCallbacks({ _ -> Void in
+            timer?.cancel()
+            timer = nil
+            attempt = nil
+            tls = nil
+            if !result.called { result.callback(`protocol`) }
+        }, { failure -> Void in
+            timer?.cancel()
+            timer = nil
+            attempt = nil
+            tls = nil
+            if !result.called { result.errback(failure) }
+        })
+        let left = timeout > 0 ? max(0.001, timeout - (reactor.seconds() - started)) : 0
+        let connecting = connectProtocol(reactor, host: host, port: port, made, timeout: left)
+        attempt = connecting
+        _ = connecting.addCallbacks({ _ -> Void in
+            attempt = nil
+        }, { failure -> Void in
+            attempt = nil
+            made.abandonHandshake(failure)
+        })
+    }
     return result
 }

@@ -96,6 +96,40 @@ final class TLSContext {
     /// Servers with a kept session.
     var sessionCount: Int { sessions.count }
 
+    // MARK: - The first handshake to a server
+
+    /// Per server without a kept session whose first handshake is under way: the connections
+    /// waiting for it (to resume its session instead of a full handshake each).
+    private var waitingForFirst: [String: [(Bool) -> Void]] = [:]
+
+    /// Calls `start` when a new connection to `host`:`port` should begin its handshake: at once
+    /// when a session is kept for it or no handshake to it is under way (`start(true)` when this
+    /// one is then the first, which must `settleFirst` when it has a session or gave up), else
+    /// once the first has settled (`start(false)`), so that it can offer the first one's session.
+    ///
+    /// Requests started together to a new server thus make one full handshake, not one each (as
+    /// curl --parallel, which waits for its first connection to a server, does): each full one
+    /// costs the client a certificate verification and the server a signature.
+    func whenReadyToHandshake(host: String, port: Int, _ start: @escaping (_ first: Bool) -> Void) {
+        let key = TLSContext.key(host, port)
+        if sessions[key] != nil {
+            start(false)
+        } else if waitingForFirst[key] != nil {
+            waitingForFirst[key]!.append(start)
+        } else {
+            waitingForFirst[key] = []
+            start(true)
+        }
+    }
+
+    /// The first handshake to `host`:`port` has settled (a session is kept, its connection got a
+    /// response without one, or it failed): the connections waiting for it begin theirs; the next
+    /// one after them, if there is still no session, becomes the first.
+    func settleFirst(host: String, port: Int) {
+        guard let waiting = waitingForFirst.removeValue(forKey: TLSContext.key(host, port)) else { return }
+        for start in waiting { start(false) }
+    }
+
     private static func withoutZone(_ host: String) -> String {
         host.split(separator: "%", maxSplits: 1).first.map(String.init) ?? host
     }

@@ -114,10 +114,22 @@ final class TLSEngine {
     /// Whether the handshake resumed a session instead of a full handshake.
     var sessionReused: Bool { copenssl_session_reused(ssl) != 0 }
 
+    /// Whether this connection makes the first handshake to its server, which others wait for
+    /// (`TLSContext.whenReadyToHandshake`) until `settleFirst()`.
+    var isFirstToServer = false
+
     /// Moves the latest session the server gave (if any) into the context's cache for this server.
     func keepNewSession() {
         guard !host.isEmpty, let session = copenssl_take_new_session(ssl) else { return }
         context.store(session, host: host, port: port)
+        settleFirst()
+    }
+
+    /// For the first connection to its server: lets the ones waiting for it begin (once).
+    func settleFirst() {
+        guard isFirstToServer else { return }
+        isFirstToServer = false
+        context.settleFirst(host: host, port: port)
     }
 
     /// The text of a NUL-terminated C buffer.
