@@ -4,7 +4,7 @@ import Reactor
 /// The settings a pool's connection managers read when they are made.
 struct PoolSettings {
     var persistent: Bool
-    /// Idle connections kept in all; beyond that the one idle longest is closed (https: libcurl's
+    /// Idle connections kept in all; beyond that the one idle longest is closed (where libcurl carries https, its
     /// CURLMOPT_MAXCONNECTS, which closes the oldest idle connection in its cache the same way).
     var maxIdleConnections: Int
     /// Idle connections kept per server (address and port); more are closed.
@@ -63,11 +63,12 @@ public final class HTTPConnectionPool {
     public var maxPersistentPerHost = 2
     /// Idle connections kept in all, to every server; when one more goes idle, the one idle
     /// longest is closed. nil (the default): 16 × `maxPersistentPerHost`. (Beyond Twisted, which
-    /// bounds only each server's.) For https this is libcurl's CURLMOPT_MAXCONNECTS, which counts
+    /// bounds only each server's.) http and https connections count together; where libcurl carries https
+    /// (`http2`, a proxy) this is libcurl's CURLMOPT_MAXCONNECTS, which counts
     /// the connections in use too: when a request ends with more than this many open, the one
     /// idle longest is closed — so keep it above the requests you run at once.
     public var maxPersistentConnections: Int?
-    /// Seconds an idle connection is kept. Default 240. (For https, libcurl counts idle time in
+    /// Seconds an idle connection is kept. Default 240. (Where libcurl carries https, it counts idle time in
     /// whole seconds, so a connection may be reused for up to one second longer.)
     public var cachedConnectionTimeout: Double = 240
     /// Connections in use per host; nil for no limit. Over HTTP/2 (https servers offering h2) it
@@ -80,8 +81,8 @@ public final class HTTPConnectionPool {
     /// (the server had closed the idle connection as the request went out) is sent again, once,
     /// on a new connection. Only a request without a body whose method is idempotent (GET, HEAD,
     /// OPTIONS, DELETE, TRACE) is sent again, unless `retryNonIdempotentRequests` is set; the
-    /// others fail with `ResponseNeverReceived`. Default true. Over https libcurl sends such a
-    /// request again by itself, whatever its method, so a request that may not be sent again goes
+    /// others fail with `ResponseNeverReceived`. Default true. Where libcurl carries https (`http2`,
+    /// a proxy), it sends such a request again by itself, whatever its method, so a request that may not be sent again goes
     /// on a new connection instead of a kept one (it is then kept for the next requests).
     ///
     /// Twisted: `HTTPConnectionPool.retryAutomatically` (with `_RetryingHTTP11ClientProtocol._shouldRetry`).

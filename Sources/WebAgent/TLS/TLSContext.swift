@@ -31,6 +31,9 @@ final class TLSContext {
     /// The trusted authorities' PEM file, or nil for the system's.
     let caFile: String?
     let context: OpaquePointer
+    /// Where its connections decrypt (one TLS record at most, 16 KiB), then copy out what came:
+    /// one buffer for all, since they all run on one thread and none keeps it between calls.
+    let readBuffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 16 * 1024)
     private var sessions: [String: OpaquePointer] = [:]
     private var sessionOrder: [String] = []
     /// Servers whose sessions are kept at most.
@@ -61,6 +64,7 @@ final class TLSContext {
 
     deinit {
         for session in sessions.values { copenssl_session_free(session) }
+        readBuffer.deallocate()
         copenssl_context_free(context)
     }
 

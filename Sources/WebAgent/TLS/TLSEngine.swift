@@ -81,14 +81,12 @@ final class TLSEngine {
     /// Decrypts what has been fed, appending the plaintext to `plaintext`: `.done(count)` when
     /// some came (call again: more may follow), else why none did.
     func read(into plaintext: inout [UInt8]) -> Step {
-        let chunk = 16 * 1024
-        let start = plaintext.count
-        var result: Int32 = 0
-        plaintext.append(contentsOf: repeatElement(0, count: chunk))
-        plaintext.withUnsafeMutableBufferPointer { buffer in
-            result = copenssl_read(ssl, buffer.baseAddress! + start, Int32(chunk))
+        let scratch = context.readBuffer
+        let result = copenssl_read(ssl, scratch.baseAddress!, Int32(scratch.count))
+        if result > 0 {
+            let bytes = UnsafeBufferPointer(rebasing: scratch[..<Int(result)])
+            if plaintext.isEmpty { plaintext = Array(bytes) } else { plaintext.append(contentsOf: bytes) }
         }
-        plaintext.removeLast(chunk - max(0, Int(result)))
         return step(result, during: false)
     }
 

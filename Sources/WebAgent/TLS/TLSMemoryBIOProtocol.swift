@@ -101,7 +101,7 @@ final class TLSMemoryBIOProtocol: Protocol, Transport {
             advanceHandshake()
         case .open:
             bytes.withUnsafeBytes { engine.feed($0) }
-            readAvailable()
+            readAvailable(fromPeer: true)
         case .idle, .closing, .closed:
             // After the end began, what the peer still sends is not wanted.
             break
@@ -239,8 +239,8 @@ final class TLSMemoryBIOProtocol: Protocol, Transport {
             state = .open
             wrapped.makeConnection(self)
             if !handshakeDone.called { handshakeDone.callback(()) }
-            // Records that came with the last handshake message (a ticket, early data).
-            if state == .open { readAvailable() }
+            // Records that came with the last handshake message.
+            if state == .open { readAvailable(fromPeer: false) }
         case .wantMore:
             flush()
         case .closedByPeer:
@@ -263,14 +263,15 @@ final class TLSMemoryBIOProtocol: Protocol, Transport {
     }
 
     /// Decrypts all that was fed and hands the plaintext to the wrapped protocol in one piece.
-    private func readAvailable() {
+    /// `fromPeer`: bytes arrived after the handshake (not the handshake's own last read).
+    private func readAvailable(fromPeer: Bool) {
         var plaintext: [UInt8] = []
         var outcome = TLSEngine.Step.wantMore
         repeat { outcome = engine.read(into: &plaintext) } while outcome.isDone
         engine.keepNewSession()
         // The server's first flight after the handshake holds its tickets if it gives any (TLS
         // 1.3; a TLS 1.2 session came with the handshake): the others wait no longer than this.
-        engine.settleFirst()
+        if fromPeer { engine.settleFirst() }
         flush()
         if !plaintext.isEmpty { wrapped.dataReceived(plaintext) }
         guard state == .open else { return }
