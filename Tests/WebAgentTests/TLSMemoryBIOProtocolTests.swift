@@ -75,6 +75,13 @@ private final class Pair {
         Issue.record("the two ends never stopped talking")
     }
 
+    /// Ends both TCP connections (if not ended), so each layer lets go of its protocol (the
+    /// protocol holds its transport, the layer, until `connectionLost`).
+    func end() {
+        if client.state != .closed { client.connectionLost(Failure(ConnectionDone())) }
+        if server.state != .closed { server.connectionLost(Failure(ConnectionDone())) }
+    }
+
     var clientError: TLSError? {
         if case .failure(let failure) = clientHandshake { return failure.value as? TLSError }
         return nil
@@ -88,6 +95,7 @@ struct TLSMemoryBIOProtocolTests {
         // wrapped protocol is connected once (not before), ALPN picks http/1.1, and what one writes
         // the other receives, never in clear on the wire.
         let pair = try Pair(try Certificates())
+        defer { pair.end() }
         #expect(pair.clientApp.made == 0 && pair.clientApp.transport == nil)
         #expect(!pair.clientTCP.value().isEmpty, "the client hello was not sent")
         pair.pump()
@@ -111,6 +119,7 @@ struct TLSMemoryBIOProtocolTests {
         // host; the client's protocol is never connected and its TCP connection is closed.
         for host in ["h2.test", "127.0.0.2"] {
             let pair = try Pair(try Certificates(), host: host)
+            defer { pair.end() }
             pair.pump()
             let error = try #require(pair.clientError, "\(host): \(String(describing: pair.clientHandshake))")
             #expect(error.message == "SSL: no alternative certificate subject name matches target host name '\(host)'")
@@ -124,6 +133,7 @@ struct TLSMemoryBIOProtocolTests {
         // When the client connects to 127.0.0.1 and the certificate lists IP:127.0.0.1, the
         // handshake succeeds (no SNI is needed for an address).
         let pair = try Pair(try Certificates(), host: "127.0.0.1")
+        defer { pair.end() }
         pair.pump()
         #expect(pair.client.state == .open, "\(String(describing: pair.clientHandshake))")
     }
@@ -132,6 +142,7 @@ struct TLSMemoryBIOProtocolTests {
         // When the certificate has expired, or comes from a CA the client does not trust, the
         // handshake fails with the verifier's reason in curl's words.
         let expired = try Pair(try Certificates(expired: true))
+        defer { expired.end() }
         expired.pump()
         #expect(expired.clientError?.message == "SSL certificate problem: certificate has expired")
         let certificates = try Certificates()
@@ -154,12 +165,15 @@ struct TLSMemoryBIOProtocolTests {
         }
         #expect((failure?.value as? TLSError)?.message == "SSL certificate problem: unable to get local issuer certificate",
                 "\(String(describing: failure))")
+        stranger.connectionLost(Failure(ConnectionDone()))
+        server.connectionLost(Failure(ConnectionDone()))
     }
 
     @Test func plainHTTPOnTheTLSPortIsAWrongVersionNumber() throws {
         // When the server answers the client hello with an HTTP response, the handshake fails with
         // OpenSSL's reason ("wrong version number") and the client's protocol is never connected.
         let pair = try Pair(try Certificates())
+        defer { pair.end() }
         pair.client.dataReceived(Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".utf8))
         let error = try #require(pair.clientError, "\(String(describing: pair.clientHandshake))")
         #expect(error.message.contains("wrong version number"), "\(error.message)")
@@ -170,6 +184,7 @@ struct TLSMemoryBIOProtocolTests {
         // When TCP ends (cleanly) before the server said anything, the handshake fails with curl's
         // words for it, naming the server, and the client's protocol hears nothing.
         let pair = try Pair(try Certificates())
+        defer { pair.end() }
         pair.client.connectionLost(Failure(ConnectionDone()))
         let error = try #require(pair.clientError, "\(String(describing: pair.clientHandshake))")
         #expect(error.message.hasPrefix("OpenSSL SSL_connect: SSL_ERROR_SYSCALL in connection to h1.test:443"),
@@ -182,6 +197,7 @@ struct TLSMemoryBIOProtocolTests {
         // When the client's protocol calls loseConnection, close_notify goes out and TCP is closed
         // after it; the server answers with its own and closes; each protocol hears ConnectionDone.
         let pair = try Pair(try Certificates())
+        defer { pair.end() }
         pair.pump()
         pair.clientApp.transport?.loseConnection()
         #expect(pair.client.state == .closing(reason: nil))
@@ -204,6 +220,7 @@ struct TLSMemoryBIOProtocolTests {
         // record boundary, since nothing shows the peer meant to stop there.
         for cut in [true, false] {
             let pair = try Pair(try Certificates())
+            defer { pair.end() }
             pair.pump()
             pair.serverApp.transport?.write(Array("first".utf8))
             let first = pair.serverTCP.value()
@@ -223,6 +240,7 @@ struct TLSMemoryBIOProtocolTests {
         // When bytes that are not a TLS record arrive on an open connection, the client's TCP is
         // aborted and its protocol hears a TLSError (not the TCP reason) when TCP is gone.
         let pair = try Pair(try Certificates())
+        defer { pair.end() }
         pair.pump()
         pair.client.dataReceived(Array(repeating: 0x17, count: 64))
         #expect(pair.clientTCP.connection == .aborted)
@@ -239,6 +257,7 @@ struct TLSMemoryBIOProtocolTests {
             func stopProducing() {}
         }
         let pair = try Pair(try Certificates())
+        defer { pair.end() }
         pair.pump()
         let transport = try #require(pair.clientApp.transport)
         transport.pauseProducing()
@@ -262,10 +281,12 @@ struct TLSMemoryBIOProtocolTests {
         // next connection to that host:port resumes the session; one to another port does not.
         let certificates = try Certificates()
         let first = try Pair(certificates)
+        defer { first.end() }
         first.pump()
         #expect(!first.client.engine.sessionReused)
         #expect(certificates.client.sessionCount == 1)
         let second = try Pair(certificates)
+        defer { second.end() }
         second.pump()
         #expect(second.client.state == .open && second.client.engine.sessionReused)
         let client = TLSMemoryBIOProtocol(wrapping: Recorder(),
@@ -282,6 +303,8 @@ struct TLSMemoryBIOProtocolTests {
             if !toClient.isEmpty { client.dataReceived(toClient) }
         }
         #expect(client.state == .open && !client.engine.sessionReused)
+        client.connectionLost(Failure(ConnectionDone()))
+        server.connectionLost(Failure(ConnectionDone()))
     }
 
     @Test func aMissingCAFileIsATLSErrorNamingIt() throws {

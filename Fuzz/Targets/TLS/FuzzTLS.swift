@@ -96,7 +96,8 @@ public func fuzzTLS(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let rest = Array(input.dropFirst(2))
     let (clientContext, serverContext) = contexts
 
-    // A client session is never offered: each input starts from a full handshake.
+    // The port (from the first byte) picks the server a session is kept for: an input may start
+    // from a full handshake or resume one an earlier input left.
     guard let clientEngine = clientContext.clientEngine(host: "fuzz.test", port: Int(input[0]) + 70000),
         let serverEngine = serverContext.serverEngine()
     else { fatalError("fuzz-tls: no engine") }
@@ -137,6 +138,8 @@ public func fuzzTLS(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         invariant(app.made == 0 || handshakeEndings == 1, "connected without the handshake")
     }
     client.connectionLost(Failure(reset ? ConnectionLost("reset") as any Error : ConnectionDone()))
+    // The server's layer and its protocol hold each other until its TCP ends.
+    server.connectionLost(Failure(ConnectionDone()))
     invariant(handshakeEndings == 1, "handshakeDone fired \(handshakeEndings) times")
     invariant(client.state == .closed, "the layer did not end closed: \(client.state)")
     invariant(app.lost == app.made, "connectionLost \(app.lost) times for \(app.made) connections")
