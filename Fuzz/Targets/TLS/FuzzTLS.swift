@@ -19,6 +19,7 @@
 /// - a handshake that fails, fails with `TLSError` (or the TCP reason's `TLSError`).
 import Deferreds
 import FuzzSupport
+import Glibc
 import Reactor
 import ReactorTesting
 
@@ -106,7 +107,7 @@ public func fuzzTLS(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let server = TLSMemoryBIOProtocol(wrapping: Recorder(), engine: serverEngine)
     var handshakeEndings = 0
     var handshakeFailure: Failure?
-    _ = client.handshakeDone.addCallbacks({ handshakeEndings += 1 }, { failure in
+    _ = client.handshakeDone.addCallbacks({ (_: Void) -> Void in handshakeEndings += 1 }, { (failure: Failure) -> Void in
         handshakeEndings += 1
         handshakeFailure = failure
     })
