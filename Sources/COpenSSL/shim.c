@@ -223,6 +223,10 @@ int copenssl_write(copenssl_connection *connection, const uint8_t *bytes, int co
     return result > 0 ? result : outcome(connection, result);
 }
 
+int copenssl_has_pending_input(copenssl_connection *connection) {
+    return SSL_has_pending(connection) || BIO_ctrl_pending(SSL_get_rbio(connection)) > 0;
+}
+
 void copenssl_shutdown(copenssl_connection *connection) {
     ERR_clear_error();
     SSL_shutdown(connection);

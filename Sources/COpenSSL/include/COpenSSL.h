@@ -81,6 +81,10 @@ int copenssl_read(copenssl_connection *connection, uint8_t *buffer, int capacity
 /// Encrypts all of `count` bytes (> 0) into the output: `count`, or a failure code.
 int copenssl_write(copenssl_connection *connection, const uint8_t *bytes, int count);
 
+/// Whether a read may yield more: bytes fed and not yet read into a record, or a record's
+/// plaintext not yet handed out (SSL_has_pending). When not, copenssl_read would want more.
+int copenssl_has_pending_input(copenssl_connection *connection);
+
 /// Queues close_notify (SSL_shutdown); the output then holds it.
 void copenssl_shutdown(copenssl_connection *connection);
 

@@ -90,6 +90,10 @@ final class TLSEngine {
         return step(result, during: false)
     }
 
+    /// Whether a read may yield more (bytes fed but not yet decrypted); when not, `read` would
+    /// answer `.wantMore`, so the caller can skip it.
+    var hasPendingInput: Bool { copenssl_has_pending_input(ssl) != 0 }
+
     /// Encrypts `bytes` whole into the output.
     func write(_ bytes: [UInt8]) -> Step {
         guard !bytes.isEmpty else { return .done(0) }

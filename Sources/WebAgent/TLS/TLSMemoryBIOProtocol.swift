@@ -267,7 +267,8 @@ final class TLSMemoryBIOProtocol: Protocol, Transport {
     private func readAvailable(fromPeer: Bool) {
         var plaintext: [UInt8] = []
         var outcome = TLSEngine.Step.wantMore
-        repeat { outcome = engine.read(into: &plaintext) } while outcome.isDone
+        // A page's response is usually one record: no second read just to hear "want more".
+        repeat { outcome = engine.read(into: &plaintext) } while outcome.isDone && engine.hasPendingInput
         engine.keepNewSession()
         // The server's first flight after the handshake holds its tickets if it gives any (TLS
         // 1.3; a TLS 1.2 session came with the handshake): the others wait no longer than this.
