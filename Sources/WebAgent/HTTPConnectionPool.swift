@@ -71,7 +71,7 @@ public final class HTTPConnectionPool {
     /// Seconds an idle connection is kept. Default 240. (Where libcurl carries https, it counts idle time in
     /// whole seconds, so a connection may be reused for up to one second longer.)
     public var cachedConnectionTimeout: Double = 240
-    /// Connections in use per host; nil for no limit. Over HTTP/2 (https servers offering h2) it
+    /// Connections in use per host; nil for no limit. Over HTTP/2 (`http2`, servers offering h2) it
     /// counts connections, not requests: requests beyond it share the connections as streams,
     /// up to the server's limit on concurrent streams, and wait only beyond that.
     public var maxConnectionsPerHost: Int?
