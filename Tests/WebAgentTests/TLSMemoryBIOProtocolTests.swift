@@ -138,6 +138,22 @@ struct TLSMemoryBIOProtocolTests {
         #expect(pair.client.state == .open, "\(String(describing: pair.clientHandshake))")
     }
 
+    @Test func anIPv6AddressIsCheckedAsAnAddressToo() throws {
+        // When the certificate lists IP:::1, a client for ::1 (as a URI's [::1] gives it) completes
+        // the handshake, and one for ::2 fails naming it.
+        let certificates = try Certificates(names: ["::1"])
+        #expect(TLSContext.isIPLiteral("::1") && TLSContext.isIPLiteral("fe80::1%25eth0"))
+        #expect(!TLSContext.isIPLiteral("h1.test"))
+        let good = try Pair(certificates, host: "::1")
+        defer { good.end() }
+        good.pump()
+        #expect(good.client.state == .open, "\(String(describing: good.clientHandshake))")
+        let bad = try Pair(certificates, host: "::2")
+        defer { bad.end() }
+        bad.pump()
+        #expect(bad.clientError?.message == "SSL: no alternative certificate subject name matches target host name '::2'")
+    }
+
     @Test func anExpiredCertificateOrAnUnknownIssuerSaysSo() throws {
         // When the certificate has expired, or comes from a CA the client does not trust, the
         // handshake fails with the verifier's reason in curl's words.
