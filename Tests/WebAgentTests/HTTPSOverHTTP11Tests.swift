@@ -41,6 +41,8 @@ struct HTTPSOverHTTP11Tests {
             let url = "https://127.0.0.1:\(server.port)/connection"
             _ = inTurn([{ fetch(agent, url) }, { fetch(agent, url) }, { fetch(agent, url) }])
                 .addCallback { bodies = $0 }
+                // nginx logs a request once it has sent the response: wait for its lines.
+                .addCallback { _ in eventually(reactor) { server.requests().count >= 3 } }
                 .addErrback { failure in Issue.record("\(failure)") }
                 .addBoth { _ in reactor.stop() }
         }
@@ -59,8 +61,9 @@ struct HTTPSOverHTTP11Tests {
             let agent = Agent(reactor, pool: HTTPConnectionPool(reactor, persistent: false), caFile: server.certificate)
             let url = "https://127.0.0.1:\(server.port)/connection"
             _ = DeferredList((0..<6).map { _ in fetch(agent, url) }, consumeErrors: true)
-                .addCallback { results in
+                .addCallback { results -> Deferred<Void> in
                     for case .success(let body) in results { bodies.append(body) }
+                    return eventually(reactor) { server.requests().count >= 6 }
                 }
                 .addBoth { _ in reactor.stop() }
         }

@@ -13,7 +13,7 @@ import Glibc
 /// or a TLS 1.2 session), and each new one a server gives replaces it, so a second connection to
 /// a host resumes without a full handshake. Sessions are kept per context, so a session made
 /// while trusting one set of authorities is never resumed under another. At most
-/// `maxSessions` servers are remembered; beyond that the oldest entry is dropped.
+/// `maxSessions` servers are remembered; beyond that the one first stored is dropped.
 ///
 /// Reactor-bound, like the connections using it.
 ///
@@ -33,11 +33,13 @@ final class TLSContext {
     let context: OpaquePointer
     /// Where its connections decrypt (one TLS record at most, 16 KiB), then copy out what came:
     /// one buffer for all, since they all run on one thread and none keeps it between calls.
-    let readBuffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 16 * 1024)
+    /// (Allocated once the context is made: a failed init runs no deinit to free it.)
+    let readBuffer: UnsafeMutableBufferPointer<UInt8>
     private var sessions: [String: OpaquePointer] = [:]
     private var sessionOrder: [String] = []
-    /// Servers whose sessions are kept at most.
-    static let maxSessions = 4096
+    /// Servers whose sessions are kept at most (each session holds the server's certificate,
+    /// a few KiB, so thousands of names would add megabytes).
+    static let maxSessions = 512
 
     /// A client context trusting `caFile` (replacing the system's store) or the system's.
     ///
@@ -49,6 +51,7 @@ final class TLSContext {
         }
         self.caFile = caFile
         self.context = made
+        self.readBuffer = .allocate(capacity: 16 * 1024)
     }
 
     /// A server context presenting `certificate` with `key` (PEM files): for tests and fuzzing.
@@ -60,6 +63,7 @@ final class TLSContext {
         }
         self.caFile = nil
         self.context = made
+        self.readBuffer = .allocate(capacity: 16 * 1024)
     }
 
     deinit {
