@@ -6,10 +6,10 @@ import Reactor
 /// http URIs are sent by the agent's own HTTP/1.1 client over the reactor's TCP connections (as
 /// Twisted's `Agent` does), and so are https URIs, over TLS layered on those connections by
 /// OpenSSL (`TLSMemoryBIOProtocol`, Twisted's design): verified against `caFile` or the system's
-/// authorities, the certificate checked for the URI's host, sessions resumed per server. libcurl
-/// (loaded on the first such request; a `TransferError` when it cannot be) carries https when the
-/// pool opts in to HTTP/2 (`HTTPConnectionPool.http2`) and https through a proxy (`ProxyAgent`'s
-/// CONNECT tunnels). Every path has the behaviour described here; as in Twisted, a
+/// authorities, the certificate checked for the URI's host, sessions resumed per server; through
+/// a proxy (`ProxyAgent`), inside a CONNECT tunnel. libcurl (loaded on the first such request; a
+/// `TransferError` when it cannot be) carries https only when the pool opts in to HTTP/2
+/// (`HTTPConnectionPool.http2`). Every path has the behaviour described here; as in Twisted, a
 /// `user:password@` in the URI is not sent.
 ///
 /// `request` validates the method, URI (http and https only) and headers, then starts the
@@ -97,7 +97,7 @@ public final class Agent: AgentProtocol {
         let request = Request(method: method, absoluteURI: uri, headers: headers, bodyProducer: bodyProducer)
         let options = TransferOptions(connectTimeout: connectTimeout, timeout: timeout, caFile: caFile,
                                       maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes, proxy: proxy)
-        if parsed.scheme == "http" || (options.proxy == nil && !pool.http2) {
+        if parsed.scheme == "http" || !pool.http2 {
             var exchange: HTTP11Exchange?
             let deferred = Deferred<Response> { _ in exchange?.cancel() }
             let made = HTTP11Exchange(request: request, uri: parsed, options: options, pool: pool.plain,
@@ -122,7 +122,7 @@ public final class Agent: AgentProtocol {
             transfer = created
             created.begin()
         }
-        // libcurl: HTTP/2 (the pool's opt-in) or a CONNECT tunnel. Through a proxy, the proxy looks the name up; on a reactor without a pluggable resolver,
+        // libcurl: HTTP/2 (the pool's opt-in). Through a proxy, the proxy looks the name up; on a reactor without a pluggable resolver,
         // libcurl does.
         guard options.proxy == nil, let resolver = (reactor as? any ReactorPluggableNameResolver)?.nameResolver
         else {

@@ -33,7 +33,7 @@ struct PoolSettings {
 ///
 /// http and https connections are the pool's own (HTTP/1.1 on the reactor's TCP, with TLS for
 /// https; an https connection is kept for the authorities it was verified against, and never
-/// serves http); with `http2`, and through a proxy, https ones are libcurl's, with the same
+/// serves http); with `http2`, https ones are libcurl's, with the same
 /// settings. The limits below apply to the pool's own connections and libcurl's separately.
 ///
 /// Non-persistent (Twisted's default for `Agent`): each request has its own connection and sends
@@ -64,7 +64,7 @@ public final class HTTPConnectionPool {
     /// Idle connections kept in all, to every server; when one more goes idle, the one idle
     /// longest is closed. nil (the default): 16 × `maxPersistentPerHost`. (Beyond Twisted, which
     /// bounds only each server's.) http and https connections count together; where libcurl carries https
-    /// (`http2`, a proxy) this is libcurl's CURLMOPT_MAXCONNECTS, which counts
+    /// (`http2`) this is libcurl's CURLMOPT_MAXCONNECTS, which counts
     /// the connections in use too: when a request ends with more than this many open, the one
     /// idle longest is closed — so keep it above the requests you run at once.
     public var maxPersistentConnections: Int?
@@ -81,8 +81,8 @@ public final class HTTPConnectionPool {
     /// (the server had closed the idle connection as the request went out) is sent again, once,
     /// on a new connection. Only a request without a body whose method is idempotent (GET, HEAD,
     /// OPTIONS, DELETE, TRACE) is sent again, unless `retryNonIdempotentRequests` is set; the
-    /// others fail with `ResponseNeverReceived`. Default true. Where libcurl carries https (`http2`,
-    /// a proxy), it sends such a request again by itself, whatever its method, so a request that may not be sent again goes
+    /// others fail with `ResponseNeverReceived`. Default true. Where libcurl carries https (`http2`),
+    /// it sends such a request again by itself, whatever its method, so a request that may not be sent again goes
     /// on a new connection instead of a kept one (it is then kept for the next requests).
     ///
     /// Twisted: `HTTPConnectionPool.retryAutomatically` (with `_RetryingHTTP11ClientProtocol._shouldRetry`).
@@ -95,8 +95,8 @@ public final class HTTPConnectionPool {
     /// Whether https requests go through libcurl, which offers HTTP/2 by ALPN and multiplexes the
     /// requests to one server as streams of its connections when the server accepts it (HTTP/1.1
     /// over libcurl otherwise). Default false: https is HTTP/1.1 over the pool's own TLS
-    /// connections, as http is over TCP (`TLSMemoryBIOProtocol`). Requests through a proxy
-    /// (`ProxyAgent`) go through libcurl either way. Set it before the pool's first request.
+    /// connections, as http is over TCP (`TLSMemoryBIOProtocol`), through a proxy inside a CONNECT
+    /// tunnel. Set it before the pool's first request.
     /// (Beyond Twisted, whose `Agent` speaks HTTP/1.1 only.)
     public var http2 = false
 

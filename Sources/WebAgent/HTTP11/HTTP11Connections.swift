@@ -120,7 +120,7 @@ final class HTTP11Connections {
         if let trust = key.tls {
             do {
                 attempt = connectTLS(reactor, host: key.host, port: key.port, connection, context: try tlsContext(trust),
-                                     timeout: timeout)
+                                     timeout: timeout, through: key.proxy)
             } catch {
                 attempt = Deferred.fail(error)
             }
@@ -162,7 +162,9 @@ final class HTTP11Connections {
 
     private func connectFailed(_ connection: HTTP11Connection, _ failure: Failure) {
         var failure = failure
-        if let proxy = connection.key.proxy, failure.check(CancelledError.self, ConnectingCancelledError.self) == nil {
+        // (connectTLS names a proxy it could not reach itself: a tunnel's failures are not that.)
+        if let proxy = connection.key.proxy, connection.key.tls == nil,
+            failure.check(CancelledError.self, ConnectingCancelledError.self) == nil {
             failure = Failure(ProxyConnectError(proxy: proxy.description, reason: failure))
         }
         connection.connecting = nil

@@ -16,14 +16,18 @@ import Reactor
 /// than `timeout` seconds (0: no limit), as libcurl's connect timeout counts both. Cancelling it
 /// stops the attempt (and closes TCP if it was up).
 ///
+/// Through `proxy`: TCP goes to the proxy, which is asked for a tunnel to `host`:`port`
+/// (`ProxyTunnelProtocol`) before the handshake; a failure to reach the proxy is a
+/// `ProxyConnectError`, a refused tunnel a `ProxyTunnelError`.
+///
 /// Twisted: `twisted.internet.endpoints.wrapClientTLS` over a TCP endpoint (whose connection is
 /// made before the handshake; see `TLSMemoryBIOProtocol`).
 func connectTLS<P: Protocol>(
     _ reactor: any ReactorTCP & ReactorTime, host: String, port: Int, _ protocol: P, context: TLSContext,
-    timeout: Double
+    timeout: Double, through proxy: HTTPProxy? = nil
 ) -> Deferred<P> {
     var tls: TLSMemoryBIOProtocol?
-    var attempt: Deferred<TLSMemoryBIOProtocol>?
+    var attempt: Deferred<Void>?
     var timer: DelayedCall?
     var abandoned = false
     let result = Deferred<P> { _ in
@@ -77,7 +81,19 @@ func connectTLS<P: Protocol>(
             if !result.called { result.errback(failure) }
         })
         let left = timeout > 0 ? max(0.001, timeout - (reactor.seconds() - started)) : 0
-        let connecting = connectProtocol(reactor, host: host, port: port, made, timeout: left)
+        let connecting: Deferred<Void>
+        if let proxy {
+            // TCP to the proxy, CONNECT, then the handshake with the server through the tunnel.
+            let tunnel = ProxyTunnelProtocol(tls: made, proxy: proxy, host: host, port: port)
+            connecting = connectProtocol(reactor, host: proxy.host, port: proxy.port, tunnel, timeout: left)
+                .addCallbacks({ _ -> Void in }, { failure -> Void in
+                    if failure.check(CancelledError.self, ConnectingCancelledError.self) != nil { throw failure.value }
+                    throw ProxyConnectError(proxy: proxy.description, reason: failure)
+                })
+        } else {
+            connecting = connectProtocol(reactor, host: host, port: port, made, timeout: left)
+                .addCallback { _ -> Void in }
+        }
         attempt = connecting
         _ = connecting.addCallbacks({ _ -> Void in
             attempt = nil
