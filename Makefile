@@ -92,6 +92,7 @@ bench-hosts: deps
 
 # HTTPS: Benchmarks/scripts/tls_bench.py makes its own CA, pages and nginx (TLS + h2) in a private
 # folder. BENCH_TLS_PEERS=1 adds aiohttp (from Benchmarks/.venv); BENCH_TLS_BASELINE=BIN another getpage.
+# As root it adds the many-names runs (BENCH_TLS_NAMES, "500 5000": a DNS server of its own, unshare -m).
 bench-tls: deps
 	$(STATIC_BUILD) --product getpage
 	@mkdir -p Benchmarks/results

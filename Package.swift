@@ -120,5 +120,9 @@ if Context.environment["SWIFT_DEFERREDS_FUZZ"] == "1" {
         .executableTarget(
             name: "fuzz-tls", dependencies: ["FuzzSupport", "WebAgent", "ReactorTesting", "Deferreds", "Reactor"],
             path: "Fuzz/Targets/TLS"),
+        .executableTarget(
+            name: "fuzz-http11-client",
+            dependencies: ["FuzzSupport", "WebAgent", "Deferreds", "Reactor", "ReactorTesting"],
+            path: "Fuzz/Targets/HTTP11Client"),
     ]
 }

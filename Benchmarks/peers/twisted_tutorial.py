@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The tutorial "Twisted: Asynchronous HTTP Request" (2011), ported to Python 3, as a peer.
 
-    python twisted_tutorial.py --input URLS --concurrency C [--persistent] [--print]
+    python twisted_tutorial.py --input URLS --concurrency C [--persistent] [--print] [--cafile CA]
 
 Same structure as the tutorial (and as Examples/BlogExample/main.swift): one Agent per request,
 a DeferredSemaphore(C) around getPage, a DeferredList over every request that stops the reactor,
@@ -14,7 +14,10 @@ connectionLost. What changes, for a benchmark:
 - by default each Agent gets Twisted's default pool, which is not persistent: one connection
   per request, as in the tutorial. --persistent hands every Agent one shared
   HTTPConnectionPool(persistent=True) keeping up to C idle connections, so connections are
-  reused while the program keeps its shape.
+  reused while the program keeps its shape;
+- --cafile CA (https, for tls_bench.py's private CA): every Agent gets a
+  BrowserLikePolicyForHTTPS trusting only that CA (Twisted verifies the name with
+  service_identity), where the tutorial's Agent trusts the system's store.
 
 At the end one JSON line goes to standard error:
     {"pages": ok, "errors": n, "bytes": b, "seconds": s}
@@ -39,6 +42,7 @@ from twisted.web.http_headers import Headers
 stats = {"pages": 0, "errors": 0, "bytes": 0}
 options = None  # the parsed command line
 pool = None  # None: each Agent makes its own non-persistent pool, as in the tutorial
+policy = None  # --cafile: the TLS policy every Agent gets (None: Twisted's default)
 
 
 def body_complete(reason):
@@ -96,21 +100,30 @@ def handleError(reason):
 def getPage(url):
     if options.print:
         print("Requesting %s" % (url,))
-    d = Agent(reactor, pool=pool).request(
+    d = Agent(reactor, pool=pool, contextFactory=policy).request(
         b"GET", url.encode(), Headers({"User-Agent": ["twisted"]}), None)
     d.addCallbacks(handleResponse, handleError)
     return d
 
 
 def main():
-    global options, pool
+    global options, pool, policy
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--input", required=True, help="file of URLs, one a line")
     parser.add_argument("--concurrency", type=int, default=2, help="semaphore tokens")
     parser.add_argument("--persistent", action="store_true",
                         help="share one persistent HTTPConnectionPool (C idle connections)")
     parser.add_argument("--print", action="store_true", help="print as the tutorial does")
+    parser.add_argument("--cafile", help="https: the CA certificate to trust (instead of the system's)")
     options = parser.parse_args()
+    if options.cafile:
+        from twisted.internet.ssl import Certificate
+        from twisted.web.client import BrowserLikePolicyForHTTPS
+        with open(options.cafile, "rb") as f:
+            policy = BrowserLikePolicyForHTTPS(trustRoot=Certificate.loadPEM(f.read()))
+    else:
+        from twisted.web.client import BrowserLikePolicyForHTTPS
+        policy = BrowserLikePolicyForHTTPS()
     with open(options.input, encoding="utf-8") as f:
         urls = [line.strip() for line in f if line.strip()]
     if options.persistent:

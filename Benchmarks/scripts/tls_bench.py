@@ -14,17 +14,24 @@ Programs, each at every C in BENCH_CONCURRENCY ("50 200"), trusting the CA by fi
   curl-h2         curl --parallel --parallel-max C --cacert CA   (h2 through ALPN, multiplexed)
   curl-h1         the same with --http1.1
   aiohttp         Benchmarks/peers/aiohttp_get.py --cafile CA    (with --peers VENV_PYTHON)
+  twisted         Benchmarks/peers/twisted_tutorial.py --persistent --cafile CA (with --peers)
   getpage-baseline  another getpage build (--baseline BIN), e.g. before a change
 
-BENCH_TLS_TOOLS ("getpage curl-h2 curl-h1", and aiohttp with --peers) picks the programs.
+BENCH_TLS_TOOLS ("getpage curl-h2 curl-h1", and aiohttp and twisted with --peers) picks the programs.
 Runs are interleaved (each repetition runs every program once, the order rotated by one), and
 the table shows medians of BENCH_TLS_REPEAT (3) repetitions: pages/s over the whole process,
 CPU seconds (user + sys of the client, wait4), peak RSS (ru_maxrss), and from nginx's access log
 ($connection, $ssl_session_reused, $server_protocol per request) the connections the run opened,
 how many began with a full TLS handshake and how many resumed a session, and the protocol.
 
-Not measured here: the issue's many-names workloads (a wildcard certificate, names resolved by a
-local DNS server); they need the DNS server of `make bench-hosts`.
+Many names (run as root; BENCH_TLS_NAMES, "500 5000", "" to skip): the server certificate also
+covers *.bench.test, and each of N names h0000.bench.test ... is answered with 127.0.0.1 by the
+benchmark's own DNS server (bench_dns.py, on 127.0.0.153:53, as `make bench-hosts` runs it). Every
+program of those runs starts in a private mount namespace (unshare -m) where a resolv.conf naming
+only that server is bind-mounted over /etc/resolv.conf (unshare and sh exec the program, so wait4
+still measures the program itself). Each name gets NAMES_URLS_PER_NAME(N) URLs (4 for 500 names:
+2,000 URLs; 2 for 5,000: 10,000 URLs), shuffled with a fixed seed, at BENCH_TLS_NAMES_CONCURRENCY
+("50"); the table adds the DNS questions the server received.
 
 Every program runs under Benchmarks/scripts/rusage_run.c, built here with cc (wall time, user +
 sys CPU and ru_maxrss from wait4 of the program itself, not of this Python process).
@@ -84,7 +91,7 @@ def make_certificates(d):
     run_checked(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                  "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"])
     with open(ext, "w", encoding="utf-8") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:*.bench.test\nbasicConstraints=CA:FALSE\n"
                 "extendedKeyUsage=serverAuth\n")
     run_checked(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
                  "-out", cert, "-days", "2", "-extfile", ext])
@@ -276,12 +283,28 @@ class Launcher:
 # Each returns (argv, stdout file or None, check(result, stderr, stdout_path) -> pages ok or error).
 
 class Run:
-    def __init__(self, args, d, port, ca, pages):
-        self.args, self.dir, self.ca, self.pages = args, d, ca, pages
-        self.base = f"https://127.0.0.1:{port}"
-        urls = [f"{self.base}/p/{i:05d}.html" for i in range(pages)]
-        self.urls = os.path.join(d, "pages.urls")
-        self.curl_config = os.path.join(d, "pages.curl")
+    """One workload: its URL list (and curl's config for it), and the prefix that starts each
+    program (the many-names runs' private namespace)."""
+
+    def __init__(self, args, d, port, ca, pages, names=0, resolv=None):
+        self.args, self.dir, self.ca = args, d, ca
+        self.names = names
+        self.workload = f"{names:,} names" if names else "one host"
+        tag = f"names{names}" if names else "pages"
+        if names:
+            per_name = NAMES_URLS_PER_NAME(names)
+            urls = [f"https://h{n:04d}.bench.test:{port}/p/{(n * per_name + k) % pages:05d}.html"
+                    for n in range(names) for k in range(per_name)]
+            random.Random(names).shuffle(urls)
+        else:
+            urls = [f"https://127.0.0.1:{port}/p/{i:05d}.html" for i in range(pages)]
+        self.pages = len(urls)
+        self.prefix = []
+        if resolv:
+            self.prefix = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                           'mount --bind "$0" /etc/resolv.conf && exec "$@"', resolv]
+        self.urls = os.path.join(d, f"{tag}.urls")
+        self.curl_config = os.path.join(d, f"{tag}.curl")
         with open(self.urls, "w", encoding="utf-8") as f:
             f.writelines(u + "\n" for u in urls)
         with open(self.curl_config, "w", encoding="utf-8") as f:
@@ -335,25 +358,41 @@ def tool_aiohttp(run, c):
     return argv, None, check
 
 
+def tool_twisted(run, c):
+    argv = [run.args.peers, os.path.join(PEERS, "twisted_tutorial.py"), "--input", run.urls,
+            "--concurrency", str(c), "--persistent", "--cafile", run.ca]
+    return argv, None, tool_aiohttp(run, c)[2]
+
+
 TOOLS = {
     "getpage": ("getpage --cacert", tool_getpage),
     "getpage-baseline": ("getpage --cacert, the --baseline build", lambda run, c: tool_getpage(run, c, run.args.baseline)),
     "curl-h2": ("curl --parallel (h2)", tool_curl()),
     "curl-h1": ("curl --parallel --http1.1", tool_curl("--http1.1")),
     "aiohttp": ("aiohttp (one session)", tool_aiohttp),
+    "twisted": ("Twisted tutorial, persistent pool", tool_twisted),
 }
 
 
-def run_once(launcher, nginx, run, name, c):
+def NAMES_URLS_PER_NAME(names):
+    return 4 if names <= 500 else 2
+
+
+def run_once(launcher, nginx, run, name, c, dns=None):
     argv, out, check = TOOLS[name][1](run, c)
     offset = nginx.log_size()
-    result, stderr = launcher.run(argv, out)
+    if dns:
+        dns.reset()
+    result, stderr = launcher.run(run.prefix + argv, out)
     error = check(result, stderr, out)
     if result["timed_out"]:
         error = f"killed after {launcher.timeout} s"
-    record = {"tool": name, "concurrency": c, "ok": error is None, "wall": result["wall"],
+    record = {"tool": name, "workload": run.workload, "pages": run.pages, "concurrency": c,
+              "ok": error is None, "wall": result["wall"],
               "user": result["user"], "sys": result["sys"], "maxrss_kib": result["maxrss_kib"],
               **handshake_counts(nginx.requests_since(offset))}
+    if dns:
+        record["dns_queries"] = dns.counts()[0]
     if error:
         record["error"] = error
     return record
@@ -370,9 +409,11 @@ def fmt(x, digits=0):
     return "—" if x is None else f"{x:,.{digits}f}"
 
 
-def summarize(records, name, c, pages):
-    runs = [r for r in records if r["tool"] == name and r["concurrency"] == c and r["ok"]]
-    failed = sum(1 for r in records if r["tool"] == name and r["concurrency"] == c and not r["ok"])
+def summarize(records, name, c, pages, workload="one host"):
+    mine = [r for r in records if r["tool"] == name and r["concurrency"] == c
+            and r.get("workload", "one host") == workload]
+    runs = [r for r in mine if r["ok"]]
+    failed = len(mine) - len(runs)
     if not runs:
         return {"runs": 0, "failed": failed}
     protocols = {}
@@ -388,7 +429,13 @@ def summarize(records, name, c, pages):
         "full": median(r["full_handshakes"] for r in runs),
         "resumed": median(r["resumed"] for r in runs),
         "protocol": max(protocols, key=protocols.get) if protocols else "?",
+        "wall": median(r["wall"] for r in runs),
+        "dns": median(r.get("dns_queries") for r in runs),
     }
+
+
+def names_tools(meta):
+    return meta.get("names_tools", [])
 
 
 def markdown(meta, records, names, concurrencies, pages, repeat):
@@ -424,12 +471,36 @@ def markdown(meta, records, names, concurrencies, pages, repeat):
             rss = gp["rss"] / best["rss"]
             targets.append((f"C = {c}: getpage peak RSS ≤ that curl's", f"{rss:.2f}×",
                             "met" if rss <= 1 else "MISSED"))
+    for names, c in meta.get("names_runs", []):
+        workload = f"{names:,} names"
+        n_urls = names * NAMES_URLS_PER_NAME(names)
+        out.append(f"### {workload}, {n_urls:,} URLs, C = {c}\n")
+        out.append("| program | wall s | CPU s | peak RSS MiB | connections | full handshakes | resumed | "
+                   "DNS questions | runs |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        stats = {n: summarize(records, n, c, n_urls, workload) for n in names_tools(meta)}
+        for n, s in stats.items():
+            runs = f"{s['runs']}" + (f" ({s['failed']} FAILED)" if s["failed"] else "")
+            out.append(f"| {TOOLS[n][0]} | {fmt(s.get('wall'), 2)} | {fmt(s.get('cpu'), 2)} | "
+                       f"{fmt(s.get('rss'), 1)} | {fmt(s.get('connections'))} | {fmt(s.get('full'))} | "
+                       f"{fmt(s.get('resumed'))} | {fmt(s.get('dns'))} | {runs} |")
+        out.append("")
+        gp = stats.get("getpage", {})
+        curls = [stats[n] for n in ("curl-h2", "curl-h1") if stats.get(n, {}).get("rss")]
+        if gp.get("rss") and curls:
+            best = min(curls, key=lambda s: s["wall"])
+            targets.append((f"{workload}, C = {c}: getpage wall time vs curl's faster mode",
+                            f"{gp['wall'] / best['wall']:.2f}×", "(no target)"))
+            rss = gp["rss"] / min(s["rss"] for s in curls)
+            targets.append((f"{workload}, C = {c}: getpage peak RSS ≤ curl's", f"{rss:.2f}× "
+                            f"({gp['rss']:.1f} vs {min(s['rss'] for s in curls):.1f} MiB)",
+                            "met" if rss <= 1 else "MISSED"))
     out += ["### Targets (issue 18)\n", "| target | measured | met? |", "|---|---:|---|"]
     out += [f"| {t} | {v} | {m} |" for t, v, m in targets]
     out += ["", "pages/s: pages over the client's whole wall time (start-up included). CPU: user + sys "
             "of the client (wait4). Connections, full handshakes and resumed: from nginx's access log "
-            "($connection and $ssl_session_reused of each connection's first request). Not run: the "
-            "many-names workloads (they need bench-hosts' DNS server).\n"]
+            "($connection and $ssl_session_reused of each connection's first request). Many names: wall "
+            "seconds for the whole list; DNS questions: what the benchmark's DNS server received.\n"]
     return "\n".join(out)
 
 
@@ -453,12 +524,20 @@ def main():
     repeat = env_int("BENCH_TLS_REPEAT", 3)
     concurrencies = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "50 200").split()]
     names = ["getpage"] + (["getpage-baseline"] if args.baseline else []) + ["curl-h2", "curl-h1"] \
-        + (["aiohttp"] if args.peers else [])
+        + (["aiohttp", "twisted"] if args.peers else [])
     if os.environ.get("BENCH_TLS_TOOLS"):  # a subset, e.g. "getpage curl-h2"
         names = [n for n in os.environ["BENCH_TLS_TOOLS"].split() if n in TOOLS]
 
+    name_counts = [int(n) for n in os.environ.get("BENCH_TLS_NAMES", "500 5000").split()]
+    names_concurrencies = [int(c) for c in os.environ.get("BENCH_TLS_NAMES_CONCURRENCY", "50").split()]
+    if name_counts and (os.geteuid() != 0 or not shutil.which("unshare")):
+        log("many-names runs skipped: they need root (a DNS server on port 53, unshare -m); "
+            "BENCH_TLS_NAMES= skips them quietly")
+        name_counts = []
+
     d = tempfile.mkdtemp(prefix="swift-deferreds-tls.")
-    nginx = launcher = None
+    os.chmod(d, 0o755)  # the namespace's resolv.conf is read by every program
+    nginx = launcher = dns = None
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     try:
         cc = shutil.which("cc") or shutil.which("clang")
@@ -496,6 +575,29 @@ def main():
                     f"rss {record['maxrss_kib'] / 1024:5.1f} MiB  conns {record['connections']} "
                     f"(full {record['full_handshakes']}, resumed {record['resumed']}) {record['protocols']}"
                     + ("" if record["ok"] else f"  FAILED: {record['error']}"))
+        if name_counts:
+            sys.path.insert(0, HERE)
+            from bench_dns import DNSServer
+            resolv = os.path.join(d, "resolv.conf")
+            with open(resolv, "w", encoding="utf-8") as f:
+                f.write("nameserver 127.0.0.153\noptions timeout:2 attempts:2\n")
+            dns = DNSServer("127.0.0.153", 53).start()
+            meta["names_tools"] = names
+            meta["names_runs"] = [(n, c) for n in name_counts for c in names_concurrencies]
+            for n in name_counts:
+                names_run = Run(args, d, nginx.port, ca, pages, names=n, resolv=resolv)
+                runs = [(name, c) for c in names_concurrencies for name in names]
+                for rep in range(repeat):
+                    shift = rep % len(runs)
+                    for name, c in runs[shift:] + runs[:shift]:
+                        record = {"rep": rep + 1, **run_once(launcher, nginx, names_run, name, c, dns)}
+                        records.append(record)
+                        log(f"rep {rep + 1}/{repeat} {n} names C={c:<3} {name:<8} {record['wall']:6.2f} s  "
+                            f"cpu {record['user'] + record['sys']:5.2f} s  "
+                            f"rss {record['maxrss_kib'] / 1024:5.1f} MiB  conns {record['connections']} "
+                            f"(full {record['full_handshakes']}, resumed {record['resumed']}) "
+                            f"dns {record['dns_queries']}"
+                            + ("" if record["ok"] else f"  FAILED: {record['error']}"))
         meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
         text = markdown(meta, records, names, concurrencies, pages, repeat)
         os.makedirs(args.results, exist_ok=True)
@@ -509,6 +611,8 @@ def main():
             launcher.stop()
         if nginx:
             nginx.stop()
+        if dns:
+            dns.stop()
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -12,6 +12,9 @@ set -euo pipefail
 TWISTED_VERSION="26.10.0"
 TREQ_VERSION="26.7.0"
 AIOHTTP_VERSION="3.14.5"
+# Twisted's TLS extra (https in tls_bench.py): pyOpenSSL and service_identity.
+PYOPENSSL_VERSION="26.4.0"
+SERVICE_IDENTITY_VERSION="26.1.0"
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "${script_dir}/../.." && pwd)"
@@ -23,7 +26,8 @@ if [[ ! -x "${venv_python}" ]]; then
     python3 -m venv "${venv_dir}" >&2
 fi
 
-pins=("twisted==${TWISTED_VERSION}" "treq==${TREQ_VERSION}" "aiohttp==${AIOHTTP_VERSION}")
+pins=("twisted==${TWISTED_VERSION}" "treq==${TREQ_VERSION}" "aiohttp==${AIOHTTP_VERSION}"
+      "pyopenssl==${PYOPENSSL_VERSION}" "service-identity==${SERVICE_IDENTITY_VERSION}")
 
 # Exit 0 only when every pinned distribution is installed at its pinned version.
 if ! "${venv_python}" - "${pins[@]}" >/dev/null 2>&1 <<'EOF'

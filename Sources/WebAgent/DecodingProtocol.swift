@@ -8,10 +8,13 @@ import Reactor
 /// layer nearest the user that can make progress, so a layer inflates only once every layer after
 /// it has taken its output, and each holds at most one buffer's worth (`outputChunk`).
 final class DecodingProtocol: Protocol {
+    /// Where the original body stands (the decoded body's side is `delivery`).
     private enum State {
+        /// Its bytes arrive.
         case decoding
-        /// The original body ended with this reason; decoded bytes are still held for a paused user.
+        /// It ended with this reason; received bytes are still to be decoded for a paused user.
         case ending(Failure)
+        /// Decoding is over: the user was told, or is being told, how the body ended.
         case finished
     }
 
@@ -29,8 +32,9 @@ final class DecodingProtocol: Protocol {
     /// Received bytes not yet taken by the first layer: `input[inputOffset...]`.
     private var input: [UInt8] = []
     private var inputOffset = 0
-    private var pausedByUser = false
-    private var innerPaused = false
+    /// The decoded body's way to the user: its pause, the end. Its source is the original
+    /// transfer and the decoding loop: paused while the user is.
+    private var delivery = BodyDeliveryStateMachine(bufferLimit: DecodingProtocol.outputChunk)
     private var draining = false
     private let maxBodyBytes: Int?
     /// Decoded bytes handed to the user so far.
@@ -43,6 +47,7 @@ final class DecodingProtocol: Protocol {
         self.original = original
         self.response = response
         self.maxBodyBytes = maxBodyBytes
+        _ = delivery.attach(user)
     }
 
     override func makeConnection(_ transport: any Transport) {
@@ -80,18 +85,24 @@ final class DecodingProtocol: Protocol {
     // MARK: Flow control
 
     private func userPaused() {
-        guard !pausedByUser else { return }
-        pausedByUser = true
-        if case .decoding = state, !innerPaused {
-            innerPaused = true
-            transport?.pauseProducing()
-        }
+        guard !delivery.isPaused else { return }
+        delivery.pause()
+        if case .decoding = state { updateSource() }
     }
 
     private func userResumed() {
-        guard pausedByUser else { return }
-        pausedByUser = false
+        guard delivery.isPaused else { return }
+        delivery.resume()
         run()
+    }
+
+    /// Pauses or resumes the original transfer as the delivery says.
+    private func updateSource() {
+        switch delivery.sourceAction() {
+        case .none: break
+        case .pauseSource: transport?.pauseProducing()
+        case .resumeSource: transport?.resumeProducing()
+        }
     }
 
     private func userStopped() {
@@ -113,7 +124,7 @@ final class DecodingProtocol: Protocol {
         draining = true
         drain()
         draining = false
-        guard !pausedByUser else { return }
+        guard !delivery.isPaused else { return }
         switch state {
         case .finished:
             break
@@ -126,17 +137,14 @@ final class DecodingProtocol: Protocol {
                 finish(reason)
             }
         case .decoding:
-            if innerPaused {
-                innerPaused = false
-                transport?.resumeProducing()
-            }
+            updateSource()
         }
     }
 
     /// Steps the layers until none can go on (they need more input, or all is decoded), the user
     /// pauses, or the body ends. Each step hands at most `outputChunk` bytes on.
     private func drain() {
-        while !pausedByUser {
+        while !delivery.isPaused {
             let ending: Bool
             switch state {
             case .finished: return
@@ -226,7 +234,9 @@ final class DecodingProtocol: Protocol {
             throw BodyTooLarge(limit: limit)
         }
         delivered += step.produced
-        user.dataReceived(Array(UnsafeBufferPointer(rebasing: target[..<step.produced])))
+        let chunk = Array(UnsafeBufferPointer(rebasing: target[..<step.produced]))
+        // The loop steps only while the user is not paused: the chunk goes to it at once.
+        delivery.received(chunk)?.dataReceived(chunk)
     }
 
     private func decodingFailure(_ error: any Error) -> Failure {
@@ -248,8 +258,13 @@ final class DecodingProtocol: Protocol {
         input = []
         inputOffset = 0
         for layer in layers { layer.inflater.close() }
-        user.connectionLost(reason)
-        user.transport = nil
+        delivery.ended(reason, discardingHeld: true)
+        while let next = delivery.nextDelivery() {
+            if case .connectionLost(let user, let reason) = next {
+                user.connectionLost(reason)
+                user.transport = nil
+            }
+        }
         transport = nil
         original = nil
     }

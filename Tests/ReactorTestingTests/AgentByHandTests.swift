@@ -185,4 +185,83 @@ struct AgentByHandTests {
         body.transport?.resumeProducing()
         #expect(transport.producerState == .producing)
     }
+
+    // The connection's state machine (HTTP11ClientStateMachine), its decisions carried out on a
+    // StringTransport.
+
+    @Test func aResponseBeforeTheUploadEndsAbortsTheConnection() throws {
+        // When the response is complete before the request body was sent whole, the connection is reset, not reused.
+        let reactor = MemoryReactor()
+        let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+        let producer = HandProducer()
+        let response = Outcome(agent.request("POST", "http://example.com/upload", nil, producer)
+            .addCallback { readBody($0) })
+        let transport = StringTransport()
+        let connection = try #require(reactor.tcpClients[0].complete(with: transport))
+        feed("HTTP/1.1 413 Too Large\r\nContent-Length: 2\r\n\r\nno", to: connection, byteByByte: false)
+        #expect(response.value == Array("no".utf8))
+        #expect(transport.connection == .aborted)
+        #expect(producer.events == ["stop"])
+        _ = agent.request("GET", "http://example.com/next")
+        #expect(reactor.tcpClients.count == 2)
+    }
+
+    @Test func bytesOnAnIdleConnectionCloseIt() throws {
+        // When an idle kept connection receives bytes nobody asked for, it is reset and the next request gets a new one.
+        let reactor = MemoryReactor()
+        let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+        _ = agent.request("GET", "http://example.com/").addCallback { readBody($0) }
+        let transport = StringTransport()
+        let connection = try #require(reactor.tcpClients[0].complete(with: transport))
+        feed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", to: connection, byteByByte: false)
+        #expect(transport.connection == .open)
+        feed("HTTP/1.1 200 OK\r\n", to: connection, byteByByte: false)
+        #expect(transport.connection == .aborted)
+        _ = agent.request("GET", "http://example.com/again")
+        #expect(reactor.tcpClients.count == 2)
+    }
+
+    @Test func aKeptConnectionLostBeforeAnyByteSendsTheRequestAgain() throws {
+        // When a reused connection closes before any byte of the response, an idempotent request goes again on a new connection.
+        let reactor = MemoryReactor()
+        let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+        _ = agent.request("GET", "http://example.com/one").addCallback { readBody($0) }
+        let first = StringTransport()
+        let connection = try #require(reactor.tcpClients[0].complete(with: first))
+        feed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", to: connection, byteByByte: false)
+        let second = Outcome(agent.request("GET", "http://example.com/two").addCallback { readBody($0) })
+        #expect(first.text().contains("GET /two HTTP/1.1\r\n"))
+        connection.connectionLost(Failure(ConnectionDone()))
+        #expect(second.value == nil && second.failure == nil)
+        #expect(reactor.tcpClients.count == 2)
+        let fresh = StringTransport()
+        let again = try #require(reactor.tcpClients[1].complete(with: fresh))
+        #expect(fresh.text().hasPrefix("GET /two HTTP/1.1\r\n"))
+        feed("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\ntwo", to: again, byteByByte: false)
+        #expect(second.value == Array("two".utf8))
+    }
+
+    @Test func anHTTP10ResponseClosesTheConnectionGracefully() throws {
+        // When the response is HTTP/1.0 without keep-alive, the connection is closed after what was written, not reused.
+        let reactor = MemoryReactor()
+        let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+        let response = Outcome(agent.request("GET", "http://example.com/").addCallback { readBody($0) })
+        let transport = StringTransport()
+        let connection = try #require(reactor.tcpClients[0].complete(with: transport))
+        feed("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", to: connection, byteByByte: false)
+        #expect(response.value == Array("ok".utf8))
+        #expect(transport.connection == .losing)
+    }
+
+    @Test func aConnectionLostInsideTheHeadFailsWithResponseFailed() throws {
+        // When the connection is lost after part of the head, the request fails with ResponseFailed, not ResponseNeverReceived.
+        let reactor = MemoryReactor()
+        let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
+        let response = Outcome(agent.request("GET", "http://example.com/"))
+        let connection = try #require(reactor.tcpClients[0].complete(with: StringTransport()))
+        feed("HTTP/1.1 200 OK\r\nContent-Le", to: connection, byteByByte: false)
+        connection.connectionLost(Failure(ConnectionDone()))
+        let failure = try #require(response.failure)
+        #expect(failure.check(ResponseFailed.self) != nil)
+    }
 }

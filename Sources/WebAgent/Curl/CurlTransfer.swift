@@ -8,24 +8,19 @@ import Reactor
 ///
 /// libcurl's callbacks (headers, body bytes, upload reads) only record what happened; the
 /// transfer acts on it in `processNews()`, which `CurlMulti` calls outside every libcurl callback:
-/// that is where the response deferred fires and the body protocol is called.
+/// that is where the response deferred fires and the body protocol is called. Where the transfer
+/// stands (the response, libcurl's run, the request body) is `CurlTransferStateMachine`'s; the
+/// body's way to its protocol is `BodyDeliveryStateMachine`'s. This class carries out what they
+/// say.
 final class CurlTransfer: ResponseBody {
-    /// Where the body stands.
-    private enum BodyState {
-        /// No `deliverBody` yet: at most one chunk is held, then the transfer is paused.
-        case waiting
-        /// Delivering to the protocol.
-        case delivering(Protocol)
-        /// `connectionLost` has been called (or the body was abandoned).
-        case finished
-    }
-
     let multi: CurlMulti
     let easy: UnsafeMutableRawPointer
     let request: Request
     let uri: URI
     private let options: TransferOptions
-    private var responseDeferred: Deferred<Response>?
+    /// The response, libcurl's run and the request body (`machine.upload`): what happened, and
+    /// what to do next.
+    private var machine: CurlTransferStateMachine
     private weak var response: Response?
     private var headerList: UnsafeMutablePointer<curl_slist>?
     /// The addresses of the URI's host, found by the reactor's resolver (set before `begin()`):
@@ -35,36 +30,16 @@ final class CurlTransfer: ResponseBody {
     private var timeoutCall: DelayedCall?
     var hasQueuedNews = false
 
-    // Headers as they arrive (a new status line starts over: 1xx and auth rounds).
-    private var head = ResponseHead()
-    private var headersComplete = false
-    private var headersDispatched = false
-    /// Header bytes received so far (every status line and field, line ends included).
-    private var headerBytes = 0
-    private var headersTooLarge = false
-
-    // Body.
-    private var bodyState = BodyState.waiting
-    private var held = HeldChunks()
-    private var receivedBytes = 0
-    private var pausedByUs = false
-    private var pausedByProtocol = false
-    private var bodyTooLarge = false
+    /// The body's way to its protocol. libcurl pauses itself when its write callback refuses a
+    /// chunk: before `deliverBody` after one chunk is held, and while the protocol is paused or a
+    /// megabyte is held.
+    private var body = BodyDeliveryStateMachine(bufferLimit: CurlTransfer.bufferLimit, sourceControl: .bySourceItself)
     /// Body bytes held before the transfer is paused (libcurl reads many buffers in one go).
     static let bufferLimit = 1024 * 1024
 
-    // Upload.
-    private var uploadChunks: [[UInt8]] = []
-    private var uploadOffset = 0
-    private var uploadDone = false
-    private var uploadPaused = false
-    private var uploadFailure: Failure?
+    /// What the request body's producer writes to (kept while the transfer lives).
     private var uploadConsumer: UploadConsumer?
 
-    // The end.
-    private var result: CURLcode?
-    private var failure: Failure?
-    private var detached = false
     /// What the transfer reads from its easy handle after libcurl is done with it, recorded just
     /// before the handle goes back to the multi handle (which resets it for another transfer, or
     /// frees it): nil while the handle is still this transfer's.
@@ -86,7 +61,9 @@ final class CurlTransfer: ResponseBody {
         self.request = request
         self.uri = uri
         self.options = options
-        self.responseDeferred = deferred
+        self.machine = CurlTransferStateMachine(
+            deferred: deferred, isHeadRequest: request.method == "HEAD", hasUpload: request.bodyProducer != nil,
+            maxHeaderBytes: options.maxHeaderBytes, maxBodyBytes: options.maxBodyBytes)
     }
 
     deinit {
@@ -209,93 +186,59 @@ final class CurlTransfer: ResponseBody {
         uploadConsumer = consumer
         _ = producer.startProducing(consumer).addCallbacks({ [weak self] (_: Void) -> Void in
             guard let self else { return }
-            uploadDone = true
-            resumeUpload()
+            if machine.upload.producerFinished() { wakeUpload() }
         }, { [weak self] (failure: Failure) -> Void in
             guard let self else { return }
-            uploadFailure = failure
-            uploadDone = true
-            resumeUpload()
+            if machine.upload.producerFailed(failure) { wakeUpload() }
         })
     }
 
     // MARK: - libcurl callbacks (record only; no user code)
 
     private func headerLine(_ bytes: UnsafeRawBufferPointer) -> Int {
-        headerBytes += bytes.count
-        if headerBytes > options.maxHeaderBytes && !headersComplete {
-            // Returning less than was given makes libcurl abort the transfer (CURLE_WRITE_ERROR).
-            headersTooLarge = true
-            return 0
-        }
-        switch head.take(bytes) {
-        case .statusLine:
-            headersComplete = false
-        case .end:
-            let code = head.code
-            if code >= 200 || code == 101 || code == 0 {
-                headersComplete = true
-                multi.noteNews(self)
-            }
-        case .field, .ignored:
+        switch machine.headerLine(bytes) {
+        case .taken:
             break
+        case .headComplete:
+            multi.noteNews(self)
+        case .refused:
+            // Returning less than was given makes libcurl abort the transfer (CURLE_WRITE_ERROR).
+            return 0
         }
         return bytes.count
     }
 
     private func bodyBytes(_ bytes: UnsafeRawBufferPointer) -> Int {
-        if case .finished = bodyState { return 0 }
-        let mayAccept: Bool
-        switch bodyState {
-        case .waiting: mayAccept = held.byteCount == 0
-        case .delivering: mayAccept = !pausedByProtocol && held.byteCount < CurlTransfer.bufferLimit
-        case .finished: mayAccept = false
-        }
-        guard mayAccept else {
+        if case .finished = body.state { return 0 }
+        guard body.mayHold else {
             // libcurl hands this same chunk over again after the unpause: it is not kept now.
-            pausedByUs = true
+            body.sourceRefused()
             return Int(ccurl_writefunc_pause())
         }
-        if let limit = options.maxBodyBytes, receivedBytes + bytes.count > limit {
-            bodyTooLarge = true
-            return 0
-        }
-        receivedBytes += bytes.count
-        held.gather(bytes) { multi.takeSpareChunk(capacity: $0) }
+        guard machine.bodyArrived(bytes.count) else { return 0 }
+        body.hold(gathering: bytes) { multi.takeSpareChunk(capacity: $0) }
         multi.noteNews(self)
         return bytes.count
     }
 
     private func uploadBytes(_ buffer: UnsafeMutableRawBufferPointer) -> Int {
-        if uploadFailure != nil { return Int(ccurl_readfunc_abort()) }
-        var written = 0
-        while written < buffer.count, !uploadChunks.isEmpty {
-            let chunk = uploadChunks[0]
-            let count = min(buffer.count - written, chunk.count - uploadOffset)
-            chunk.withUnsafeBytes { source in
-                buffer.baseAddress!.advanced(by: written).copyMemory(
-                    from: source.baseAddress!.advanced(by: uploadOffset), byteCount: count)
-            }
-            written += count
-            uploadOffset += count
-            if uploadOffset == chunk.count {
-                uploadChunks.removeFirst()
-                uploadOffset = 0
-            }
+        switch machine.upload.read(into: buffer) {
+        case .wrote(let count, let drained):
+            if drained { multi.noteNews(self) }  // to resume a paused producer
+            return count
+        case .endOfBody:
+            return 0
+        case .pause:
+            return Int(ccurl_readfunc_pause())
+        case .abort:
+            return Int(ccurl_readfunc_abort())
         }
-        if written > 0 {
-            if uploadChunks.isEmpty { multi.noteNews(self) }  // to resume a paused producer
-            return written
-        }
-        if uploadDone { return 0 }
-        uploadPaused = true
-        return Int(ccurl_readfunc_pause())
     }
 
     /// The multi handle found the transfer finished (inside `action`, after libcurl returned), and
     /// is about to take its easy handle back.
     func finished(with code: CURLcode) {
-        result = code
+        machine.libcurlFinished(code)
         recordHandle()
         timeoutCall?.cancel()
         timeoutCall = nil
@@ -305,150 +248,112 @@ final class CurlTransfer: ResponseBody {
     /// The multi handle is shutting down: forget everything without calling anyone. A body asked
     /// for later ends at once with `CancelledError` (as an HTTP/1.1 exchange's does).
     func detach() {
-        detached = true
-        if failure == nil && result == nil { failure = Failure(CancelledError()) }
+        let reason = machine.detach()
         keepAlive = nil
         timeoutCall?.cancel()
         timeoutCall = nil
-        responseDeferred = nil
-        bodyState = .finished
+        body.abandon(reason)
     }
 
     // MARK: - Acting on news (outside libcurl callbacks)
 
     func processNews() {
-        guard !detached else { return }
-        if headersComplete && !headersDispatched {
-            headersDispatched = true
-            fireResponse()
+        guard !machine.isDetached else { return }
+        if let (deferred, head) = machine.headToHandOver() {
+            let response = head.makeResponse(request: request, body: self)
+            self.response = response
+            deferred.callback(response)
         }
-        if case .delivering(let protocolHandler) = bodyState {
-            deliverChunks(to: protocolHandler)
-        }
-        if uploadPaused && (!uploadChunks.isEmpty || uploadDone) {
-            uploadPaused = false
+        deliverChunks()
+        if machine.upload.readToResume() {
             multi.unpause(self)
         }
-        if uploadChunks.isEmpty, let producer = request.bodyProducer, !uploadDone, uploadConsumer?.producerPaused == true {
-            uploadConsumer?.producerPaused = false
-            producer.resumeProducing()
+        if machine.upload.producerToResume() {
+            request.bodyProducer?.resumeProducing()
         }
-        if let result, failure == nil {
-            failure = endReason(result)
-        }
-        if let failure {
-            finish(failure)
-        } else if pausedByUs, case .delivering = bodyState, !pausedByProtocol, held.byteCount == 0 {
-            pausedByUs = false
-            multi.unpause(self)
-        }
-    }
-
-    private func fireResponse() {
-        guard let deferred = responseDeferred else { return }
-        responseDeferred = nil
-        let response = head.makeResponse(request: request, body: self)
-        self.response = response
-        deferred.callback(response)
-    }
-
-    private func deliverChunks(to protocolHandler: Protocol) {
-        while !pausedByProtocol, var chunk = held.popFirst() {
-            protocolHandler.dataReceived(chunk)
-            multi.keepSpareChunk(&chunk)
-            if case .finished = bodyState { return }
+        switch machine.completion() {
+        case .running:
+            if body.hasProtocol, case .resumeSource = body.sourceAction() {
+                multi.unpause(self)
+            }
+        case .finished(let ending):
+            end(reason(for: ending))
+        case .ended:
+            // The body's machine may still hold bytes for a protocol that was paused.
+            deliverChunks()
         }
     }
 
-    /// Why the transfer ended, for the response deferred (before headers) or the body protocol.
-    private func endReason(_ code: CURLcode) -> Failure {
-        if bodyTooLarge, let limit = options.maxBodyBytes { return Failure(BodyTooLarge(limit: limit)) }
-        if headersTooLarge { return Failure(HeadersTooLarge(limit: options.maxHeaderBytes)) }
-        if code == CURLE_OK {
-            if let uploadFailure { return Failure(RequestTransmissionFailed(reasons: [uploadFailure])) }
-            return bodyIsCloseDelimited ? Failure(PotentialDataLoss()) : ResponseBody.responseDone
+    /// Hands the held chunks to the protocol while it takes them, and, once the body has ended
+    /// and nothing is held, tells it how.
+    private func deliverChunks() {
+        while let delivery = body.nextDelivery() {
+            switch delivery {
+            case .deliver(let protocolHandler, var chunk):
+                protocolHandler.dataReceived(chunk)
+                multi.keepSpareChunk(&chunk)
+            case .connectionLost(let protocolHandler, let reason):
+                protocolHandler.connectionLost(ResponseBody.bodyEnding(reason, response: response))
+                protocolHandler.transport = nil
+                keepAlive = nil
+                return
+            }
         }
-        if let uploadFailure, code == CURLE_ABORTED_BY_CALLBACK {
-            return Failure(RequestTransmissionFailed(reasons: [uploadFailure]))
+    }
+
+    /// The failure a finished transfer ends with: the machine's, or libcurl's error mapped with
+    /// what the easy handle recorded.
+    private func reason(for ending: CurlTransferStateMachine.Ending) -> Failure {
+        switch ending {
+        case .reason(let reason):
+            return reason
+        case .curlError(let code, let receivedHead):
+            let record = handleRecord ?? readHandle()
+            return Failure(CurlErrors.error(for: code, osErrno: record.osErrno, connectSeconds: record.connectSeconds,
+                                            uri: uri, receivedHeaders: receivedHead,
+                                            maxHeaderBytes: options.maxHeaderBytes, detail: record.errorDetail,
+                                            proxy: options.proxy, connectCode: record.connectCode))
         }
-        let record = handleRecord ?? readHandle()
-        return Failure(CurlErrors.error(for: code, osErrno: record.osErrno, connectSeconds: record.connectSeconds,
-                                        uri: uri, receivedHeaders: headersDispatched,
-                                        maxHeaderBytes: options.maxHeaderBytes, detail: record.errorDetail,
-                                        proxy: options.proxy, connectCode: record.connectCode))
     }
 
-    private var bodyIsCloseDelimited: Bool {
-        let code = head.code
-        guard head.major < 2, request.method != "HEAD", code != 204, code != 304, code >= 200 else { return false }
-        return !head.hasContentLength && !head.hasTransferEncoding
-    }
-
-    /// How the response deferred fails before the head was handed over, by Twisted's rule:
-    /// `ResponseFailed` once any byte of the response arrived (a header line reached us, or libcurl
-    /// refused the status line or the header size), `ResponseNeverReceived` (or the connection
-    /// error itself) when none did; timeouts and cancellations stay themselves.
-    private func failureBeforeHead(_ reason: Failure) -> Failure {
-        let never = ResponseBody.neverReceived(reason)
-        guard never.value is ResponseNeverReceived,
-              headerBytes > 0 || reason.check(ParseError.self, HeadersTooLarge.self) != nil
-        else { return never }
-        return Failure(ResponseFailed(reasons: [reason]))
-    }
-
-    /// Ends the exchange with `reason`: the response deferred fails, or the body protocol is told.
-    private func finish(_ reason: Failure) {
+    /// Ends the exchange with `reason` (unless it already ended): libcurl and the request body's
+    /// producer are stopped if still running, then the response deferred fails, or the body
+    /// protocol is told (once the chunks held are delivered).
+    private func end(_ reason: Failure) {
+        guard let action = machine.end(reason) else { return }
         timeoutCall?.cancel()
         timeoutCall = nil
-        if result == nil {
-            result = CURLE_ABORTED_BY_CALLBACK
-            multi.stop(self)
-        }
-        if let producer = request.bodyProducer, !uploadDone {
-            uploadDone = true
-            producer.stopProducing()
-        }
-        if let deferred = responseDeferred {
-            responseDeferred = nil
-            deferred.errback(headersDispatched ? reason : failureBeforeHead(reason))
-            bodyState = .finished
-            return
-        }
-        switch bodyState {
-        case .waiting:
-            // Told when the body is asked for (deliverBody), or never if the response is dropped.
-            break
-        case .delivering(let protocolHandler):
-            deliverChunks(to: protocolHandler)
-            guard held.isEmpty else { return }
-            bodyState = .finished
-            protocolHandler.connectionLost(ResponseBody.bodyEnding(reason, response: response))
-            protocolHandler.transport = nil
-            keepAlive = nil
-        case .finished:
-            break
+        if action.stopTransfer { multi.stop(self) }
+        if action.stopProducer { request.bodyProducer?.stopProducing() }
+        switch action.outcome {
+        case .failResponse(let deferred, let failure):
+            deferred.errback(failure)
+            body.abandon(reason)
+        case .endBody(let reason):
+            // Before deliverBody the reason waits for the protocol (or for nobody, if the response
+            // is dropped); after it, the protocol hears it once the chunks held are delivered.
+            body.ended(reason)
+            deliverChunks()
         }
     }
 
-    /// Fails the exchange now (timeout, cancellation, an abandoned body).
+    /// Fails the exchange now (timeout, cancellation, an abandoned body); the bytes held for the
+    /// body are dropped. Nothing happens once it has ended or was detached.
     func fail(_ reason: Failure) {
-        guard !detached, failure == nil else { return }
-        failure = reason
-        held.removeAll()
-        finish(reason)
+        guard !machine.hasEnded else { return }
+        body.ended(reason, discardingHeld: true)
+        end(reason)
     }
 
     // MARK: - The body side (ResponseBody)
 
     override func start(_ protocolHandler: Protocol) {
-        if case .finished = bodyState, failure != nil || result != nil {
+        if let reason = body.attach(protocolHandler) {
             // The exchange already ended (a timeout or failure before deliverBody).
-            let reason = failure ?? endReason(result!)
             protocolHandler.makeConnection(makeBodyTransport())
             protocolHandler.connectionLost(ResponseBody.bodyEnding(reason, response: response))
             return
         }
-        bodyState = .delivering(protocolHandler)
         keepAlive = self
         protocolHandler.makeConnection(makeBodyTransport())
         multi.noteNews(self)
@@ -456,19 +361,22 @@ final class CurlTransfer: ResponseBody {
     }
 
     override func responseReleased() {
-        if case .waiting = bodyState, !wasDelivered {
-            bodyState = .finished
-            if result == nil { fail(Failure(CancelledError())) }
+        switch body.state {
+        case .waiting, .waitingEnded: break
+        case .delivering, .draining, .finished: return
         }
+        guard !wasDelivered else { return }
+        body.abandon(Failure(CancelledError()))
+        if machine.isRunning { fail(Failure(CancelledError())) }
     }
 
     private func makeBodyTransport() -> BodyTransport {
         let record = handleRecord ?? readHandle()
         return BodyTransport(
-            pause: { [weak self] in self?.pausedByProtocol = true },
+            pause: { [weak self] in self?.body.pause() },
             resume: { [weak self] in
-                guard let self, pausedByProtocol else { return }
-                pausedByProtocol = false
+                guard let self, body.isPaused else { return }
+                body.resume()
                 multi.noteNews(self)
                 multi.deliverNews()
             },
@@ -483,20 +391,18 @@ final class CurlTransfer: ResponseBody {
 
     // MARK: - Upload side
 
+    /// The producer wrote `bytes`: queued for libcurl's read callback, which is woken if it
+    /// paused; the producer is paused when too much is queued.
     fileprivate func receiveUpload(_ bytes: [UInt8]) {
-        guard !bytes.isEmpty, !uploadDone else { return }
-        uploadChunks.append(bytes)
-        resumeUpload()
+        if machine.upload.written(bytes) { wakeUpload() }
+        if machine.upload.producerToPause() { request.bodyProducer?.pauseProducing() }
     }
 
-    private func resumeUpload() {
-        if uploadPaused {
-            multi.noteNews(self)
-            multi.deliverNews()
-        }
+    /// Wakes libcurl's paused reading of the upload: the news (`processNews`) resumes it.
+    private func wakeUpload() {
+        multi.noteNews(self)
+        multi.deliverNews()
     }
-
-    fileprivate var uploadBuffered: Int { uploadChunks.reduce(0) { $0 + $1.count } - uploadOffset }
 
     // MARK: - The easy handle's record
 
@@ -553,22 +459,17 @@ final class CurlTransfer: ResponseBody {
     }
 }
 
-/// The consumer a request's body producer writes to; pauses the producer when enough is queued.
+/// The consumer a request's body producer writes to; the transfer queues the bytes and pauses the
+/// producer when enough are queued.
 private final class UploadConsumer: BodyConsumer {
     weak var transfer: CurlTransfer?
-    var producerPaused = false
 
     init(_ transfer: CurlTransfer) {
         self.transfer = transfer
     }
 
     func write(_ bytes: [UInt8]) {
-        guard let transfer else { return }
-        transfer.receiveUpload(bytes)
-        if transfer.uploadBuffered > 256 * 1024, !producerPaused, let producer = transfer.request.bodyProducer {
-            producerPaused = true
-            producer.pauseProducing()
-        }
+        transfer?.receiveUpload(bytes)
     }
 }
 

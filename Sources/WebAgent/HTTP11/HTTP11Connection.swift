@@ -7,6 +7,10 @@ import Reactor
 /// The response is parsed as it arrives. When it is complete the connection is released to the
 /// pool *before* the exchange hears of it, so a request made from the body's `connectionLost`
 /// (as the tutorial's chain does) can reuse it at once.
+///
+/// Its decisions (reuse, how the exchange fails, when a request goes again) are
+/// `HTTP11ClientStateMachine`'s; this class carries them out on the transport, the pool and the
+/// exchange.
 final class HTTP11Connection: Protocol, ResponseParserDelegate {
     /// Weak: a pool that nobody uses any more closes its idle connections as it goes.
     private weak var pool: HTTP11Connections?
@@ -18,16 +22,12 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
     /// The connection attempt, until it ends.
     var connecting: Deferred<HTTP11Connection>?
     private var parser = ResponseParser(isHeadRequest: false, maxHeaderBytes: 1)
+    private var machine = HTTP11ClientStateMachine()
     /// When it became idle (reactor seconds).
     var idleSince = 0.0
     /// Responses completed on it: a connection that has served one is "reused" for the next.
-    private(set) var servedResponses = 0
-    private(set) var isClosed = false
-    // What the parser reported during the current `dataReceived`, acted on after it returns.
-    private var responseComplete = false
-    private var completeAndReusable = false
-    /// The last response was complete before its request body was sent whole.
-    private var responseBeforeUpload = false
+    var servedResponses: Int { machine.servedResponses }
+    var isClosed: Bool { machine.isClosed }
     /// The bytes being parsed, during `dataReceived`.
     private var input: [UInt8] = []
 
@@ -41,6 +41,10 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
         self.exchange = exchange
         parser = ResponseParser(isHeadRequest: exchange.request.method == "HEAD",
                                 maxHeaderBytes: exchange.options.maxHeaderBytes)
+        machine.requestSent(HTTP11ClientStateMachine.RequestFacts(
+            mayKeepAlive: exchange.pool.persistent && !exchange.request.headers.hasConnectionClose,
+            mayRetry: !exchange.retried && exchange.pool.shouldRetry(exchange.request),
+            bodySent: exchange.request.bodyProducer == nil))
         exchange.attach(self)
     }
 
@@ -48,9 +52,15 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
         transport?.write(head)
     }
 
+    /// The request's body has been written whole.
+    func requestBodySent() {
+        machine.requestBodySent()
+    }
+
     /// Drops the exchange and closes at once (the peer sees a reset); not reused.
     func abort() {
         exchange = nil
+        machine.abort()
         transport?.abortConnection()
     }
 
@@ -58,17 +68,16 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
     /// before its request body was sent whole, whose rest the server may never read.
     func close() {
         exchange = nil
-        if responseBeforeUpload {
-            transport?.abortConnection()
-        } else {
-            transport?.loseConnection()
+        switch machine.close() {
+        case .loseConnection: transport?.loseConnection()
+        case .abortConnection: transport?.abortConnection()
         }
     }
 
     // MARK: - Protocol
 
     override func dataReceived(_ bytes: [UInt8]) {
-        guard let exchange else {
+        guard machine.dataArrived() == .parse, let exchange else {
             // Nothing was asked: an idle connection the server writes to is not trusted again, and
             // leaves the pool now rather than when the close is reported.
             pool?.closed(self)
@@ -81,78 +90,55 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
             try bytes.withUnsafeBytes { try parser.parse($0, self) }
         } catch {
             self.exchange = nil
+            let reason = machine.isCarrying ? machine.parseFailed(error) : nil
+            machine.abort()
             transport?.abortConnection()
-            exchange.connectionFinished(beforeHead(Failure(error)))
+            if let reason { exchange.connectionFinished(reason) }
             return
         }
-        if responseComplete {
-            responseComplete = false
-            self.exchange = nil
-            servedResponses += 1
-            responseBeforeUpload = !exchange.uploadIsDone
-            // The exchange may have paused reading to hold its body (no deliverBody yet, or a paused
-            // body protocol); the connection it gives back reads again, to see the server close it
-            // while idle and the responses to later requests.
-            transport?.resumeProducing()
-            if let pool {
-                pool.release(self, reusable: completeAndReusable && exchange.allowsReuse)
-            } else {
-                close()
-            }
-            exchange.connectionFinished(ResponseBody.responseDone)
+        guard case .responseComplete = machine.state else { return }
+        self.exchange = nil
+        let reusable = machine.release()
+        // The exchange may have paused reading to hold its body (no deliverBody yet, or a paused
+        // body protocol); the connection it gives back reads again, to see the server close it
+        // while idle and the responses to later requests.
+        transport?.resumeProducing()
+        if let pool {
+            pool.release(self, reusable: reusable)
+        } else {
+            close()
         }
+        exchange.connectionFinished(ResponseBody.responseDone)
     }
 
     override func connectionLost(_ reason: Failure) {
-        isClosed = true
         let exchange = self.exchange
         self.exchange = nil
+        let action = machine.connectionLost(reason)
         guard let exchange else {
             pool?.closed(self)
             return
         }
-        if !parser.isCloseDelimited && !parser.receivedAny && servedResponses > 0 && !exchange.retried
-            && exchange.pool.shouldRetry(exchange.request) {
+        switch action {
+        case .forget:
+            pool?.closed(self)
+        case .retry:
             // A kept-alive connection the server had closed: once, on a fresh connection, ahead of
             // the requests that were waiting, when the pool's policy allows it for this request.
             exchange.retried = true
             exchange.detachForRetry()
             exchange.pool.closed(self, retrying: exchange)
-            return
+        case .failExchange(let failure):
+            pool?.closed(self)
+            exchange.connectionFinished(failure)
         }
-        pool?.closed(self)
-        if parser.isCloseDelimited {
-            exchange.connectionFinished(Failure(PotentialDataLoss()))
-        } else {
-            exchange.connectionFinished(beforeHead(HTTP11Connection.lost(reason, before: !parser.receivedAny)))
-        }
-    }
-
-    /// How the exchange's failure reads while its head is incomplete: as Twisted's parser has it,
-    /// `ResponseFailed` once any byte of the response has arrived (a bad status line, a header block
-    /// cut short or over its limit), and the bare reason (which the exchange reports inside
-    /// `ResponseNeverReceived`) when none has. After the head, the body's end says what happened.
-    private func beforeHead(_ reason: Failure) -> Failure {
-        guard parser.receivedAny, !parser.headReceived else { return reason }
-        return Failure(ResponseFailed(reasons: [reason]))
-    }
-
-    /// The connection's end as the exchange reports it: always a `ConnectionLost`, saying what
-    /// was missing when the server closed cleanly, and keeping the system's reason otherwise.
-    private static func lost(_ reason: Failure, before beforeAnyResponse: Bool) -> Failure {
-        if reason.value is ConnectionLost { return reason }
-        if reason.check(ConnectionDone.self) != nil {
-            return Failure(ConnectionLost(beforeAnyResponse
-                ? "the server closed the connection without sending a response"
-                : "the connection closed before the response was complete"))
-        }
-        return Failure(ConnectionLost(reason.getErrorMessage()))
     }
 
     // MARK: - ResponseParserDelegate
 
     func parserReceivedHead(_ head: ResponseHead, framing: BodyFraming) -> Bool {
         guard let exchange else { return false }
+        machine.headReceived(framing: framing)
         return exchange.receivedHead(head, complete: framing == .none) && self.exchange === exchange
     }
 
@@ -164,7 +150,7 @@ final class HTTP11Connection: Protocol, ResponseParserDelegate {
     }
 
     func parserFinishedResponse(reusable: Bool) {
-        responseComplete = true
-        completeAndReusable = reusable
+        guard machine.isCarrying else { return }
+        machine.responseComplete(reusable: reusable)
     }
 }

@@ -9,10 +9,23 @@ import Reactor
 /// stops reading, so nothing piles up. A timeout, `cancel()`, `stopProducing()` or a dropped
 /// response aborts the connection (it is not reused).
 final class HTTP11Exchange: ResponseBody {
-    private enum BodyState {
-        case waiting
-        case delivering(Protocol)
-        case finished
+    /// Where the exchange stands; the connection's side is `HTTP11ClientStateMachine`, the body's
+    /// `BodyDeliveryStateMachine`.
+    private enum Phase {
+        /// No connection yet: queued in the pool, or one is being made for it. The response
+        /// deferred is pending.
+        case waitingForConnection(Deferred<Response>)
+        /// The request was sent on the connection; the head has not arrived (the deferred is
+        /// pending).
+        case awaitingHead(HTTP11Connection, Deferred<Response>)
+        /// The head was handed over (the deferred fired); the body arrives on the connection.
+        /// `hasNoBody`: the response has none (HEAD, 204, 304, a zero length), so dropping it
+        /// aborts nothing.
+        case receivingBody(HTTP11Connection, hasNoBody: Bool)
+        /// The connection finished with it (the response complete, or the connection failed), or
+        /// it failed (a timeout, a cancellation, a body over its limit, a stopped body, the pool
+        /// shut down). The body protocol hears how through the body's machine.
+        case ended
     }
 
     let request: Request
@@ -23,22 +36,16 @@ final class HTTP11Exchange: ResponseBody {
     /// Set once the exchange has been retried on a fresh connection after a reused one died.
     var retried = false
 
-    private var responseDeferred: Deferred<Response>?
+    private var phase: Phase
     private weak var response: Response?
     private var timeoutCall: DelayedCall?
-    private(set) var connection: HTTP11Connection?
     /// The connection's transport, kept for its addresses.
     private var transport: (any Transport)?
 
-    private var bodyState = BodyState.waiting
-    private var held = HeldChunks()
+    /// The body's way to its protocol: held bytes, pause, the end; its source is the connection's
+    /// reading.
+    private var body = BodyDeliveryStateMachine(bufferLimit: HTTP11Exchange.bufferLimit)
     private var receivedBytes = 0
-    private var pausedByProtocol = false
-    private var readingPaused = false
-    /// The response has no body (HEAD, 204, 304, a zero length): dropping it aborts nothing.
-    private var hasNoBody = false
-    /// How the exchange ended, once it has; told to the body protocol when it is given.
-    private var ending: Failure?
     private var keepAlive: HTTP11Exchange?
 
     private var upload: RequestUpload?
@@ -51,7 +58,7 @@ final class HTTP11Exchange: ResponseBody {
         self.uri = uri
         self.options = options
         self.pool = pool
-        self.responseDeferred = deferred
+        self.phase = .waitingForConnection(deferred)
     }
 
     /// The server (and proxy) whose connections it may use.
@@ -61,7 +68,18 @@ final class HTTP11Exchange: ResponseBody {
     }
 
     /// Whether a new connection may be made for it (it has not ended and has no connection).
-    var isWaiting: Bool { ending == nil && connection == nil }
+    var isWaiting: Bool {
+        if case .waitingForConnection = phase { return true }
+        return false
+    }
+
+    /// The connection it is sent on, while it has one.
+    private var connection: HTTP11Connection? {
+        switch phase {
+        case .awaitingHead(let connection, _), .receivingBody(let connection, _): return connection
+        case .waitingForConnection, .ended: return nil
+        }
+    }
 
     // MARK: - Starting
 
@@ -76,7 +94,10 @@ final class HTTP11Exchange: ResponseBody {
 
     /// The pool hands over a connection: send the request on it.
     func attach(_ connection: HTTP11Connection) {
-        self.connection = connection
+        guard case .waitingForConnection(let deferred) = phase else {
+            preconditionFailure("Invalid state: a connection given to an exchange in \(phase)")
+        }
+        phase = .awaitingHead(connection, deferred)
         transport = connection.transport
         connection.send(head: requestHead())
         if let producer = request.bodyProducer {
@@ -85,14 +106,6 @@ final class HTTP11Exchange: ResponseBody {
             upload.start(on: connection)
         }
     }
-
-    /// Whether the connection may carry another request once the response is complete.
-    var allowsReuse: Bool {
-        pool.persistent && !request.headers.hasConnectionClose && uploadIsDone
-    }
-
-    /// Whether the request body (if any) has been written whole.
-    var uploadIsDone: Bool { upload?.isDone ?? true }
 
     /// The request line and header block, as bytes.
     private func requestHead() -> [UInt8] {
@@ -145,29 +158,33 @@ final class HTTP11Exchange: ResponseBody {
     /// The response head arrived (`complete`: it has no body). Returns whether the exchange goes
     /// on (the user's callbacks may have cancelled it).
     func receivedHead(_ head: ResponseHead, complete: Bool) -> Bool {
-        guard let deferred = responseDeferred else { return false }
-        responseDeferred = nil
-        hasNoBody = complete
+        guard case .awaitingHead(let connection, let deferred) = phase else { return false }
+        phase = .receivingBody(connection, hasNoBody: complete)
         let response = head.makeResponse(request: request, body: self)
         self.response = response
         deferred.callback(response)
-        return connection != nil
+        return isReceivingBody
+    }
+
+    private var isReceivingBody: Bool {
+        if case .receivingBody = phase { return true }
+        return false
     }
 
     /// Body bytes arrived (`whole`: the same bytes as an array, when the connection has one).
     /// Returns whether the exchange goes on.
     func receivedBody(_ bytes: UnsafeRawBufferPointer, whole: [UInt8]? = nil) -> Bool {
-        guard ending == nil else { return false }
+        guard isReceivingBody else { return false }
         if let limit = options.maxBodyBytes, receivedBytes + bytes.count > limit {
             fail(Failure(BodyTooLarge(limit: limit)))
             return false
         }
         receivedBytes += bytes.count
-        if case .delivering(let protocolHandler) = bodyState, !pausedByProtocol, held.byteCount == 0 {
-            protocolHandler.dataReceived(whole ?? Array(bytes))
-            return ending == nil
+        let chunk = whole ?? Array(bytes)
+        if let protocolHandler = body.received(chunk) {
+            protocolHandler.dataReceived(chunk)
+            return isReceivingBody
         }
-        held.append(whole ?? Array(bytes))
         updateReading()
         return true
     }
@@ -175,110 +192,109 @@ final class HTTP11Exchange: ResponseBody {
     /// The connection is done with this exchange: the response ended (`reason` is `ResponseDone`
     /// or `PotentialDataLoss`) or the connection failed. The connection has already been released.
     func connectionFinished(_ reason: Failure) {
-        connection = nil
-        guard ending == nil else { return }
+        let previous = phase
+        if case .ended = previous { return }
+        phase = .ended
         if let upload, !upload.isDone {
             upload.stop()
         }
-        end(reason)
+        end(reason, after: previous)
     }
 
     // MARK: - Ending
 
     /// Fails the exchange now (timeout, cancellation, a dropped response, a body over its limit).
     func fail(_ reason: Failure) {
-        guard ending == nil else { return }
+        let previous = phase
+        if case .ended = previous { return }
+        phase = .ended
         upload?.stop()
-        if let connection {
-            self.connection = nil
+        switch previous {
+        case .awaitingHead(let connection, _), .receivingBody(let connection, _):
             connection.abort()
-        } else {
+        case .waitingForConnection:
             pool.forget(self)
+        case .ended:
+            break
         }
-        held.removeAll()
-        end(reason)
+        end(reason, after: previous, discardingHeld: true)
     }
 
-    private func end(_ reason: Failure) {
-        ending = reason
+    /// Tells how the exchange ended (it was in `previous`): the response deferred fails, or the
+    /// body's machine hears the end.
+    private func end(_ reason: Failure, after previous: Phase, discardingHeld: Bool = false) {
         timeoutCall?.cancel()
         timeoutCall = nil
-        if let deferred = responseDeferred {
-            responseDeferred = nil
-            bodyState = .finished
+        switch previous {
+        case .waitingForConnection(let deferred), .awaitingHead(_, let deferred):
+            body.abandon(reason)
             deferred.errback(ResponseBody.neverReceived(reason))
-            return
-        }
-        if case .delivering(let protocolHandler) = bodyState {
-            finishDelivery(protocolHandler)
+        case .receivingBody:
+            body.ended(reason, discardingHeld: discardingHeld)
+            deliver()
+        case .ended:
+            break
         }
     }
 
-    /// Hands over what is buffered, then, once all is delivered and the exchange has ended, tells
-    /// the protocol how.
-    private func finishDelivery(_ protocolHandler: Protocol) {
-        while !pausedByProtocol, let chunk = held.popFirst() {
-            protocolHandler.dataReceived(chunk)
-            if case .finished = bodyState { return }
+    /// Carries out what the body's machine says: hands over what is held while the protocol takes
+    /// it, tells the protocol how the body ended once all is delivered, then pauses or resumes the
+    /// connection's reading.
+    private func deliver() {
+        while let delivery = body.nextDelivery() {
+            switch delivery {
+            case .deliver(let protocolHandler, let chunk):
+                protocolHandler.dataReceived(chunk)
+            case .connectionLost(let protocolHandler, let reason):
+                keepAlive = nil
+                protocolHandler.connectionLost(ResponseBody.bodyEnding(reason, response: response))
+                protocolHandler.transport = nil
+                return
+            }
         }
-        guard held.byteCount == 0, let ending else {
-            updateReading()
-            return
-        }
-        bodyState = .finished
-        keepAlive = nil
-        protocolHandler.connectionLost(ResponseBody.bodyEnding(ending, response: response))
-        protocolHandler.transport = nil
+        updateReading()
     }
 
     /// Pauses the connection's reading while bytes are held, resumes it when they are delivered.
     private func updateReading() {
         guard let connection else { return }
-        let shouldPause: Bool
-        switch bodyState {
-        case .waiting: shouldPause = held.byteCount > 0
-        case .delivering: shouldPause = pausedByProtocol || held.byteCount > HTTP11Exchange.bufferLimit
-        case .finished: shouldPause = false
-        }
-        if shouldPause != readingPaused {
-            readingPaused = shouldPause
-            if shouldPause { connection.transport?.pauseProducing() } else { connection.transport?.resumeProducing() }
+        switch body.sourceAction() {
+        case .none: break
+        case .pauseSource: connection.transport?.pauseProducing()
+        case .resumeSource: connection.transport?.resumeProducing()
         }
     }
 
     // MARK: - The body side (ResponseBody)
 
     override func start(_ protocolHandler: Protocol) {
-        if case .finished = bodyState {
+        if let reason = body.attach(protocolHandler) {
             protocolHandler.makeConnection(makeBodyTransport())
-            protocolHandler.connectionLost(ResponseBody.bodyEnding(ending ?? Failure(CancelledError()), response: response))
+            protocolHandler.connectionLost(ResponseBody.bodyEnding(reason, response: response))
             return
         }
-        bodyState = .delivering(protocolHandler)
         keepAlive = self
         protocolHandler.makeConnection(makeBodyTransport())
-        if case .delivering = bodyState { finishDelivery(protocolHandler) }
+        deliver()
     }
 
     override func responseReleased() {
-        if case .waiting = bodyState, !wasDelivered {
-            if ending == nil && !hasNoBody { fail(Failure(CancelledError())) }
-            bodyState = .finished
-            held.removeAll()
-        }
+        guard !body.hasProtocol, !wasDelivered else { return }
+        if case .receivingBody(_, hasNoBody: false) = phase { fail(Failure(CancelledError())) }
+        body.abandon(Failure(CancelledError()))
     }
 
     private func makeBodyTransport() -> BodyTransport {
         BodyTransport(
             pause: { [weak self] in
-                guard let self, !pausedByProtocol else { return }
-                pausedByProtocol = true
+                guard let self, body.hasProtocol, !body.isPaused else { return }
+                body.pause()
                 updateReading()
             },
             resume: { [weak self] in
-                guard let self, pausedByProtocol else { return }
-                pausedByProtocol = false
-                if case .delivering(let protocolHandler) = bodyState { finishDelivery(protocolHandler) }
+                guard let self, body.isPaused else { return }
+                body.resume()
+                deliver()
             },
             stop: { [weak self] in self?.fail(ResponseBody.stoppedByProtocol()) },
             peer: { [weak transport, uri] in transport?.getPeer() ?? Address(family: .ipv4, host: uri.host, port: uri.port) },
@@ -288,20 +304,20 @@ final class HTTP11Exchange: ResponseBody {
     /// The reused connection it was sent on had been closed by the server: it goes back to the
     /// pool for a fresh one.
     func detachForRetry() {
-        connection = nil
-        readingPaused = false
+        guard case .awaitingHead(_, let deferred) = phase else {
+            preconditionFailure("Invalid state: an exchange sent again in \(phase)")
+        }
+        phase = .waitingForConnection(deferred)
+        body.sourceReplaced()
     }
 
     /// The pool is shutting down: forget everything without calling anyone.
     func detach() {
-        ending = Failure(CancelledError())
+        phase = .ended
         timeoutCall?.cancel()
         timeoutCall = nil
-        responseDeferred = nil
-        connection = nil
-        bodyState = .finished
+        body.abandon(Failure(CancelledError()))
         keepAlive = nil
-        held.removeAll()
     }
 
     /// Cancels the request (the canceller of the response deferred).
@@ -338,6 +354,7 @@ private final class RequestUpload: BodyConsumer, PushProducer {
             isDone = true
             if chunked { self.connection?.transport?.write(Array("0\r\n\r\n".utf8)) }
             self.connection?.transport?.unregisterProducer()
+            self.connection?.requestBodySent()
         }, { [weak self] (failure: Failure) -> Void in
             guard let self, !isDone else { return }
             isDone = true
