@@ -40,7 +40,7 @@ final class TLSContext {
     /// Servers whose sessions are kept at most. Each session holds the server's certificate
     /// (about 5 KiB in all): `make bench-tls`'s 5,000-name run peaks at 31.4 MiB keeping 512,
     /// 30.0 keeping 256 (curl --http1.1: 30.6) and 29.7 keeping 128, whose 500-name run then makes
-    /// 2.4× the full handshakes (30 % more CPU); 256 costs that run 12 %. (curl keeps 5.)
+    /// 2.4× the full handshakes (30 % more CPU); 256 costs that run 12 %.
     static let maxSessions = 256
 
     /// A client context trusting `caFile` (replacing the system's store) or the system's.
