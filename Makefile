@@ -25,7 +25,7 @@ SWIFT ?= swift
 # tinyproxy: the proxy tests' proxy; openssl: the TLS tests' server and certificates, which are
 # skipped without it; python3: bench-smoke's harness; libc-ares-dev: name resolution on the
 # reactor). .ci/run's packages= line is the same list.
-APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl tinyproxy openssl python3 libc-ares-dev
+APT_PACKAGES := libcurl4-openssl-dev zlib1g-dev nginx-light curl tinyproxy openssl python3 libc-ares-dev libssl-dev
 
 .PHONY: test demo demo-chaining deps getpage bench bench-deferred bench-reactor bench-pages bench-stream bench-memory bench-hosts \
 	test-asan test-tsan soak bench-async fuzz docs docs-site bench-tls

@@ -25,7 +25,9 @@ let package = Package(
         // libcurl (https only) is loaded on first use, not linked: see Sources/CCurl/include/CCurl.h.
         .target(name: "CCurl"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "WebAgent", dependencies: ["Reactor", "Deferreds", "CCurl", "CZlib"]),
+        // OpenSSL (https over the agent's own HTTP/1.1 client) is linked: see Sources/COpenSSL/include/COpenSSL.h.
+        .target(name: "COpenSSL", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+        .target(name: "WebAgent", dependencies: ["Reactor", "Deferreds", "CCurl", "CZlib", "COpenSSL"]),
         .target(name: "WebServer", dependencies: ["Reactor", "Deferreds"]),
         .target(name: "URLList", dependencies: ["Reactor"]),
         .executableTarget(
@@ -80,7 +82,10 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Deferreds", "Reactor"], path: "Tests/TestSupport"),
         .testTarget(name: "DeferredsTests", dependencies: ["Deferreds", "TestSupport"]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "Deferreds", "TestSupport"]),
-        .testTarget(name: "WebAgentTests", dependencies: ["WebAgent", "WebServer", "Reactor", "Deferreds", "TestSupport"]),
+        .testTarget(
+            name: "WebAgentTests",
+            dependencies: ["WebAgent", "WebServer", "Reactor", "ReactorTesting", "Deferreds", "TestSupport"]
+        ),
         .testTarget(name: "WebServerTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "GetpageTests", dependencies: ["WebServer", "Reactor", "Deferreds", "TestSupport"]),
         .testTarget(name: "URLListTests", dependencies: ["URLList", "Reactor"]),
@@ -112,6 +117,9 @@ if Context.environment["SWIFT_DEFERREDS_FUZZ"] == "1" {
         .executableTarget(
             name: "fuzz-content-decoder", dependencies: ["FuzzSupport", "WebAgent", "Deferreds", "Reactor"],
             path: "Fuzz/Targets/ContentDecoder"),
+        .executableTarget(
+            name: "fuzz-tls", dependencies: ["FuzzSupport", "WebAgent", "ReactorTesting", "Deferreds", "Reactor"],
+            path: "Fuzz/Targets/TLS"),
         .executableTarget(
             name: "fuzz-http11-client",
             dependencies: ["FuzzSupport", "WebAgent", "Deferreds", "Reactor", "ReactorTesting"],

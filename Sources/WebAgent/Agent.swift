@@ -4,9 +4,13 @@ import Reactor
 /// Sends HTTP requests and fires with responses: Twisted's `Agent`.
 ///
 /// http URIs are sent by the agent's own HTTP/1.1 client over the reactor's TCP connections (as
-/// Twisted's `Agent` does); https URIs go through libcurl, which is loaded on the first such
-/// request (a `TransferError` when it cannot be). Both paths have the behaviour described here;
-/// as in Twisted, a `user:password@` in the URI is not sent.
+/// Twisted's `Agent` does), and so are https URIs, over TLS layered on those connections by
+/// OpenSSL (`TLSMemoryBIOProtocol`, Twisted's design): verified against `caFile` or the system's
+/// authorities, the certificate checked for the URI's host, sessions resumed per server; through
+/// a proxy (`ProxyAgent`), inside a CONNECT tunnel. libcurl (loaded on the first such request; a
+/// `TransferError` when it cannot be) carries https only when the pool opts in to HTTP/2
+/// (`HTTPConnectionPool.http2`). Every path has the behaviour described here; as in Twisted, a
+/// `user:password@` in the URI is not sent.
 ///
 /// `request` validates the method, URI (http and https only) and headers, then starts the
 /// transfer; the returned deferred fires with the `Response` as soon as its headers have arrived
@@ -45,8 +49,8 @@ public final class Agent: AgentProtocol {
     public let maxBodyBytes: Int?
     /// Fail the request with `HeadersTooLarge` (inside `ResponseFailed`) once the status
     /// lines and header fields received pass this many bytes (line ends included, 1xx responses
-    /// counted). Over https, libcurl also refuses any single header line over 100 KiB, whatever
-    /// this limit.
+    /// counted). Where libcurl carries https (HTTP/2, a proxy), it also refuses any single header
+    /// line over 100 KiB, whatever this limit.
     public let maxHeaderBytes: Int
 
     /// The default `maxHeaderBytes`: 64 KiB.
@@ -93,7 +97,7 @@ public final class Agent: AgentProtocol {
         let request = Request(method: method, absoluteURI: uri, headers: headers, bodyProducer: bodyProducer)
         let options = TransferOptions(connectTimeout: connectTimeout, timeout: timeout, caFile: caFile,
                                       maxBodyBytes: maxBodyBytes, maxHeaderBytes: maxHeaderBytes, proxy: proxy)
-        if parsed.scheme == "http" {
+        if parsed.scheme == "http" || !pool.http2 {
             var exchange: HTTP11Exchange?
             let deferred = Deferred<Response> { _ in exchange?.cancel() }
             let made = HTTP11Exchange(request: request, uri: parsed, options: options, pool: pool.plain,
@@ -118,7 +122,7 @@ public final class Agent: AgentProtocol {
             transfer = created
             created.begin()
         }
-        // Through a proxy, the proxy looks the name up; on a reactor without a pluggable resolver,
+        // libcurl: HTTP/2 (the pool's opt-in). Through a proxy, the proxy looks the name up; on a reactor without a pluggable resolver,
         // libcurl does.
         guard options.proxy == nil, let resolver = (reactor as? any ReactorPluggableNameResolver)?.nameResolver
         else {

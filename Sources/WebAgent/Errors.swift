@@ -127,8 +127,18 @@ public struct InvalidHeader: Error, CustomStringConvertible {
 }
 
 /// The TLS handshake or certificate check failed.
+///
+/// A request whose connection failed its handshake fails with it as it is (not inside
+/// `ResponseNeverReceived`): the connection was never made. (A TLS connection that breaks later —
+/// a bad record, a close without close_notify — ends its exchange as a lost connection does, a
+/// `ConnectionLost` carrying this error's message.)
+///
+/// Twisted: `OpenSSL.SSL.Error` (as `twisted.protocols.tls` raises it), and the verification
+/// failures of `twisted.internet._sslverify`.
 public struct TLSError: Error, CustomStringConvertible {
-    /// The TLS library's message (through libcurl).
+    /// Why, as curl's command line says it: the verifier's reason ("SSL certificate problem:
+    /// certificate has expired", "SSL: no alternative certificate subject name matches target host
+    /// name 'h1.test'"), else OpenSSL's ("…:wrong version number"); libcurl's where it carries https.
     public let message: String
     /// A TLS failure saying `message`.
     public init(message: String) { self.message = message }

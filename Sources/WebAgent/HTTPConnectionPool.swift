@@ -4,7 +4,7 @@ import Reactor
 /// The settings a pool's connection managers read when they are made.
 struct PoolSettings {
     var persistent: Bool
-    /// Idle connections kept in all; beyond that the one idle longest is closed (https: libcurl's
+    /// Idle connections kept in all; beyond that the one idle longest is closed (where libcurl carries https, its
     /// CURLMOPT_MAXCONNECTS, which closes the oldest idle connection in its cache the same way).
     var maxIdleConnections: Int
     /// Idle connections kept per server (address and port); more are closed.
@@ -31,8 +31,10 @@ struct PoolSettings {
 
 /// How an agent's connections are kept: persistent or not, how many, for how long.
 ///
-/// http connections are the pool's own (HTTP/1.1 on the reactor's TCP); https ones are libcurl's,
-/// with the same settings. The limits below apply to each kind separately.
+/// http and https connections are the pool's own (HTTP/1.1 on the reactor's TCP, with TLS for
+/// https; an https connection is kept for the authorities it was verified against, and never
+/// serves http); with `http2`, https ones are libcurl's, with the same
+/// settings. The limits below apply to the pool's own connections and libcurl's separately.
 ///
 /// Non-persistent (Twisted's default for `Agent`): each request has its own connection and sends
 /// `Connection: close`. Persistent: idle connections are kept and reused for the same (scheme, host,
@@ -61,14 +63,15 @@ public final class HTTPConnectionPool {
     public var maxPersistentPerHost = 2
     /// Idle connections kept in all, to every server; when one more goes idle, the one idle
     /// longest is closed. nil (the default): 16 × `maxPersistentPerHost`. (Beyond Twisted, which
-    /// bounds only each server's.) For https this is libcurl's CURLMOPT_MAXCONNECTS, which counts
+    /// bounds only each server's.) http and https connections count together; where libcurl carries https
+    /// (`http2`) this is libcurl's CURLMOPT_MAXCONNECTS, which counts
     /// the connections in use too: when a request ends with more than this many open, the one
     /// idle longest is closed — so keep it above the requests you run at once.
     public var maxPersistentConnections: Int?
-    /// Seconds an idle connection is kept. Default 240. (For https, libcurl counts idle time in
+    /// Seconds an idle connection is kept. Default 240. (Where libcurl carries https, it counts idle time in
     /// whole seconds, so a connection may be reused for up to one second longer.)
     public var cachedConnectionTimeout: Double = 240
-    /// Connections in use per host; nil for no limit. Over HTTP/2 (https servers offering h2) it
+    /// Connections in use per host; nil for no limit. Over HTTP/2 (`http2`, servers offering h2) it
     /// counts connections, not requests: requests beyond it share the connections as streams,
     /// up to the server's limit on concurrent streams, and wait only beyond that.
     public var maxConnectionsPerHost: Int?
@@ -78,8 +81,8 @@ public final class HTTPConnectionPool {
     /// (the server had closed the idle connection as the request went out) is sent again, once,
     /// on a new connection. Only a request without a body whose method is idempotent (GET, HEAD,
     /// OPTIONS, DELETE, TRACE) is sent again, unless `retryNonIdempotentRequests` is set; the
-    /// others fail with `ResponseNeverReceived`. Default true. Over https libcurl sends such a
-    /// request again by itself, whatever its method, so a request that may not be sent again goes
+    /// others fail with `ResponseNeverReceived`. Default true. Where libcurl carries https (`http2`),
+    /// it sends such a request again by itself, whatever its method, so a request that may not be sent again goes
     /// on a new connection instead of a kept one (it is then kept for the next requests).
     ///
     /// Twisted: `HTTPConnectionPool.retryAutomatically` (with `_RetryingHTTP11ClientProtocol._shouldRetry`).
@@ -88,6 +91,14 @@ public final class HTTPConnectionPool {
     /// not idempotent (POST, PATCH, …). Default false: the server may have acted on the first one
     /// before it closed the connection. Beyond Twisted, which never does.
     public var retryNonIdempotentRequests = false
+
+    /// Whether https requests go through libcurl, which offers HTTP/2 by ALPN and multiplexes the
+    /// requests to one server as streams of its connections when the server accepts it (HTTP/1.1
+    /// over libcurl otherwise). Default false: https is HTTP/1.1 over the pool's own TLS
+    /// connections, as http is over TCP (`TLSMemoryBIOProtocol`), through a proxy inside a CONNECT
+    /// tunnel. Set it before the pool's first request.
+    /// (Beyond Twisted, whose `Agent` speaks HTTP/1.1 only.)
+    public var http2 = false
 
     private var multiHandle: CurlMulti?
     private var plainConnections: HTTP11Connections?

@@ -6,7 +6,8 @@ import Reactor
 /// A plain http request goes to the proxy with its URI in absolute form on the request line
 /// (`GET http://server/path HTTP/1.1`), on the pool's connections to the proxy; an https request
 /// goes through a `CONNECT server:443` tunnel that the proxy opens, with TLS to the server inside it
-/// (libcurl's transfers), so the proxy sees neither the request nor the response. The proxy's
+/// (`ProxyTunnelProtocol` under the pool's TLS connections; libcurl's with the pool's `http2`), so
+/// the proxy sees neither the request nor the response. The proxy's
 /// credentials, if its URL has any, are sent as `Proxy-Authorization: Basic …` — on each plain
 /// request, and on the `CONNECT`.
 ///

@@ -116,6 +116,11 @@ struct GetPage: ParsableCommand {
         valueName: "file"))
     var cacert: String?
 
+    @Flag(help: ArgumentHelp(
+        "Offer HTTP/2 for https (through libcurl, multiplexing each server's requests on its connections); "
+            + "without it, https is HTTP/1.1 over getpage's own TLS connections."))
+    var http2 = false
+
     @Flag(help: "Ask for gzip or deflate and decompress the bodies.")
     var compressed = false
 
@@ -335,13 +340,16 @@ struct GetPage: ParsableCommand {
         let cacert = self.cacert
         let pool: HTTPConnectionPool?
         if format == .tutorial {
-            pool = nil
+            // The tutorial's `Agent(reactor)` shares the reactor's pool; --http2 needs one that opts in.
+            pool = http2 ? HTTPConnectionPool(reactor, persistent: false) : nil
+            pool?.http2 = true
         } else {
             let persistent = HTTPConnectionPool(reactor, persistent: true)
             persistent.maxPersistentPerHost = max(2, min(concurrency, perHost ?? concurrency))
             persistent.maxConnectionsPerHost = perHost
             // Idle connections in all: as libcurl bounds curl --parallel's (4 × the transfers at once).
             persistent.maxPersistentConnections = 4 * max(2, concurrency)
+            persistent.http2 = http2
             pool = persistent
         }
         let proxies = try proxyEnvironment()

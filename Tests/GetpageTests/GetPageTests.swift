@@ -214,9 +214,11 @@ import Testing
 
     @Test func withoutLibcurlHttpsFailsClearlyAndHttpStillWorks() throws {
         // When libcurl cannot be loaded (here: SWIFT_DEFERREDS_LIBCURL names a missing file), an
-        // https URL fails with a message saying so, and http URLs, which do not need it, succeed.
+        // https URL with --http2 (which needs libcurl) fails with a message saying so, and http
+        // URLs, which do not need it, succeed.
         try withTestServer { server in
-            let run = try getpage(["--format", "summary", "-c", "1", server.url("/bytes/10"), "https://127.0.0.1:1/"],
+            let run = try getpage(["--format", "summary", "--http2", "-c", "1", server.url("/bytes/10"),
+                                   "https://127.0.0.1:1/"],
                                   shell: "export SWIFT_DEFERREDS_LIBCURL=/nonexistent/libcurl.so.4")
             #expect(run.status == 1, "\(run.stderr)")
             let lines = run.stdout.split(separator: "\n").map(String.init)

@@ -102,7 +102,8 @@ struct TLSFailureTests {
             return "https://127.0.0.1:\(server.port)/"
         }, caFile: nil)
         let said = try #require(message)
-        #expect(said != String(cString: ccurl_easy_strerror(CURLE_SSL_CONNECT_ERROR)))
+        // (libcurl's generic text for CURLE_SSL_CONNECT_ERROR; libcurl may not be loaded.)
+        #expect(said != "SSL connect error")
         // OpenSSL saw the end of the stream (or, if the close raced the hello, a reset).
         #expect(said.hasPrefix("OpenSSL SSL_connect: SSL_ERROR_SYSCALL in connection to 127.0.0.1:")
             || said.contains("Connection reset by peer"), "\(said)")

@@ -18,6 +18,7 @@ struct TLSSessionResumptionTests {
         defer { server.stop() }
         try withReactor { reactor in
             let pool = HTTPConnectionPool(reactor, persistent: false)
+            pool.http2 = true
             let agent = Agent(reactor, pool: pool, caFile: server.certificate)
             let url = "https://127.0.0.1:\(server.port)/connection"
             _ = text(agent, url)
@@ -43,6 +44,7 @@ struct TLSSessionResumptionTests {
         try FileManager.default.copyItem(atPath: server.certificate, toPath: copy)
         try withReactor { reactor in
             let pool = HTTPConnectionPool(reactor, persistent: false)
+            pool.http2 = true
             let url = "https://127.0.0.1:\(server.port)/connection"
             _ = text(Agent(reactor, pool: pool, caFile: server.certificate), url)
                 .addCallback { _ in text(Agent(reactor, pool: pool, caFile: copy), url) }
@@ -73,6 +75,7 @@ private func concurrentConnections(_ server: H2Server, count: Int,
     var numbers: [String] = []
     try withReactor { reactor in
         let pool = HTTPConnectionPool(reactor, persistent: true)
+        pool.http2 = true
         configure(pool)
         _ = concurrentConnections(server, pool, reactor, count: count)
             .addCallback { numbers = $0 }
@@ -95,6 +98,7 @@ struct HTTP2MultiplexingTests {
         var second: [String] = []
         try withReactor { reactor in
             let pool = HTTPConnectionPool(reactor, persistent: true)
+            pool.http2 = true
             pool.maxPersistentPerHost = 20
             _ = concurrentConnections(server, pool, reactor, count: 20)
                 .addCallback { numbers -> Deferred<[String]> in

@@ -89,15 +89,17 @@ final class H2Server {
     && FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")))
 struct HTTP2Tests {
     @Test func http2IsNegotiatedOverTLSAndShowsInTheResponseVersion() throws {
-        // When the server offers h2 through ALPN, the response's version is ("HTTP", 2, 0) and its
-        // phrase is empty.
+        // When the pool opts in to HTTP/2 and the server offers h2 through ALPN, the response's
+        // version is ("HTTP", 2, 0) and its phrase is empty.
         let server = try H2Server()
         defer { server.stop() }
         var version: (String, Int, Int)?
         var phrase: String?
         var body: [UInt8]?
         try withReactor { reactor in
-            _ = Agent(reactor, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
+            let pool = HTTPConnectionPool(reactor, persistent: false)
+            pool.http2 = true
+            _ = Agent(reactor, pool: pool, caFile: server.certificate).request("GET", "https://127.0.0.1:\(server.port)/")
                 .addCallback { response -> Deferred<[UInt8]> in
                     version = response.version
                     phrase = response.phrase
@@ -160,7 +162,7 @@ struct HTTPSPoolTests {
     }
 
     @Test func aRequestThePoolMayNotSendTwiceGoesOnANewHTTPSConnection() throws {
-        // When a persistent pool has a kept https connection, a POST goes on a new one (libcurl
+        // When a persistent pool with the HTTP/2 opt-in (libcurl) has a kept https connection, a POST goes on a new one (libcurl
         // would send it again by itself if the kept one turned out closed), a DELETE after it goes
         // on a kept one, and with retryNonIdempotentRequests the POST uses the kept one too.
         let server = try H2Server(http2: false)
@@ -172,6 +174,8 @@ struct HTTPSPoolTests {
             let pool = HTTPConnectionPool(reactor, persistent: true)
             let lenient = HTTPConnectionPool(reactor, persistent: true)
             lenient.retryNonIdempotentRequests = true
+            pool.http2 = true
+            lenient.http2 = true
             _ = connectionNumbers(server, pool, reactor, count: 3, methods: methods)
                 .addCallback { numbers -> Deferred<[String]> in
                     strict = numbers

@@ -21,6 +21,8 @@ final class HTTP11Connections {
         let host: String
         let port: Int
         var proxy: HTTPProxy? = nil
+        /// https: connections over TLS trusting these authorities; nil for plain http.
+        var tls: TLSContext.Trust? = nil
     }
 
     let reactor: any ReactorTime & ReactorTCP
@@ -38,6 +40,8 @@ final class HTTP11Connections {
     /// Every open or opening connection, to close them at shutdown.
     private var all: [ObjectIdentifier: HTTP11Connection] = [:]
     private var sweep: DelayedCall?
+    /// The TLS contexts of the https connections, one per trust (their session caches with them).
+    private var tlsContexts: [TLSContext.Trust: TLSContext] = [:]
     /// Connections open or opening now.
     var openCount: Int { all.count }
     private var isShutDown = false
@@ -111,9 +115,19 @@ final class HTTP11Connections {
         let connection = HTTP11Connection(pool: self, key: key)
         all[ObjectIdentifier(connection)] = connection
         connection.pendingExchange = exchange
-        let attempt = connectProtocol(reactor, host: key.proxy?.host ?? key.host, port: key.proxy?.port ?? key.port,
-                                      connection,
-                                      timeout: exchange.options.connectTimeout ?? HTTP11Connections.defaultConnectTimeout)
+        let timeout = exchange.options.connectTimeout ?? HTTP11Connections.defaultConnectTimeout
+        let attempt: Deferred<HTTP11Connection>
+        if let trust = key.tls {
+            do {
+                attempt = connectTLS(reactor, host: key.host, port: key.port, connection, context: try tlsContext(trust),
+                                     timeout: timeout, through: key.proxy)
+            } catch {
+                attempt = Deferred.fail(error)
+            }
+        } else {
+            attempt = connectProtocol(reactor, host: key.proxy?.host ?? key.host, port: key.proxy?.port ?? key.port,
+                                      connection, timeout: timeout)
+        }
         connection.connecting = attempt
         // The pool stays alive until the attempt ends.
         _ = attempt.addCallbacks({ [self] (connection: HTTP11Connection) -> Void in
@@ -121,6 +135,15 @@ final class HTTP11Connections {
         }, { [self] (failure: Failure) -> Void in
             connectFailed(connection, failure)
         })
+    }
+
+    /// The context for `trust`, made on first use.
+    /// - Throws: `TLSError` when its authorities cannot be loaded (tried again by the next connection).
+    private func tlsContext(_ trust: TLSContext.Trust) throws(TLSError) -> TLSContext {
+        if let context = tlsContexts[trust] { return context }
+        let context = try TLSContext(caFile: trust.caFile)
+        tlsContexts[trust] = context
+        return context
     }
 
     /// How long a connect may take when the agent sets no `connectTimeout` (libcurl's default).
@@ -139,7 +162,9 @@ final class HTTP11Connections {
 
     private func connectFailed(_ connection: HTTP11Connection, _ failure: Failure) {
         var failure = failure
-        if let proxy = connection.key.proxy, failure.check(CancelledError.self, ConnectingCancelledError.self) == nil {
+        // (connectTLS names a proxy it could not reach itself: a tunnel's failures are not that.)
+        if let proxy = connection.key.proxy, connection.key.tls == nil,
+            failure.check(CancelledError.self, ConnectingCancelledError.self) == nil {
             failure = Failure(ProxyConnectError(proxy: proxy.description, reason: failure))
         }
         connection.connecting = nil

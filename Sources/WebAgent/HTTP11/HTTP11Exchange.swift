@@ -62,7 +62,10 @@ final class HTTP11Exchange: ResponseBody {
     }
 
     /// The server (and proxy) whose connections it may use.
-    var poolKey: HTTP11Connections.Key { HTTP11Connections.Key(host: uri.host, port: uri.port, proxy: options.proxy) }
+    var poolKey: HTTP11Connections.Key {
+        HTTP11Connections.Key(host: uri.host, port: uri.port, proxy: options.proxy,
+                              tls: uri.scheme == "https" ? TLSContext.Trust(caFile: options.caFile) : nil)
+    }
 
     /// Whether a new connection may be made for it (it has not ended and has no connection).
     var isWaiting: Bool {
@@ -111,8 +114,8 @@ final class HTTP11Exchange: ResponseBody {
         bytes.reserveCapacity(160 + target.utf8.count)
         bytes.append(contentsOf: request.method.utf8)
         bytes.append(0x20)
-        if options.proxy != nil {
-            // Through a proxy: the absolute form (RFC 9112 §3.2.2), its path without dot segments too.
+        if options.proxy != nil && uri.scheme == "http" {
+            // Through a proxy (plain http; https goes through a tunnel): the absolute form (RFC 9112 §3.2.2), its path without dot segments too.
             bytes.append(contentsOf: uri.scheme.utf8)
             bytes.append(contentsOf: "://".utf8)
             uri.appendAuthority(to: &bytes)
@@ -120,7 +123,8 @@ final class HTTP11Exchange: ResponseBody {
         bytes.append(contentsOf: target.utf8)
         bytes.append(contentsOf: " HTTP/1.1\r\n".utf8)
         let headers = request.headers
-        if let authorization = options.proxy?.authorization, !headers.hasHeader("Proxy-Authorization") {
+        if uri.scheme == "http", let authorization = options.proxy?.authorization,
+            !headers.hasHeader("Proxy-Authorization") {
             bytes.append(contentsOf: "Proxy-Authorization: \(authorization)\r\n".utf8)
         }
         if !headers.hasHeader("Host") {
