@@ -31,8 +31,9 @@ for f in Sources/Deferreds/Deferreds.docc/Resources/code/*.swift; do
         -Xcc -fmodule-map-file="$bin/CCurl.build/module.modulemap" \
         -Xcc -fmodule-map-file="$bin/CLinux.build/module.modulemap" \
         -Xcc -fmodule-map-file="$bin/CAres.build/module.modulemap" \
+        -Xcc -fmodule-map-file="$bin/COpenSSL.build/module.modulemap" \
         -Xcc -fmodule-map-file=Sources/CZlib/module.modulemap \
-        -Xcc -ISources/CCurl/include -Xcc -ISources/CLinux/include -Xcc -ISources/CAres/include "$f"; then
+        -Xcc -ISources/CCurl/include -Xcc -ISources/CLinux/include -Xcc -ISources/CAres/include -Xcc -ISources/COpenSSL/include "$f"; then
         echo "tutorial listing does not compile: $f" >&2
         status=1
     fi
