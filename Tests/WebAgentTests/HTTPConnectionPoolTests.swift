@@ -31,13 +31,14 @@ struct IdleConnectionBoundTests {
     /// own (over https, the second request waits to learn the protocol, and may then find the
     /// first's connection free), as nginx's log says; the test fails if all came on one each (3 in
     /// all: nothing to close).
-    private func checkIdleAfterThreePairs(_ server: H2Server, https: Bool) throws {
+    private func checkIdleAfterThreePairs(_ server: H2Server, https: Bool, http2: Bool = false) throws {
         let ports = https ? Array(server.tlsPorts.prefix(3)) : Array(server.plainPorts.prefix(3))
         var counts: [Int: Int] = [:]
         try withReactor { reactor in
             let pool = HTTPConnectionPool(reactor, persistent: true)
             pool.maxPersistentPerHost = 2
             pool.maxPersistentConnections = 3
+            pool.http2 = http2
             let agent = Agent(reactor, pool: pool, caFile: server.certificate)
             func pair(_ index: Int) -> Deferred<Void> {
                 guard index < ports.count else { return succeed(()) }
@@ -70,11 +71,21 @@ struct IdleConnectionBoundTests {
     }
 
     @Test func atMostMaxPersistentConnectionsStayIdleOverHTTPSTheOldestClosedFirst() throws {
-        // When three servers' requests leave more than three https connections (libcurl's) and the
-        // pool keeps three, those idle longest are closed: the three left are the last ones used.
+        // When three servers' requests leave more than three https connections (the pool's own,
+        // over TLS) and the pool keeps three, those idle longest are closed: the three left are the
+        // last ones used.
         let server = try H2Server(http2: false, tlsPorts: 3)
         defer { server.stop() }
         try checkIdleAfterThreePairs(server, https: true)
+    }
+
+    @Test func atMostMaxPersistentConnectionsStayIdleThroughLibcurlTheOldestClosedFirst() throws {
+        // When the pool's https goes through libcurl (http2, here to HTTP/1.1 servers) and three
+        // servers' requests leave more than three connections, libcurl's cache (CURLMOPT_MAXCONNECTS)
+        // closes those idle longest: the three left are the last ones used.
+        let server = try H2Server(http2: false, tlsPorts: 3)
+        defer { server.stop() }
+        try checkIdleAfterThreePairs(server, https: true, http2: true)
     }
 
     @Test func atMostMaxPersistentConnectionsStayIdleOverHTTPTheOldestClosedFirst() throws {
