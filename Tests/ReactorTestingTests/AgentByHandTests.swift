@@ -153,9 +153,9 @@ struct AgentByHandTests {
         let reactor = MemoryReactor()
         let agent = Agent(reactor, pool: HTTPConnectionPool(reactor))
         let producer = HandProducer()
-        _ = agent.request("POST", "http://example.com/upload", nil, producer)
+        let response = Outcome(agent.request("POST", "http://example.com/upload", nil, producer))
         let transport = StringTransport()
-        _ = try #require(reactor.tcpClients[0].complete(with: transport))
+        let connection = try #require(reactor.tcpClients[0].complete(with: transport))
         #expect(transport.text().contains("\r\nTransfer-Encoding: chunked\r\n"))
         #expect(transport.producer != nil && transport.streaming)
         transport.clear()
@@ -167,6 +167,9 @@ struct AgentByHandTests {
         producer.done.callback(())
         #expect(transport.text() == "3\r\nabc\r\n0\r\n\r\n")
         #expect(transport.producer == nil)
+        // The exchange ends (and lets go of its deferred) with the response.
+        feed("HTTP/1.1 204 No Content\r\n\r\n", to: connection, byteByByte: false)
+        #expect(try #require(response.value).code == 204)
     }
 
     @Test func heldAndPausedBodiesPauseTheConnectionsReading() throws {
