@@ -9,7 +9,9 @@ enum URLCredentials {
     /// the authority ends) replaced by `***`: a whole URL, or a message that quotes one. The same
     /// string, without a copy, when it has no `@`.
     static func masked(_ text: String) -> String {
-        guard text.utf8.contains(UInt8(ascii: "@")) else { return text }
+        // On the contiguous bytes: UTF8View's own contains costs ~1,000 instructions a URL.
+        let at = UInt8(ascii: "@")
+        guard text.utf8.withContiguousStorageIfAvailable({ $0.contains(at) }) ?? text.utf8.contains(at) else { return text }
         let bytes = Array(text.utf8)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)

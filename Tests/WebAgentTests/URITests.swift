@@ -30,6 +30,8 @@ import Testing
     func removeDotSegmentsFollowsRFC3986(_ path: String, _ expected: String) {
         // When a path is stripped of dot segments, the result is RFC 3986's remove_dot_segments.
         #expect(URI.removeDotSegments(path) == expected)
+        // The quick check the request target makes first agrees: a dot segment iff the path changes.
+        #expect(URI.hasDotSegment(path[...].utf8) == (expected != path))
     }
 
     @Test func theRequestTargetHasNoDotSegmentsAndAnUntouchedQuery() throws {
@@ -40,6 +42,9 @@ import Testing
         #expect(try URI.parse("http://h?a/../b").requestTarget == "/?a/../b")
         #expect(try URI.parse("http://h/a/./b.txt").requestTarget == "/a/b.txt")
         #expect(try URI.parse("http://h/plain?q").requestTarget == "/plain?q")
+        #expect(try URI.parse("http://h/p/00000.html?a=./").requestTarget == "/p/00000.html?a=./")
+        #expect(try URI.parse("http://h/a/.b/..c/...?/..").requestTarget == "/a/.b/..c/...?/..")
+        #expect(try URI.parse("http://h/a/b/..?x").requestTarget == "/a/?x")
     }
 
     @Test func withoutFragmentIsWhatLibcurlIsGiven() throws {

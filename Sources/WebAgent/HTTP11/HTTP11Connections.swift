@@ -23,6 +23,14 @@ final class HTTP11Connections {
         var proxy: HTTPProxy? = nil
         /// https: connections over TLS trusting these authorities; nil for plain http.
         var tls: TLSContext.Trust? = nil
+
+        /// The server's name and port only: keys that differ in the proxy or the trust alone are
+        /// rare and still told apart by `==`, and hashing the CA file's path too cost ~1,800
+        /// instructions a page over https (six lookups a request).
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(host)
+            hasher.combine(port)
+        }
     }
 
     let reactor: any ReactorTime & ReactorTCP

@@ -61,9 +61,6 @@ final class TLSEngine {
         copenssl_feed_eof(ssl)
     }
 
-    /// Whether bytes wait to be sent to the peer.
-    var hasOutput: Bool { copenssl_pending_output(ssl) > 0 }
-
     /// The bytes waiting to be sent to the peer (empty when none).
     func takeOutput() -> [UInt8] {
         let pending = copenssl_pending_output(ssl)

@@ -324,8 +324,8 @@ final class TLSMemoryBIOProtocol: Protocol, Transport {
 
     /// Writes what OpenSSL produced to TCP.
     private func flush() {
-        guard engine.hasOutput else { return }
+        // takeOutput asks OpenSSL what is pending: asking first as well cost a call a flush.
         let bytes = engine.takeOutput()
-        tcp?.write(bytes)
+        if !bytes.isEmpty { tcp?.write(bytes) }
     }
 }
