@@ -469,8 +469,8 @@ def markdown(meta, records, names, concurrencies, pages, repeat):
                             f"{cpu:.2f}× ({gp['cpu']:.2f} s vs {best['cpu']:.2f} s)",
                             "met" if cpu <= CPU_TARGET else "MISSED"))
             rss = gp["rss"] / best["rss"]
-            targets.append((f"C = {c}: getpage peak RSS ≤ that curl's", f"{rss:.2f}×",
-                            "met" if rss <= 1 else "MISSED"))
+            # The memory target is the 5,000-name run's; here the ratio is shown only.
+            targets.append((f"C = {c}: getpage peak RSS vs that curl's", f"{rss:.2f}×", "(no target)"))
     for names, c in meta.get("names_runs", []):
         workload = f"{names:,} names"
         n_urls = names * NAMES_URLS_PER_NAME(names)
