@@ -374,6 +374,24 @@ TOOLS = {
 }
 
 
+def interleaved(launcher, nginx, run, names, concurrencies, repeat, dns=None):
+    """Every program at every C, `repeat` times, each repetition's order rotated by one; the records."""
+    runs = [(name, c) for c in concurrencies for name in names]
+    records = []
+    for rep in range(repeat):
+        shift = rep % len(runs)
+        for name, c in runs[shift:] + runs[:shift]:
+            record = {"rep": rep + 1, **run_once(launcher, nginx, run, name, c, dns)}
+            records.append(record)
+            log(f"rep {rep + 1}/{repeat} {run.workload} C={c:<3} {name:<8} {record['wall']:6.2f} s "
+                f"{run.pages / record['wall']:8,.0f} pages/s  cpu {record['user'] + record['sys']:5.2f} s  "
+                f"rss {record['maxrss_kib'] / 1024:5.1f} MiB  conns {record['connections']} "
+                f"(full {record['full_handshakes']}, resumed {record['resumed']}) {record['protocols']}"
+                + (f" dns {record['dns_queries']}" if dns else "")
+                + ("" if record["ok"] else f"  FAILED: {record['error']}"))
+    return records
+
+
 def NAMES_URLS_PER_NAME(names):
     return 4 if names <= 500 else 2
 
@@ -434,10 +452,6 @@ def summarize(records, name, c, pages, workload="one host"):
     }
 
 
-def names_tools(meta):
-    return meta.get("names_tools", [])
-
-
 def markdown(meta, records, names, concurrencies, pages, repeat):
     out = [f"## HTTPS pages: getpage and curl ({pages:,} pages of ~2 KiB over TLS, median of {repeat} "
            "interleaved runs)\n",
@@ -478,7 +492,7 @@ def markdown(meta, records, names, concurrencies, pages, repeat):
         out.append("| program | wall s | CPU s | peak RSS MiB | connections | full handshakes | resumed | "
                    "DNS questions | runs |")
         out.append("|---|---:|---:|---:|---:|---:|---:|---:|---|")
-        stats = {n: summarize(records, n, c, n_urls, workload) for n in names_tools(meta)}
+        stats = {n: summarize(records, n, c, n_urls, workload) for n in meta["names_tools"]}
         for n, s in stats.items():
             runs = f"{s['runs']}" + (f" ({s['failed']} FAILED)" if s["failed"] else "")
             out.append(f"| {TOOLS[n][0]} | {fmt(s.get('wall'), 2)} | {fmt(s.get('cpu'), 2)} | "
@@ -563,18 +577,7 @@ def main():
                 "nginx": first_line(["nginx", "-v"], stderr=True).replace("nginx version: ", ""),
                 "commit": commit + (" (uncommitted changes)" if dirty else ""),
                 "load_before": [round(x, 2) for x in os.getloadavg()]}
-        runs = [(n, c) for c in concurrencies for n in names]
-        records = []
-        for rep in range(repeat):
-            shift = rep % len(runs)
-            for name, c in runs[shift:] + runs[:shift]:
-                record = {"rep": rep + 1, **run_once(launcher, nginx, run, name, c)}
-                records.append(record)
-                log(f"rep {rep + 1}/{repeat} C={c:<3} {name:<8} {record['wall']:6.2f} s "
-                    f"{pages / record['wall']:8,.0f} pages/s  cpu {record['user'] + record['sys']:5.2f} s  "
-                    f"rss {record['maxrss_kib'] / 1024:5.1f} MiB  conns {record['connections']} "
-                    f"(full {record['full_handshakes']}, resumed {record['resumed']}) {record['protocols']}"
-                    + ("" if record["ok"] else f"  FAILED: {record['error']}"))
+        records = interleaved(launcher, nginx, run, names, concurrencies, repeat)
         if name_counts:
             sys.path.insert(0, HERE)
             from bench_dns import DNSServer
@@ -586,18 +589,7 @@ def main():
             meta["names_runs"] = [(n, c) for n in name_counts for c in names_concurrencies]
             for n in name_counts:
                 names_run = Run(args, d, nginx.port, ca, pages, names=n, resolv=resolv)
-                runs = [(name, c) for c in names_concurrencies for name in names]
-                for rep in range(repeat):
-                    shift = rep % len(runs)
-                    for name, c in runs[shift:] + runs[:shift]:
-                        record = {"rep": rep + 1, **run_once(launcher, nginx, names_run, name, c, dns)}
-                        records.append(record)
-                        log(f"rep {rep + 1}/{repeat} {n} names C={c:<3} {name:<8} {record['wall']:6.2f} s  "
-                            f"cpu {record['user'] + record['sys']:5.2f} s  "
-                            f"rss {record['maxrss_kib'] / 1024:5.1f} MiB  conns {record['connections']} "
-                            f"(full {record['full_handshakes']}, resumed {record['resumed']}) "
-                            f"dns {record['dns_queries']}"
-                            + ("" if record["ok"] else f"  FAILED: {record['error']}"))
+                records += interleaved(launcher, nginx, names_run, names, names_concurrencies, repeat, dns)
         meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
         text = markdown(meta, records, names, concurrencies, pages, repeat)
         os.makedirs(args.results, exist_ok=True)
