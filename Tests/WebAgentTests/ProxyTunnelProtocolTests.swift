@@ -56,6 +56,33 @@ struct ProxyTunnelProtocolTests {
         #expect((failure.value as? TLSError)?.message.contains("wrong version number") == true, "\(failure)")
     }
 
+    @Test func anAnswerThatComesAByteAtATimeMakesTheTunnelAtItsLastByte() throws {
+        // When the proxy's 200 arrives one byte at a time, the tunnel is made at the head's last
+        // byte and not before (the head's end is found across the pieces).
+        let tunnel = try Tunnel()
+        let answer = Array("HTTP/1.1 200 OK\r\nVia: 1.1 proxy\r\n\r\n".utf8)
+        for byte in answer.dropLast() {
+            tunnel.tunnel.dataReceived([byte])
+            #expect(tunnel.tls.state == .idle)
+        }
+        tunnel.tunnel.dataReceived([answer.last!])
+        #expect(tunnel.tls.state == .handshaking)
+    }
+
+    @Test func anAnswerWhoseHeadPassesItsLimitIsRefused() throws {
+        // When the proxy's answer passes 64 KiB without its head ending, the handshake fails with
+        // ProxyTunnelError (code 0) and the connection is closed.
+        let tunnel = try Tunnel()
+        tunnel.tunnel.dataReceived(Array("HTTP/1.1 200 OK\r\n".utf8))
+        let field = Array("X-Filler: \(String(repeating: "a", count: 1000))\r\n".utf8)
+        for _ in 0..<(ProxyTunnelProtocol.maxAnswerBytes / field.count + 1) where tunnel.handshake == nil {
+            tunnel.tunnel.dataReceived(field)
+        }
+        let error = try #require(tunnel.handshake?.value as? ProxyTunnelError)
+        #expect(error.code == 0)
+        #expect(tunnel.tcp.connection == .losing)
+    }
+
     @Test func aRefusedTunnelIsAProxyTunnelErrorWithTheProxysCode() throws {
         // When the proxy answers 407 (or something that is not HTTP), the handshake fails with
         // ProxyTunnelError naming the proxy and its code (0 for no code), and the connection is closed.

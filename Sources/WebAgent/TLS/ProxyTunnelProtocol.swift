@@ -52,8 +52,11 @@ final class ProxyTunnelProtocol: Protocol {
         case .failed:
             break
         case .requesting(var answer):
+            // The state lets go of the bytes first, so they grow in place, not copied each time.
+            state = .failed
+            let searched = answer.count
             answer += bytes
-            guard let end = ProxyTunnelProtocol.headEnd(answer) else {
+            guard let end = ProxyTunnelProtocol.headEnd(answer, from: searched) else {
                 if answer.count > ProxyTunnelProtocol.maxAnswerBytes {
                     fail(ProxyTunnelError(proxy: proxy.description, code: 0))
                 } else {
@@ -93,10 +96,11 @@ final class ProxyTunnelProtocol: Protocol {
         transport?.loseConnection()
     }
 
-    /// The index just past the head's blank line, if the head is complete.
-    private static func headEnd(_ bytes: [UInt8]) -> Int? {
+    /// The index just past the head's blank line, if the head is complete; the bytes before
+    /// `searched` were looked through before (an answer trickling in is not scanned again).
+    private static func headEnd(_ bytes: [UInt8], from searched: Int) -> Int? {
         guard bytes.count >= 4 else { return nil }
-        for index in 3..<bytes.count where bytes[index] == 10 {
+        for index in max(3, searched)..<bytes.count where bytes[index] == 10 {
             if bytes[index - 1] == 10 { return index + 1 }
             if bytes[index - 1] == 13 && bytes[index - 2] == 10 { return index + 1 }
         }
